@@ -1,0 +1,239 @@
+//! Accounts: registering, proving who you are with an access token, and changing your
+//! profile or password.
+
+use std::sync::Arc;
+
+use domain::ports::{
+    AccessTokens, AdapterError, Clock, IdSource, InsertUserError, PasswordCheck,
+    PasswordHasher, SessionRepository, TokenRejection, UserRepository,
+};
+use domain::{Email, NewUser, Password, PersonName, User, UserId};
+
+/// A registration: already-parsed fields.
+#[derive(Debug, Clone)]
+pub struct RegisterCommand {
+    /// The login address.
+    pub email: Email,
+    /// The chosen password.
+    pub password: Password,
+    /// Given name (empty when not given).
+    pub first_name: PersonName,
+    /// Family name (empty when not given).
+    pub last_name: PersonName,
+}
+
+/// Why a registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The address belongs to an existing account.
+    #[error("e-mail address already registered")]
+    EmailTaken,
+    /// An adapter failed.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+}
+
+/// Creates accounts.
+pub struct Register {
+    /// Where the user is stored.
+    pub users: Arc<dyn UserRepository>,
+    /// Hashes the password.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Gives the user their id.
+    pub ids: Arc<dyn IdSource>,
+}
+
+impl Register {
+    /// Hashes the password and stores the new user.
+    ///
+    /// # Errors
+    /// [`RegisterError::EmailTaken`] when the address is registered already;
+    /// [`RegisterError::Adapter`] when an adapter fails.
+    #[tracing::instrument(name = "register", skip_all)]
+    pub async fn execute(&self, command: RegisterCommand) -> Result<User, RegisterError> {
+        let password_hash = self.hasher.hash(&command.password).await?;
+        let now = self.clock.now();
+        let user = User {
+            id: UserId::from_uuid(self.ids.new_id()),
+            email: command.email,
+            first_name: command.first_name,
+            last_name: command.last_name,
+            created_at: now,
+            updated_at: now,
+        };
+        let new_user = NewUser {
+            user: user.clone(),
+            password_hash,
+        };
+        match self.users.insert(new_user).await {
+            Ok(()) => {
+                tracing::info!(user_id = %user.id, "user registered");
+                Ok(user)
+            }
+            Err(InsertUserError::EmailTaken) => Err(RegisterError::EmailTaken),
+            Err(InsertUserError::Adapter(error)) => Err(error.into()),
+        }
+    }
+}
+
+/// Why an access token did not authenticate anyone.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    /// The token itself was refused.
+    #[error(transparent)]
+    Rejected(#[from] TokenRejection),
+    /// The token is genuine but its user no longer exists.
+    #[error("the token's user no longer exists")]
+    UserGone,
+    /// An adapter failed.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+}
+
+/// Turns a presented access token into the user it was issued to.
+pub struct Authenticate {
+    /// Verifies tokens.
+    pub access_tokens: Arc<dyn AccessTokens>,
+    /// Where the user is read.
+    pub users: Arc<dyn UserRepository>,
+}
+
+impl Authenticate {
+    /// Verifies the token and reads its user, so that a token outliving its account
+    /// authenticates no one and every handler sees the current profile.
+    ///
+    /// # Errors
+    /// [`AuthenticateError::Rejected`] for a refused token,
+    /// [`AuthenticateError::UserGone`] when its user was deleted,
+    /// [`AuthenticateError::Adapter`] when an adapter fails.
+    pub async fn execute(&self, token: &str) -> Result<User, AuthenticateError> {
+        let claims = self.access_tokens.verify(token)?;
+        self.users
+            .find_by_id(claims.user_id)
+            .await?
+            .ok_or(AuthenticateError::UserGone)
+    }
+}
+
+/// The fields of a profile update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChanges {
+    /// A new given name.
+    pub first_name: Option<PersonName>,
+    /// A new family name.
+    pub last_name: Option<PersonName>,
+}
+
+/// Why a profile update failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateProfileError {
+    /// The user was deleted meanwhile.
+    #[error("the user no longer exists")]
+    UserGone,
+    /// An adapter failed.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+}
+
+/// Changes a user's names.
+pub struct UpdateProfile {
+    /// Where the user is updated.
+    pub users: Arc<dyn UserRepository>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl UpdateProfile {
+    /// Applies the given changes on top of the current names and moves `updated_at`.
+    ///
+    /// # Errors
+    /// [`UpdateProfileError::UserGone`] when the user no longer exists,
+    /// [`UpdateProfileError::Adapter`] when an adapter fails.
+    #[tracing::instrument(name = "update_profile", skip_all, fields(user_id = %user.id))]
+    pub async fn execute(
+        &self,
+        user: &User,
+        changes: ProfileChanges,
+    ) -> Result<User, UpdateProfileError> {
+        let first_name = changes
+            .first_name
+            .unwrap_or_else(|| user.first_name.clone());
+        let last_name = changes.last_name.unwrap_or_else(|| user.last_name.clone());
+        self.users
+            .update_names(user.id, first_name, last_name, self.clock.now())
+            .await?
+            .ok_or(UpdateProfileError::UserGone)
+    }
+}
+
+/// Why a password change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    /// The current password given is wrong.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The user was deleted meanwhile.
+    #[error("the user no longer exists")]
+    UserGone,
+    /// An adapter failed.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+}
+
+/// Changes a user's password and ends their sessions.
+pub struct ChangePassword {
+    /// Where the hash is read and replaced.
+    pub users: Arc<dyn UserRepository>,
+    /// Where the user's sessions are revoked.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Checks the current password, hashes the new one.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ChangePassword {
+    /// Checks `current`, stores the hash of `new` and revokes every session of the user:
+    /// whoever learnt the old password (or stole a refresh token) is locked out.
+    ///
+    /// # Errors
+    /// [`ChangePasswordError::InvalidCredentials`] when `current` is wrong (nothing
+    /// changes), [`ChangePasswordError::UserGone`] when the user no longer exists,
+    /// [`ChangePasswordError::Adapter`] when an adapter fails.
+    #[tracing::instrument(name = "change_password", skip_all, fields(user_id = %user.id))]
+    pub async fn execute(
+        &self,
+        user: &User,
+        current: &Password,
+        new: &Password,
+    ) -> Result<(), ChangePasswordError> {
+        let credentials = self
+            .users
+            .find_credentials(&user.email)
+            .await?
+            .filter(|credentials| credentials.user.id == user.id)
+            .ok_or(ChangePasswordError::UserGone)?;
+        let check = self
+            .hasher
+            .verify(current, &credentials.password_hash)
+            .await?;
+        if check == PasswordCheck::Mismatch {
+            return Err(ChangePasswordError::InvalidCredentials);
+        }
+        let new_hash = self.hasher.hash(new).await?;
+        let now = self.clock.now();
+        if !self
+            .users
+            .update_password_hash(user.id, new_hash, now, true)
+            .await?
+        {
+            return Err(ChangePasswordError::UserGone);
+        }
+        self.sessions.revoke_all_of_user(user.id, now).await?;
+        tracing::info!("password changed; every session revoked");
+        Ok(())
+    }
+}
+

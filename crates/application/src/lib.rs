@@ -1,0 +1,21 @@
+//! Portico's use cases: one type per operation, each owning the rule it exists for
+//! (normalise, hash, rotate, revoke, …) and written against the domain's ports only.
+//!
+//! This crate may depend on `domain` and on small, framework-free helpers (`chrono`,
+//! `uuid`, `thiserror`, `tracing`, `async-trait`). It knows nothing of HTTP, SQL or
+//! cryptography: the adapters behind the ports do.
+
+mod accounts;
+mod sessions;
+
+pub use accounts::{
+    Authenticate, AuthenticateError, ChangePassword, ChangePasswordError, ProfileChanges,
+    Register, RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
+};
+pub use sessions::{
+    LogIn, LogInCommand, LogInError, LogOut, Refresh, SessionError, SessionPolicy, TokenPair,
+    TokenPairIssuer,
+};
+
+#[cfg(test)]
+mod tests;

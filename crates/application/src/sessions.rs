@@ -1,0 +1,321 @@
+//! Logging in, refreshing and logging out: the life of a session.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use domain::ports::{
+    AccessTokens, AdapterError, Clock, IdSource, PasswordCheck, PasswordHasher,
+    RefreshTokenMint, SessionRepository, UserRepository,
+};
+use domain::{
+    Email, IssuedAccessToken, NewRefreshToken, Password, RefreshToken, RefreshTokenRecord,
+    SessionId, User,
+};
+
+/// How long the tokens of a session live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// Lifetime of each refresh token, counted from its issue: a session left unused for
+    /// longer ends.
+    pub refresh_token_ttl: Duration,
+}
+
+/// What a successful login or refresh hands the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    /// The access token and its expiry.
+    pub access: IssuedAccessToken,
+    /// Seconds from issue until the access token expires.
+    pub access_expires_in: i64,
+    /// The refresh token; only its digest is stored.
+    pub refresh: RefreshToken,
+    /// Seconds from issue until the refresh token stops refreshing.
+    pub refresh_expires_in: i64,
+}
+
+/// Mints the tokens of a session: shared by login (first pair) and refresh (each later
+/// pair), so both issue them the same way.
+pub struct TokenPairIssuer {
+    /// Signs access tokens.
+    pub access_tokens: Arc<dyn AccessTokens>,
+    /// Mints refresh tokens.
+    pub refresh_tokens: Arc<dyn RefreshTokenMint>,
+    /// Gives every access token its `jti`.
+    pub ids: Arc<dyn IdSource>,
+    /// Token lifetimes.
+    pub policy: SessionPolicy,
+}
+
+impl TokenPairIssuer {
+    /// Mints a refresh token for `session` and an access token for `user`, both issued
+    /// at `now`; returns the pair and the refresh token's record to store.
+    fn issue(
+        &self,
+        user: &User,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<(TokenPair, NewRefreshToken), AdapterError> {
+        let refresh = self.refresh_tokens.mint()?;
+        let refresh_expires_at = now + self.policy.refresh_token_ttl;
+        let record = NewRefreshToken {
+            digest: self.refresh_tokens.digest(&refresh),
+            session,
+            issued_at: now,
+            expires_at: refresh_expires_at,
+        };
+        let access = self.access_tokens.issue(user, now, self.ids.new_id())?;
+        let pair = TokenPair {
+            access_expires_in: (access.expires_at - now).num_seconds(),
+            access,
+            refresh,
+            refresh_expires_in: self.policy.refresh_token_ttl.num_seconds(),
+        };
+        Ok((pair, record))
+    }
+}
+
+/// A login attempt: already-parsed credentials.
+#[derive(Debug, Clone)]
+pub struct LogInCommand {
+    /// The address the user registered with.
+    pub email: Email,
+    /// The password they typed.
+    pub password: Password,
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogInError {
+    /// Unknown e-mail address or wrong password: deliberately indistinguishable.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// An adapter failed.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+}
+
+/// Checks credentials and starts a session.
+pub struct LogIn {
+    /// Where users are found.
+    pub users: Arc<dyn UserRepository>,
+    /// Where sessions are started.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Checks (and, when outdated, recomputes) password hashes.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Mints the tokens.
+    pub tokens: Arc<TokenPairIssuer>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl LogIn {
+    /// Verifies the password and, on success, starts a new session (a new refresh-token
+    /// family). A stored hash weaker than the configured setting is replaced, within
+    /// the same request, by a fresh one of the same password.
+    ///
+    /// # Errors
+    /// [`LogInError::InvalidCredentials`] for an unknown address or a wrong password,
+    /// after the same amount of hashing work in both cases; [`LogInError::Adapter`] when
+    /// an adapter fails (including a malformed stored hash).
+    #[tracing::instrument(name = "log_in", skip_all)]
+    pub async fn execute(&self, command: LogInCommand) -> Result<TokenPair, LogInError> {
+        let Some(credentials) = self.users.find_credentials(&command.email).await? else {
+            // Without this, an unknown address would answer in microseconds and a
+            // known one in a bcrypt's time: the delay alone would reveal who has an
+            // account. Verifying against a dummy hash makes both paths cost the same.
+            let _ = self
+                .hasher
+                .verify(&command.password, &self.hasher.dummy_hash())
+                .await?;
+            return Err(LogInError::InvalidCredentials);
+        };
+        let check = self
+            .hasher
+            .verify(&command.password, &credentials.password_hash)
+            .await?;
+        let PasswordCheck::Match { outdated } = check else {
+            return Err(LogInError::InvalidCredentials);
+        };
+        let user = credentials.user;
+        if outdated {
+            self.upgrade_hash(&user, &command.password).await;
+        }
+
+        let now = self.clock.now();
+        let session = SessionId::from_uuid(self.tokens.ids.new_id());
+        let (pair, first_token) = self.tokens.issue(&user, session, now)?;
+        self.sessions.start(user.id, first_token).await?;
+        tracing::info!(user_id = %user.id, "session started");
+        Ok(pair)
+    }
+
+    /// Replaces an outdated hash. The login succeeds whatever happens here: the user
+    /// proved who they are, and the upgrade is retried at their next login.
+    async fn upgrade_hash(&self, user: &User, password: &Password) {
+        let upgraded = match self.hasher.hash(password).await {
+            Ok(hash) => {
+                self.users
+                    .update_password_hash(user.id, hash, self.clock.now(), false)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        match upgraded {
+            Ok(_) => tracing::info!(user_id = %user.id, "password hash upgraded"),
+            Err(error) => tracing::warn!(
+                user_id = %user.id,
+                error.cause_chain = ?error,
+                "password hash upgrade failed; will retry at next login"
+            ),
+        }
+    }
+}
+
+/// Why a refresh token was refused (by refresh or logout).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Unknown, expired, spent or revoked: the client must log in again.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// An adapter failed.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+}
+
+/// How a presented refresh token stands.
+enum Standing {
+    /// It may be exchanged.
+    Live(RefreshTokenRecord),
+    /// It was already exchanged: someone else holds its successor.
+    Spent(RefreshTokenRecord),
+    /// It refreshes nothing: unknown, expired, or its session is over.
+    Dead,
+}
+
+/// Looks up a presented refresh token and judges it.
+async fn judge(
+    sessions: &dyn SessionRepository,
+    mint: &dyn RefreshTokenMint,
+    presented: &RefreshToken,
+    now: DateTime<Utc>,
+) -> Result<Standing, AdapterError> {
+    let Some(record) = sessions.find_token(&mint.digest(presented)).await? else {
+        return Ok(Standing::Dead);
+    };
+    Ok(if record.session_revoked_at.is_some() {
+        Standing::Dead
+    } else if record.spent_at.is_some() {
+        Standing::Spent(record)
+    } else if record.expires_at <= now {
+        Standing::Dead
+    } else {
+        Standing::Live(record)
+    })
+}
+
+/// A spent token presented again means two parties hold the session's tokens, and the
+/// server cannot tell which is the thief (RFC 9700 §4.14.2): end the session for both.
+async fn revoke_for_reuse(
+    sessions: &dyn SessionRepository,
+    record: &RefreshTokenRecord,
+    now: DateTime<Utc>,
+) -> Result<SessionError, AdapterError> {
+    sessions.revoke(record.session, now).await?;
+    tracing::warn!(
+        user_id = %record.user_id,
+        session_id = %record.session.as_uuid(),
+        "spent refresh token presented again; session revoked"
+    );
+    Ok(SessionError::InvalidRefreshToken)
+}
+
+/// Exchanges a refresh token for a new pair.
+pub struct Refresh {
+    /// Where the session's user is read.
+    pub users: Arc<dyn UserRepository>,
+    /// Where tokens are judged and rotated.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Mints the new pair.
+    pub tokens: Arc<TokenPairIssuer>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Refresh {
+    /// Spends the presented token and issues a new pair in the same session. A token
+    /// presented after it was spent revokes its whole session. Of two concurrent
+    /// refreshes with one token, one wins; the other is the same reuse and revokes the
+    /// session — the winner's new tokens die with it (see `docs/security.md`).
+    ///
+    /// # Errors
+    /// [`SessionError::InvalidRefreshToken`] for any token that cannot be exchanged;
+    /// [`SessionError::Adapter`] when an adapter fails.
+    #[tracing::instrument(name = "refresh", skip_all)]
+    pub async fn execute(&self, presented: &RefreshToken) -> Result<TokenPair, SessionError> {
+        let now = self.clock.now();
+        let mint = self.tokens.refresh_tokens.as_ref();
+        let record = match judge(self.sessions.as_ref(), mint, presented, now).await? {
+            Standing::Live(record) => record,
+            Standing::Spent(record) => {
+                return Err(revoke_for_reuse(self.sessions.as_ref(), &record, now).await?);
+            }
+            Standing::Dead => return Err(SessionError::InvalidRefreshToken),
+        };
+        let Some(user) = self.users.find_by_id(record.user_id).await? else {
+            return Err(SessionError::InvalidRefreshToken);
+        };
+        let (pair, replacement) = self.tokens.issue(&user, record.session, now)?;
+        let presented_digest = mint.digest(presented);
+        if !self
+            .sessions
+            .rotate(&presented_digest, replacement, now)
+            .await?
+        {
+            // Spent (or revoked) between our read and our write: a concurrent use.
+            return Err(revoke_for_reuse(self.sessions.as_ref(), &record, now).await?);
+        }
+        Ok(pair)
+    }
+}
+
+/// Ends the session a refresh token belongs to.
+pub struct LogOut {
+    /// Where the session is revoked.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Computes token digests.
+    pub refresh_tokens: Arc<dyn RefreshTokenMint>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl LogOut {
+    /// Revokes the session of a live token. Access tokens already issued stay valid
+    /// until their short expiry.
+    ///
+    /// # Errors
+    /// [`SessionError::InvalidRefreshToken`] for a token that is unknown, expired or of
+    /// an ended session, and for a spent one (which revokes its session as a reuse);
+    /// [`SessionError::Adapter`] when an adapter fails.
+    #[tracing::instrument(name = "log_out", skip_all)]
+    pub async fn execute(&self, presented: &RefreshToken) -> Result<(), SessionError> {
+        let now = self.clock.now();
+        let standing = judge(
+            self.sessions.as_ref(),
+            self.refresh_tokens.as_ref(),
+            presented,
+            now,
+        )
+        .await?;
+        match standing {
+            Standing::Live(record) => {
+                self.sessions.revoke(record.session, now).await?;
+                tracing::info!(user_id = %record.user_id, "session ended by logout");
+                Ok(())
+            }
+            Standing::Spent(record) => {
+                Err(revoke_for_reuse(self.sessions.as_ref(), &record, now).await?)
+            }
+            Standing::Dead => Err(SessionError::InvalidRefreshToken),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! ChangePassword: the current password must be right; the new hash is stored (moving
+//! `updated_at`) and only then is every session of the user revoked.
+
+use domain::User;
+use domain::ports::{PasswordCheck, StoredCredentials};
+use mockall::Sequence;
+
+use super::{
+    ADA, ADAS_PASSWORD, Mocks, SOMEONE_ELSE, ada, fresh_hash, now, password, stored_hash,
+    unless_failing,
+};
+use crate::ChangePasswordError;
+
+/// The password Ada wants instead.
+const NEW_PASSWORD: &str = "difference engine";
+
+async fn change_adas_password(mocks: Mocks, current: &str) -> Result<(), ChangePasswordError> {
+    mocks
+        .change_password()
+        .execute(&ada(), &password(current), &password(NEW_PASSWORD))
+        .await
+}
+
+/// Nothing is hashed, stored or revoked.
+fn changes_nothing(mocks: &mut Mocks) {
+    mocks.hasher.expect_hash().never();
+    mocks.users.expect_update_password_hash().never();
+    mocks.sessions.expect_revoke_all_of_user().never();
+}
+
+#[tokio::test]
+async fn change_password_stores_the_new_hash_then_revokes_every_session() {
+    // An outdated hash of the right password is still the right password.
+    for check in [
+        PasswordCheck::Match { outdated: false },
+        PasswordCheck::Match { outdated: true },
+    ] {
+        let mut mocks = Mocks::new();
+        mocks.ada_is_registered();
+        mocks.password_check_gives(ADAS_PASSWORD, check);
+        mocks
+            .hasher
+            .expect_hash()
+            .withf(|password| password.expose() == NEW_PASSWORD)
+            .times(1)
+            .returning(|_| Ok(fresh_hash()));
+        let mut order = Sequence::new();
+        mocks
+            .users
+            .expect_update_password_hash()
+            .withf(|id, hash, at, touch| {
+                *id == ADA && *hash == fresh_hash() && *at == now() && *touch
+            })
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_, _, _, _| Ok(true));
+        mocks
+            .sessions
+            .expect_revoke_all_of_user()
+            .withf(|id, at| *id == ADA && *at == now())
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_, _| Ok(()));
+
+        let result = change_adas_password(mocks, ADAS_PASSWORD).await;
+
+        assert!(
+            result.is_ok(),
+            "current password checked as {check:?}, got {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn change_password_with_a_wrong_current_password_changes_nothing() {
+    let mut mocks = Mocks::new();
+    mocks.ada_is_registered();
+    mocks.password_check_gives("not the password", PasswordCheck::Mismatch);
+    changes_nothing(&mut mocks);
+
+    let result = change_adas_password(mocks, "not the password").await;
+
+    assert!(
+        matches!(result, Err(ChangePasswordError::InvalidCredentials)),
+        "got {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn change_password_answers_user_gone_when_the_address_leads_to_no_one_or_someone_else() {
+    let someone_else = StoredCredentials {
+        user: User {
+            id: SOMEONE_ELSE,
+            ..ada()
+        },
+        password_hash: stored_hash(),
+    };
+    for (label, found) in [("no one", None), ("someone else", Some(someone_else))] {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_credentials()
+            .times(1)
+            .returning(move |_| Ok(found.clone()));
+        mocks.hasher.expect_verify().never();
+        changes_nothing(&mut mocks);
+
+        let result = change_adas_password(mocks, ADAS_PASSWORD).await;
+
+        assert!(
+            matches!(result, Err(ChangePasswordError::UserGone)),
+            "address led to {label}, got {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn change_password_revokes_nothing_when_the_user_vanishes_before_the_update() {
+    let mut mocks = Mocks::new();
+    mocks.ada_is_registered();
+    mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: false });
+    mocks
+        .hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(fresh_hash()));
+    mocks
+        .users
+        .expect_update_password_hash()
+        .times(1)
+        .returning(|_, _, _, _| Ok(false));
+    mocks.sessions.expect_revoke_all_of_user().never();
+
+    let result = change_adas_password(mocks, ADAS_PASSWORD).await;
+
+    assert!(
+        matches!(result, Err(ChangePasswordError::UserGone)),
+        "got {result:?}"
+    );
+}
+
+/// The calls of a password change, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    FindCredentials,
+    Verify,
+    Hash,
+    UpdateHash,
+    RevokeSessions,
+}
+
+/// Every step before `failing` succeeds, `failing` fails, later steps never happen.
+fn failing_at(failing: Step) -> Mocks {
+    let reached = |step: Step| usize::from(step <= failing);
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_credentials()
+        .times(reached(Step::FindCredentials))
+        .returning(move |_| {
+            unless_failing(
+                failing == Step::FindCredentials,
+                Some(StoredCredentials {
+                    user: ada(),
+                    password_hash: stored_hash(),
+                }),
+            )
+        });
+    mocks
+        .hasher
+        .expect_verify()
+        .times(reached(Step::Verify))
+        .returning(move |_, _| {
+            unless_failing(
+                failing == Step::Verify,
+                PasswordCheck::Match { outdated: false },
+            )
+        });
+    mocks
+        .hasher
+        .expect_hash()
+        .times(reached(Step::Hash))
+        .returning(move |_| unless_failing(failing == Step::Hash, fresh_hash()));
+    mocks
+        .users
+        .expect_update_password_hash()
+        .times(reached(Step::UpdateHash))
+        .returning(move |_, _, _, _| unless_failing(failing == Step::UpdateHash, true));
+    mocks
+        .sessions
+        .expect_revoke_all_of_user()
+        .times(reached(Step::RevokeSessions))
+        .returning(move |_, _| unless_failing(failing == Step::RevokeSessions, ()));
+    mocks
+}
+
+#[tokio::test]
+async fn change_password_passes_on_an_adapter_failure_at_any_step_and_goes_no_further() {
+    for failing in [
+        Step::FindCredentials,
+        // Also what a malformed stored hash gives.
+        Step::Verify,
+        Step::Hash,
+        Step::UpdateHash,
+        Step::RevokeSessions,
+    ] {
+        let result = change_adas_password(failing_at(failing), ADAS_PASSWORD).await;
+
+        assert!(
+            matches!(result, Err(ChangePasswordError::Adapter(_))),
+            "{failing:?} failed, got {result:?}"
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! E-mail addresses, parsed once at the edge.
+
+use std::fmt;
+
+/// The longest address SMTP can carry (RFC 5321 §4.5.3.1.3 path limit, less the brackets).
+const MAX_LEN: usize = 254;
+/// The longest local part RFC 5321 §4.5.3.1.1 allows.
+const MAX_LOCAL_LEN: usize = 64;
+/// The longest DNS label (RFC 1035 §2.3.4).
+const MAX_LABEL_LEN: usize = 63;
+
+/// A syntactically valid e-mail address, trimmed and lower-cased so that two spellings of
+/// one address compare equal and the store's uniqueness constraint sees one value.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+/// Why a string is not an acceptable e-mail address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    /// Nothing but white space was given.
+    #[error("must not be empty")]
+    Empty,
+    /// Longer than [`MAX_LEN`] bytes.
+    #[error("must be at most 254 characters")]
+    TooLong,
+    /// Not of the form `local@domain.tld`.
+    #[error("is not a valid e-mail address")]
+    Invalid,
+}
+
+impl Email {
+    /// Trims, lower-cases and checks the shape of an address: one `@`, a local part of
+    /// printable characters without white space or quotes, and a dotted domain of
+    /// letters, digits and inner hyphens.
+    ///
+    /// # Errors
+    /// [`EmailError`] naming the first rule the input breaks.
+    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if trimmed.len() > MAX_LEN {
+            return Err(EmailError::TooLong);
+        }
+        let (local, domain) = trimmed.split_once('@').ok_or(EmailError::Invalid)?;
+        if !is_valid_local_part(local) || !is_valid_domain(domain) {
+            return Err(EmailError::Invalid);
+        }
+        Ok(Self(trimmed.to_lowercase()))
+    }
+}
+
+fn is_valid_local_part(local: &str) -> bool {
+    const SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~.";
+    !local.is_empty()
+        && local.len() <= MAX_LOCAL_LEN
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || SPECIALS.contains(c))
+}
+
+fn is_valid_domain(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= MAX_LABEL_LEN
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        // A top-level domain is never all digits; this refuses bare IPv4 addresses.
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
+}
+
+impl AsRef<str> for Email {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Email {
+    // Addresses are personal data: keep them out of debug output and logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Email(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_addresses_and_normalises_them() {
+        for (raw, stored) in [
+            ("ada@example.com", "ada@example.com"),
+            ("  Ada.Lovelace@Example.COM ", "ada.lovelace@example.com"),
+            ("a+tag@sub.example.co.uk", "a+tag@sub.example.co.uk"),
+            ("o'brien@xn--bcher-kva.example", "o'brien@xn--bcher-kva.example"),
+            ("zoë@exämple.de", "zoë@exämple.de"),
+        ] {
+            let email = Email::parse(raw).unwrap_or_else(|e| panic!("{raw:?} refused: {e}"));
+            assert_eq!(email.as_ref(), stored, "sent {raw:?}");
+            assert_eq!(email.to_string(), stored);
+        }
+    }
+
+    #[test]
+    fn two_spellings_of_one_address_are_equal() {
+        assert_eq!(
+            Email::parse("ADA@example.com"),
+            Email::parse("ada@EXAMPLE.com ")
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_addresses() {
+        for raw in [
+            "plainaddress",
+            "@example.com",
+            "ada@",
+            "ada@example",
+            "ada@@example.com",
+            "ada@exa mple.com",
+            "ad a@example.com",
+            ".ada@example.com",
+            "ada.@example.com",
+            "a..da@example.com",
+            "ada@-example.com",
+            "ada@example-.com",
+            "ada@example..com",
+            "ada@127.0.0.1",
+            "\"ada\"@example.com",
+            "ada@example.com\n@x.io",
+        ] {
+            assert_eq!(Email::parse(raw), Err(EmailError::Invalid), "sent {raw:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_empty_and_overlong_addresses() {
+        assert_eq!(Email::parse("   "), Err(EmailError::Empty));
+        let long = format!("{}@{}.com", "a".repeat(64), "b".repeat(200));
+        assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        assert_eq!(Email::parse(&long_local), Err(EmailError::Invalid));
+        let long_label = format!("a@{}.com", "b".repeat(64));
+        assert_eq!(Email::parse(&long_label), Err(EmailError::Invalid));
+    }
+
+    #[test]
+    fn debug_output_hides_the_address() {
+        let email = Email::parse("secret@example.com").unwrap();
+        assert_eq!(format!("{email:?}"), "Email(..)");
+    }
+}

@@ -1,0 +1,21 @@
+//! Portico's domain: the entities and value types every other layer speaks in
+//! (`User`, `Email`, `Password`, sessions and tokens), the errors they can raise, and the
+//! ports — traits that adapters implement and use cases call.
+//!
+//! This crate may depend on std, `uuid`, `chrono`, `thiserror` and `async-trait` (a
+//! macro that makes the ports object-safe); `mockall` only behind the `mocks` feature, for
+//! other crates' tests. No framework, database, hashing or JWT crate belongs here.
+
+pub mod email;
+pub mod password;
+pub mod ports;
+pub mod session;
+pub mod user;
+
+pub use email::{Email, EmailError};
+pub use password::{Password, PasswordError, PasswordHash};
+pub use session::{
+    AccessClaims, IssuedAccessToken, NewRefreshToken, RefreshToken, RefreshTokenRecord,
+    SessionId, TokenDigest,
+};
+pub use user::{NewUser, PersonName, PersonNameError, User, UserId};

@@ -1,0 +1,15 @@
+//! Portico's adapters: the implementations of the domain's ports.
+//!
+//! SQLite repositories through diesel (with migrations embedded from the workspace's
+//! `migrations/`), bcrypt password hashing on a bounded blocking pool, HS256 JWT access
+//! tokens, random refresh tokens stored as SHA-256 digests, the system clock and random
+//! ids. This crate may depend on `domain` and on the libraries it adapts (diesel,
+//! bcrypt, jsonwebtoken, sha2, getrandom, tokio for the blocking pool); never on
+//! `application` or any HTTP crate.
+
+pub mod blocking;
+pub mod hashing;
+pub mod jwt;
+pub mod refresh_tokens;
+pub mod sqlite;
+pub mod system;

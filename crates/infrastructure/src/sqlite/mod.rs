@@ -1,0 +1,275 @@
+//! SQLite storage through diesel: the connection pool, the blocking door every query
+//! goes through, embedded migrations, and the repositories.
+
+mod schema;
+mod sessions;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use diesel::connection::SimpleConnection as _;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
+use domain::ports::{AdapterError, StorageHealth};
+
+pub use sessions::SqliteSessionRepository;
+pub use users::SqliteUserRepository;
+
+/// The workspace's `migrations/`, compiled into the binary.
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+/// How long a connection waits on another writer's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a pooled connection.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL is not a SQLite URL this adapter understands.
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH")]
+    UnsupportedUrl(String),
+    /// The folder for the database file could not be created.
+    #[error("cannot create the database folder {path}")]
+    CreateFolder {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pool could not open its connections.
+    #[error("cannot open the database")]
+    Pool(#[source] diesel::r2d2::PoolError),
+    /// A connection could not be checked out to migrate.
+    #[error("cannot open a connection to migrate")]
+    Connection(#[source] diesel::r2d2::PoolError),
+    /// A migration failed.
+    #[error("migrating the database failed: {0}")]
+    Migration(String),
+}
+
+/// Where a failed database call went wrong.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DbError {
+    #[error("query failed")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available")]
+    Pool(#[source] diesel::r2d2::PoolError),
+    #[error("database task failed")]
+    Join(#[source] tokio::task::JoinError),
+}
+
+impl From<DbError> for AdapterError {
+    fn from(error: DbError) -> Self {
+        Self::new("database call failed", error)
+    }
+}
+
+/// Sets the pragmas every connection needs, each time the pool hands one out.
+#[derive(Debug)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, connection: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // WAL lets readers go on while one writer writes; busy_timeout makes a writer
+        // wait for the lock instead of failing at once; foreign keys are off by default
+        // in SQLite; NORMAL sync is durable across application crashes in WAL mode.
+        connection
+            .batch_execute(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; \
+                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                BUSY_TIMEOUT.as_millis()
+            ))
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// A pool of SQLite connections and the one door through which queries run: on tokio's
+/// blocking pool, never on an async worker. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<ConnectionManager<SqliteConnection>>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("pool", &self.pool.state())
+            .finish()
+    }
+}
+
+/// The file path in a `sqlite://PATH` or `sqlite:PATH` URL (or a bare path).
+fn sqlite_path(url: &str) -> Result<&str, OpenError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || path.contains("://") || path.contains(":memory:") {
+        return Err(OpenError::UnsupportedUrl(url.to_owned()));
+    }
+    Ok(path)
+}
+
+impl Database {
+    /// Opens (creating if needed) the database file named by `url`, with a pool of
+    /// `pool_size` connections, and applies pending migrations.
+    ///
+    /// # Errors
+    /// [`OpenError`] when the URL, the folder, the file or a migration fails.
+    pub fn open(url: &str, pool_size: u32) -> Result<Self, OpenError> {
+        let path = Path::new(sqlite_path(url)?);
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|source| OpenError::CreateFolder {
+                path: folder.to_owned(),
+                source,
+            })?;
+        }
+        let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .connection_customizer(Box::new(Pragmas))
+            .build(manager)
+            .map_err(OpenError::Pool)?;
+        let mut connection = pool.get().map_err(OpenError::Connection)?;
+        connection
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(|error| OpenError::Migration(error.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Runs `query` with a pooled connection on the blocking pool, keeping the
+    /// caller's tracing span. The connection is checked out inside the blocking task,
+    /// so waiting for one never holds an async worker.
+    pub(crate) async fn run<T, F>(&self, query: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, diesel::result::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut connection: PooledConnection<_> = pool.get().map_err(DbError::Pool)?;
+            query(&mut connection).map_err(DbError::Query)
+        })
+        .await
+        .map_err(DbError::Join)?
+    }
+}
+
+#[async_trait]
+impl StorageHealth for Database {
+    async fn ping(&self) -> Result<(), AdapterError> {
+        self.run(|connection| connection.batch_execute("SELECT 1"))
+            .await
+            .map_err(AdapterError::from)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A fresh database per test, in its own temporary folder.
+
+    use super::Database;
+
+    /// A migrated database in a temporary folder that lives as long as the value.
+    pub(crate) struct TestDatabase {
+        pub(crate) database: Database,
+        _folder: tempfile::TempDir,
+    }
+
+    pub(crate) fn fresh() -> TestDatabase {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let url = format!("sqlite://{}", folder.path().join("test.db").display());
+        let database = Database::open(&url, 4).expect("open test database");
+        TestDatabase {
+            database,
+            _folder: folder,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn understands_sqlite_urls_and_refuses_others() {
+        assert_eq!(sqlite_path("sqlite://data/p.db").ok(), Some("data/p.db"));
+        assert_eq!(sqlite_path("sqlite:///tmp/p.db").ok(), Some("/tmp/p.db"));
+        assert_eq!(sqlite_path("sqlite:p.db").ok(), Some("p.db"));
+        assert_eq!(sqlite_path("p.db").ok(), Some("p.db"));
+        for url in ["postgres://localhost/db", "sqlite://", "sqlite::memory:"] {
+            assert!(
+                matches!(sqlite_path(url), Err(OpenError::UnsupportedUrl(_))),
+                "sent {url:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn opens_creates_folders_migrates_and_answers_pings() {
+        let folder = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", folder.path().join("a/b/p.db").display());
+        let database = Database::open(&url, 2).unwrap();
+        database.ping().await.unwrap();
+        // Opening again finds the migrations applied and changes nothing.
+        let again = Database::open(&url, 1).unwrap();
+        again.ping().await.unwrap();
+        assert!(format!("{again:?}").contains("Database"));
+    }
+
+    #[tokio::test]
+    async fn every_connection_has_the_pragmas_set() {
+        use diesel::RunQueryDsl as _;
+        use diesel::sql_types::{BigInt, Text};
+
+        #[derive(diesel::QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = Text)]
+            journal_mode: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Flag {
+            #[diesel(sql_type = BigInt)]
+            foreign_keys: i64,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Timeout {
+            #[diesel(sql_type = BigInt)]
+            timeout: i64,
+        }
+        let test = test_support::fresh();
+        let (mode, keys, timeout) = test
+            .database
+            .run(|c| {
+                let mode = diesel::sql_query("PRAGMA journal_mode").get_result::<Mode>(c)?;
+                let keys = diesel::sql_query("PRAGMA foreign_keys").get_result::<Flag>(c)?;
+                let timeout = diesel::sql_query("PRAGMA busy_timeout").get_result::<Timeout>(c)?;
+                Ok((mode.journal_mode, keys.foreign_keys, timeout.timeout))
+            })
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(keys, 1);
+        assert_eq!(timeout, 5000);
+    }
+
+    #[test]
+    fn an_unwritable_folder_is_reported() {
+        let folder = tempfile::tempdir().unwrap();
+        let blocker = folder.path().join("file");
+        std::fs::write(&blocker, b"").unwrap();
+        let url = format!("sqlite://{}", blocker.join("sub/p.db").display());
+        assert!(matches!(
+            Database::open(&url, 1),
+            Err(OpenError::CreateFolder { .. })
+        ));
+    }
+}

@@ -1,0 +1,357 @@
+//! Users in SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use domain::ports::{AdapterError, InsertUserError, StoredCredentials, UserRepository};
+use domain::{Email, NewUser, PasswordHash, PersonName, User, UserId};
+use uuid::Uuid;
+
+use super::schema::users;
+use super::{Database, DbError};
+
+/// A row of `users` as read.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+struct UserRow {
+    id: String,
+    email: String,
+    password_hash: String,
+    first_name: String,
+    last_name: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// A row of `users` as written.
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUserRow<'a> {
+    id: String,
+    email: &'a str,
+    password_hash: &'a str,
+    first_name: &'a str,
+    last_name: &'a str,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// A stored value no longer parses: the row was written by something else or corrupted.
+#[derive(Debug, thiserror::Error)]
+#[error("stored user row is invalid: {0}")]
+struct CorruptRow(&'static str);
+
+impl TryFrom<UserRow> for StoredCredentials {
+    type Error = AdapterError;
+
+    // Re-parse through the domain's constructors: nothing unchecked leaves the store.
+    fn try_from(row: UserRow) -> Result<Self, AdapterError> {
+        let corrupt = |what| AdapterError::new("reading a user failed", CorruptRow(what));
+        let user = User {
+            id: UserId::from_uuid(Uuid::parse_str(&row.id).map_err(|_| corrupt("id"))?),
+            email: Email::parse(&row.email).map_err(|_| corrupt("email"))?,
+            first_name: PersonName::parse(&row.first_name).map_err(|_| corrupt("first_name"))?,
+            last_name: PersonName::parse(&row.last_name).map_err(|_| corrupt("last_name"))?,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        };
+        Ok(Self {
+            user,
+            password_hash: PasswordHash::new(row.password_hash),
+        })
+    }
+}
+
+/// The [`UserRepository`] port on SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteUserRepository {
+    database: Database,
+}
+
+impl SqliteUserRepository {
+    /// A repository on `database`.
+    #[must_use]
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    async fn find_one<F>(&self, filter: F) -> Result<Option<StoredCredentials>, AdapterError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> QueryResult<Option<UserRow>> + Send + 'static,
+    {
+        self.database
+            .run(filter)
+            .await?
+            .map(StoredCredentials::try_from)
+            .transpose()
+    }
+}
+
+fn naive(at: DateTime<Utc>) -> NaiveDateTime {
+    at.naive_utc()
+}
+
+#[async_trait]
+impl UserRepository for SqliteUserRepository {
+    async fn insert(&self, new_user: NewUser) -> Result<(), InsertUserError> {
+        let outcome = self
+            .database
+            .run(move |connection| {
+                let user = &new_user.user;
+                diesel::insert_into(users::table)
+                    .values(NewUserRow {
+                        id: user.id.to_string(),
+                        email: user.email.as_ref(),
+                        password_hash: new_user.password_hash.as_ref(),
+                        first_name: user.first_name.as_ref(),
+                        last_name: user.last_name.as_ref(),
+                        created_at: naive(user.created_at),
+                        updated_at: naive(user.updated_at),
+                    })
+                    .execute(connection)
+            })
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            // The only unique column besides the random primary key is the address.
+            Err(DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)))
+                if info.message().contains("users.email") =>
+            {
+                Err(InsertUserError::EmailTaken)
+            }
+            Err(error) => Err(AdapterError::from(error).into()),
+        }
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, AdapterError> {
+        let id = id.to_string();
+        let found = self
+            .find_one(move |connection| {
+                users::table
+                    .find(id)
+                    .select(UserRow::as_select())
+                    .first(connection)
+                    .optional()
+            })
+            .await?;
+        Ok(found.map(|credentials| credentials.user))
+    }
+
+    async fn find_credentials(
+        &self,
+        email: &Email,
+    ) -> Result<Option<StoredCredentials>, AdapterError> {
+        let email = email.to_string();
+        self.find_one(move |connection| {
+            users::table
+                .filter(users::email.eq(email))
+                .select(UserRow::as_select())
+                .first(connection)
+                .optional()
+        })
+        .await
+    }
+
+    async fn update_names(
+        &self,
+        id: UserId,
+        first_name: PersonName,
+        last_name: PersonName,
+        updated_at: DateTime<Utc>,
+    ) -> Result<Option<User>, AdapterError> {
+        let id = id.to_string();
+        let found = self
+            .find_one(move |connection| {
+                diesel::update(users::table.find(id))
+                    .set((
+                        users::first_name.eq(first_name.as_ref()),
+                        users::last_name.eq(last_name.as_ref()),
+                        users::updated_at.eq(naive(updated_at)),
+                    ))
+                    .returning(UserRow::as_returning())
+                    .get_result(connection)
+                    .optional()
+            })
+            .await?;
+        Ok(found.map(|credentials| credentials.user))
+    }
+
+    async fn update_password_hash(
+        &self,
+        id: UserId,
+        password_hash: PasswordHash,
+        at: DateTime<Utc>,
+        touch: bool,
+    ) -> Result<bool, AdapterError> {
+        let id = id.to_string();
+        let updated = self
+            .database
+            .run(move |connection| {
+                let row = users::table.find(id);
+                let hash = users::password_hash.eq(password_hash.as_ref().to_owned());
+                if touch {
+                    diesel::update(row)
+                        .set((hash, users::updated_at.eq(naive(at))))
+                        .execute(connection)
+                } else {
+                    diesel::update(row).set(hash).execute(connection)
+                }
+            })
+            .await?;
+        Ok(updated == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+    use crate::sqlite::test_support;
+
+    fn at(second: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, second).unwrap()
+    }
+
+    fn new_user(email: &str) -> NewUser {
+        NewUser {
+            user: User {
+                id: UserId::from_uuid(Uuid::new_v4()),
+                email: Email::parse(email).unwrap(),
+                first_name: PersonName::parse("Ada").unwrap(),
+                last_name: PersonName::parse("Lovelace").unwrap(),
+                created_at: at(0),
+                updated_at: at(0),
+            },
+            password_hash: PasswordHash::new("$2b$04$hash".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_user_reads_back_by_id_and_by_email() {
+        let test = test_support::fresh();
+        let repository = SqliteUserRepository::new(test.database.clone());
+        let ada = new_user("ada@example.com");
+        repository.insert(ada.clone()).await.unwrap();
+
+        let by_id = repository.find_by_id(ada.user.id).await.unwrap();
+        assert_eq!(by_id, Some(ada.user.clone()));
+        let credentials = repository
+            .find_credentials(&ada.user.email)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(credentials.user, ada.user);
+        assert_eq!(credentials.password_hash, ada.password_hash);
+    }
+
+    #[tokio::test]
+    async fn unknown_users_are_none() {
+        let test = test_support::fresh();
+        let repository = SqliteUserRepository::new(test.database.clone());
+        let nobody = UserId::from_uuid(Uuid::new_v4());
+        assert_eq!(repository.find_by_id(nobody).await.unwrap(), None);
+        let email = Email::parse("nobody@example.com").unwrap();
+        assert_eq!(repository.find_credentials(&email).await.unwrap(), None);
+        let names = PersonName::default();
+        let updated = repository
+            .update_names(nobody, names.clone(), names, at(1))
+            .await
+            .unwrap();
+        assert_eq!(updated, None);
+        let hash = PasswordHash::new("x".into());
+        assert!(!repository
+            .update_password_hash(nobody, hash, at(1), true)
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_second_user_with_the_same_address_is_email_taken() {
+        let test = test_support::fresh();
+        let repository = SqliteUserRepository::new(test.database.clone());
+        repository.insert(new_user("ada@example.com")).await.unwrap();
+        let outcome = repository.insert(new_user("ADA@example.com")).await;
+        assert!(matches!(outcome, Err(InsertUserError::EmailTaken)));
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_id_is_a_storage_error_not_email_taken() {
+        let test = test_support::fresh();
+        let repository = SqliteUserRepository::new(test.database.clone());
+        let ada = new_user("ada@example.com");
+        repository.insert(ada.clone()).await.unwrap();
+        let mut twin = new_user("twin@example.com");
+        twin.user.id = ada.user.id;
+        let outcome = repository.insert(twin).await;
+        assert!(matches!(outcome, Err(InsertUserError::Adapter(_))));
+    }
+
+    #[tokio::test]
+    async fn names_update_and_updated_at_moves() {
+        let test = test_support::fresh();
+        let repository = SqliteUserRepository::new(test.database.clone());
+        let ada = new_user("ada@example.com");
+        repository.insert(ada.clone()).await.unwrap();
+        let updated = repository
+            .update_names(
+                ada.user.id,
+                PersonName::parse("Augusta").unwrap(),
+                PersonName::parse("King").unwrap(),
+                at(30),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(updated.first_name.as_ref(), "Augusta");
+        assert_eq!(updated.last_name.as_ref(), "King");
+        assert_eq!(updated.updated_at, at(30));
+        assert_eq!(updated.created_at, at(0));
+    }
+
+    #[tokio::test]
+    async fn password_hash_updates_touch_updated_at_only_when_asked() {
+        let test = test_support::fresh();
+        let repository = SqliteUserRepository::new(test.database.clone());
+        let ada = new_user("ada@example.com");
+        repository.insert(ada.clone()).await.unwrap();
+
+        let rehashed = PasswordHash::new("$argon2id$rehash".into());
+        assert!(repository
+            .update_password_hash(ada.user.id, rehashed.clone(), at(10), false)
+            .await
+            .unwrap());
+        let stored = repository.find_credentials(&ada.user.email).await.unwrap().unwrap();
+        assert_eq!(stored.password_hash, rehashed);
+        assert_eq!(stored.user.updated_at, at(0));
+
+        let changed = PasswordHash::new("$2b$04$changed".into());
+        assert!(repository
+            .update_password_hash(ada.user.id, changed.clone(), at(20), true)
+            .await
+            .unwrap());
+        let stored = repository.find_credentials(&ada.user.email).await.unwrap().unwrap();
+        assert_eq!(stored.password_hash, changed);
+        assert_eq!(stored.user.updated_at, at(20));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_row_is_an_error_not_a_panic() {
+        let test = test_support::fresh();
+        let repository = SqliteUserRepository::new(test.database.clone());
+        test.database
+            .run(|connection| {
+                diesel::sql_query(
+                    "INSERT INTO users VALUES ('not-a-uuid', 'bad@example.com', 'h', '', '', \
+                     '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+                )
+                .execute(connection)
+            })
+            .await
+            .unwrap();
+        let email = Email::parse("bad@example.com").unwrap();
+        assert!(repository.find_credentials(&email).await.is_err());
+    }
+}

@@ -1,0 +1,307 @@
+//! The one HTTP error type: every 4xx and 5xx answer is built here as an RFC 9457
+//! problem document with a stable `code`.
+
+use std::error::Error as StdError;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The media type of problem documents (RFC 9457 §3).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A field that failed validation, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field's name (a dotted path for nested fields).
+    #[schema(example = "email")]
+    pub field: String,
+    /// What is wrong with it.
+    #[schema(example = "is not a valid e-mail address")]
+    pub message: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:portico:problem:validation_failed",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "One or more fields are invalid.",
+    "code": "validation_failed",
+    "errors": [{"field": "email", "message": "is not a valid e-mail address"}]
+}))]
+pub struct Problem {
+    /// A URI naming the kind of problem: `urn:portico:problem:{code}`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the kind of problem.
+    pub title: &'static str,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// A stable, machine-readable code.
+    pub code: &'static str,
+    /// Per-field errors, for `validation_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// Everything an HTTP request can fail with. Each variant's line names its status and
+/// `code`; none carries an internal message to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `malformed_request`: the body is not well-formed JSON (or form).
+    #[error("malformed request: {0}")]
+    MalformedRequest(String),
+    /// 401 `missing_token`: the request carries no credentials.
+    #[error("missing token")]
+    MissingToken,
+    /// 401 `invalid_token`: an access token was presented and refused.
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
+    /// 401 `invalid_credentials`: wrong e-mail address or password.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// 401 `invalid_refresh_token`: the refresh token cannot be used.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// 404 `not_found`: no such route.
+    #[error("not found")]
+    NotFound,
+    /// 405 `method_not_allowed`: the route exists with other methods.
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<Method>),
+    /// 409 `email_taken`: the address belongs to another account.
+    #[error("email taken")]
+    EmailTaken,
+    /// 413 `payload_too_large`: the body exceeds the limit (bytes).
+    #[error("payload too large")]
+    PayloadTooLarge(usize),
+    /// 415 `unsupported_media_type`: the body is not of an accepted media type.
+    #[error("unsupported media type")]
+    UnsupportedMediaType(&'static str),
+    /// 422 `validation_failed`: well-formed but invalid input.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// 503 `not_ready`: a dependency (the database) is unavailable.
+    #[error("not ready")]
+    NotReady,
+    /// 500 `internal`: anything unexpected; its cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl ApiError {
+    /// Wraps an unexpected error.
+    pub fn internal(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    /// A 422 for one field.
+    pub fn invalid_field(field: &str, message: impl ToString) -> Self {
+        Self::Validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.to_string(),
+        }])
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedRequest(_) => "malformed_request",
+            Self::MissingToken => "missing_token",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::EmailTaken => "email_taken",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Validation(_) => "validation_failed",
+            Self::NotReady => "not_ready",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::MalformedRequest(_) => "Malformed request",
+            Self::MissingToken => "Authentication required",
+            Self::InvalidToken(_) => "Invalid token",
+            Self::InvalidCredentials => "Invalid credentials",
+            Self::InvalidRefreshToken => "Invalid refresh token",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed(_) => "Method not allowed",
+            Self::EmailTaken => "E-mail address taken",
+            Self::PayloadTooLarge(_) => "Payload too large",
+            Self::UnsupportedMediaType(_) => "Unsupported media type",
+            Self::Validation(_) => "Validation failed",
+            Self::NotReady => "Service not ready",
+            Self::Internal(_) => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::MalformedRequest(detail) => format!("The request body is malformed: {detail}"),
+            Self::MissingToken => "This endpoint requires a bearer access token.".into(),
+            Self::InvalidToken(reason) => format!("The access token was refused: {reason}."),
+            Self::InvalidCredentials => "The e-mail address or password is wrong.".into(),
+            Self::InvalidRefreshToken => {
+                "The refresh token is unknown, expired, revoked or already used; log in again."
+                    .into()
+            }
+            Self::NotFound => "No resource exists at this path.".into(),
+            Self::MethodNotAllowed(_) => {
+                "This resource does not support this method; see the Allow header.".into()
+            }
+            Self::EmailTaken => "An account with this e-mail address already exists.".into(),
+            Self::PayloadTooLarge(limit) => {
+                format!("The request body exceeds the limit of {limit} bytes.")
+            }
+            Self::UnsupportedMediaType(expected) => {
+                format!("The request body must be sent as {expected}.")
+            }
+            Self::Validation(_) => "One or more fields are invalid.".into(),
+            Self::NotReady => "The service cannot reach its database.".into(),
+            Self::Internal(_) => "An unexpected error occurred.".into(),
+        }
+    }
+
+    /// The problem document for this error.
+    #[must_use]
+    pub fn problem(&self) -> Problem {
+        Problem {
+            problem_type: format!("urn:portico:problem:{}", self.code()),
+            title: self.title(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            code: self.code(),
+            errors: match self {
+                Self::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The RFC 6750 challenge: no error without credentials (§3), `invalid_token` when a
+/// presented token was refused (§3.1).
+fn challenge(error: &ApiError) -> Option<String> {
+    const REALM: &str = "Bearer realm=\"portico\"";
+    match error {
+        ApiError::MissingToken | ApiError::InvalidCredentials => Some(REALM.to_owned()),
+        ApiError::InvalidToken(reason) => Some(format!(
+            "{REALM}, error=\"invalid_token\", error_description=\"{reason}\""
+        )),
+        ApiError::InvalidRefreshToken => Some(format!(
+            "{REALM}, error=\"invalid_token\", error_description=\"invalid refresh token\""
+        )),
+        _ => None,
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedRequest(_) => StatusCode::BAD_REQUEST,
+            Self::MissingToken
+            | Self::InvalidToken(_)
+            | Self::InvalidCredentials
+            | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            // Logged once, here at the edge, with its chain; the client learns nothing.
+            tracing::error!(error.cause_chain = ?cause, "request failed");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type(PROBLEM_JSON);
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        if let Some(challenge) = challenge(self) {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if let Self::MethodNotAllowed(methods) = self {
+            let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+            response.insert_header((header::ALLOW, allow.join(", ")));
+        }
+        response.json(self.problem())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+
+    use super::*;
+
+    async fn body_of(
+        error: ApiError,
+    ) -> (StatusCode, serde_json::Value, actix_web::http::header::HeaderMap) {
+        let response = error.error_response();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = to_bytes(response.into_body()).await.unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default(), headers)
+    }
+
+    #[tokio::test]
+    async fn every_error_is_a_problem_document_with_its_code() {
+        let cases = [
+            (ApiError::MalformedRequest("x".into()), 400, "malformed_request"),
+            (ApiError::MissingToken, 401, "missing_token"),
+            (ApiError::InvalidToken("expired"), 401, "invalid_token"),
+            (ApiError::InvalidCredentials, 401, "invalid_credentials"),
+            (ApiError::InvalidRefreshToken, 401, "invalid_refresh_token"),
+            (ApiError::NotFound, 404, "not_found"),
+            (ApiError::MethodNotAllowed(vec![Method::GET]), 405, "method_not_allowed"),
+            (ApiError::EmailTaken, 409, "email_taken"),
+            (ApiError::PayloadTooLarge(16), 413, "payload_too_large"),
+            (ApiError::UnsupportedMediaType("json"), 415, "unsupported_media_type"),
+            (ApiError::invalid_field("email", "bad"), 422, "validation_failed"),
+            (ApiError::NotReady, 503, "not_ready"),
+            (ApiError::internal("secret SQL"), 500, "internal"),
+        ];
+        for (error, status, code) in cases {
+            let (actual, body, head) = body_of(error).await;
+            assert_eq!(actual.as_u16(), status, "{code}");
+            assert_eq!(body["code"], code);
+            assert_eq!(body["status"], status);
+            assert_eq!(body["type"], format!("urn:portico:problem:{code}"));
+            assert!(body["title"].is_string() && body["detail"].is_string());
+            assert_eq!(
+                head.get(header::CONTENT_TYPE).unwrap(),
+                PROBLEM_JSON,
+                "{code}"
+            );
+            assert!(!body.to_string().contains("secret SQL"));
+        }
+    }
+
+    #[tokio::test]
+    async fn challenges_follow_rfc_6750() {
+        let (_, _, head) = body_of(ApiError::MissingToken).await;
+        let value = head.get(header::WWW_AUTHENTICATE).unwrap();
+        assert_eq!(value, "Bearer realm=\"portico\"");
+        let (_, _, head) = body_of(ApiError::InvalidToken("expired")).await;
+        let value = head.get(header::WWW_AUTHENTICATE).unwrap();
+        assert!(value.to_str().unwrap().contains("error=\"invalid_token\""));
+        let (_, body, head) = body_of(ApiError::MethodNotAllowed(vec![Method::GET, Method::POST])).await;
+        assert_eq!(head.get(header::ALLOW).unwrap(), "GET, POST");
+        assert!(body.get("errors").is_none());
+    }
+}

@@ -1,0 +1,235 @@
+//! Registering, reading and changing one's own account.
+
+use actix_web::{HttpResponse, get, patch, post, put, web};
+use application::{
+    ChangePasswordError, ProfileChanges, RegisterCommand, RegisterError, UpdateProfileError,
+};
+use chrono::{DateTime, Utc};
+use domain::{Email, Password, PersonName, User};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, Problem};
+use crate::extract::{FieldErrors, Json};
+use crate::state::UseCases;
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "email": "ada@example.com", "password": "correct horse battery",
+    "first_name": "Ada", "last_name": "Lovelace"
+}))]
+pub struct RegisterRequest {
+    /// The login address; trimmed and compared case-insensitively.
+    pub email: String,
+    /// 8 to 72 bytes (UTF-8); never truncated.
+    pub password: String,
+    /// At most 100 characters; empty when absent.
+    pub first_name: Option<String>,
+    /// At most 100 characters; empty when absent.
+    pub last_name: Option<String>,
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "9b2c4c36-1c36-4f0e-9d0f-4c1b8f6f1d2a", "email": "ada@example.com",
+    "first_name": "Ada", "last_name": "Lovelace",
+    "created_at": "2026-11-23T20:00:00Z", "updated_at": "2026-11-23T20:00:00Z"
+}))]
+pub struct UserResponse {
+    /// The user's id.
+    pub id: Uuid,
+    /// The login address, lower-cased.
+    pub email: String,
+    /// Given name, possibly empty.
+    pub first_name: String,
+    /// Family name, possibly empty.
+    pub last_name: String,
+    /// When the account was created (RFC 3339, UTC).
+    pub created_at: DateTime<Utc>,
+    /// When the account last changed (RFC 3339, UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            email: user.email.to_string(),
+            first_name: user.first_name.to_string(),
+            last_name: user.last_name.to_string(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// Parses an optional name field.
+fn optional_name(
+    errors: &mut FieldErrors,
+    field: &str,
+    raw: Option<&str>,
+) -> Option<Option<PersonName>> {
+    match raw {
+        None => Some(None),
+        Some(raw) => errors.check(field, PersonName::parse(raw)).map(Some),
+    }
+}
+
+/// Register a new account.
+#[utoipa::path(
+    tag = "accounts",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The account was created.", body = UserResponse),
+        (status = 400, description = "Malformed JSON.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`: the address is registered already.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, with per-field `errors`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/register")]
+pub async fn register(
+    use_cases: web::Data<UseCases>,
+    Json(body): Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    let email = errors.check("email", Email::parse(&body.email));
+    let password = errors.check("password", Password::parse(&body.password));
+    let first_name = optional_name(&mut errors, "first_name", body.first_name.as_deref());
+    let last_name = optional_name(&mut errors, "last_name", body.last_name.as_deref());
+    let command = errors.finish(|| {
+        Some(RegisterCommand {
+            email: email?,
+            password: password?,
+            first_name: first_name?.unwrap_or_default(),
+            last_name: last_name?.unwrap_or_default(),
+        })
+    })?;
+    let user = use_cases
+        .register
+        .execute(command)
+        .await
+        .map_err(|error| match error {
+            RegisterError::EmailTaken => ApiError::EmailTaken,
+            RegisterError::Adapter(error) => ApiError::internal(error),
+        })?;
+    Ok(HttpResponse::Created().json(UserResponse::from(user)))
+}
+
+/// The account the access token belongs to.
+#[utoipa::path(
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The current user.", body = UserResponse),
+        (status = 401, description = "`missing_token` or `invalid_token`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/users/me")]
+pub async fn me(Authenticated(user): Authenticated) -> web::Json<UserResponse> {
+    web::Json(user.into())
+}
+
+/// Changes to one's profile; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"first_name": "Augusta"}))]
+pub struct UpdateProfileRequest {
+    /// A new given name (at most 100 characters; empty clears it).
+    pub first_name: Option<String>,
+    /// A new family name (at most 100 characters; empty clears it).
+    pub last_name: Option<String>,
+}
+
+/// Update one's first and last name.
+#[utoipa::path(
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = UpdateProfileRequest,
+    responses(
+        (status = 200, description = "The updated user.", body = UserResponse),
+        (status = 401, description = "`missing_token` or `invalid_token`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/users/me")]
+pub async fn update_me(
+    use_cases: web::Data<UseCases>,
+    Authenticated(user): Authenticated,
+    Json(body): Json<UpdateProfileRequest>,
+) -> Result<web::Json<UserResponse>, ApiError> {
+    let mut errors = FieldErrors::default();
+    let first_name = optional_name(&mut errors, "first_name", body.first_name.as_deref());
+    let last_name = optional_name(&mut errors, "last_name", body.last_name.as_deref());
+    let changes = errors.finish(|| {
+        Some(ProfileChanges {
+            first_name: first_name?,
+            last_name: last_name?,
+        })
+    })?;
+    let updated = use_cases
+        .update_profile
+        .execute(&user, changes)
+        .await
+        .map_err(|error| match error {
+            UpdateProfileError::UserGone => {
+                ApiError::InvalidToken("the token's user no longer exists")
+            }
+            UpdateProfileError::Adapter(error) => ApiError::internal(error),
+        })?;
+    Ok(web::Json(updated.into()))
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "current_password": "correct horse battery", "new_password": "tr0ub4dor&3 is worse"
+}))]
+pub struct ChangePasswordRequest {
+    /// The password in use now.
+    pub current_password: String,
+    /// The new password: 8 to 72 bytes.
+    pub new_password: String,
+}
+
+/// Change one's password; every session (refresh token) of the account ends.
+#[utoipa::path(
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; every refresh token of the user is revoked."),
+        (status = 401, description = "`invalid_credentials` (wrong current password), `missing_token` or `invalid_token`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/users/me/password")]
+pub async fn change_password(
+    use_cases: web::Data<UseCases>,
+    Authenticated(user): Authenticated,
+    Json(body): Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    let current = errors.check("current_password", Password::parse(&body.current_password));
+    let new = errors.check("new_password", Password::parse(&body.new_password));
+    let (current, new) = errors.finish(|| Some((current?, new?)))?;
+    use_cases
+        .change_password
+        .execute(&user, &current, &new)
+        .await
+        .map_err(|error| match error {
+            ChangePasswordError::InvalidCredentials => ApiError::InvalidCredentials,
+            ChangePasswordError::UserGone => {
+                ApiError::InvalidToken("the token's user no longer exists")
+            }
+            ChangePasswordError::Adapter(error) => ApiError::internal(error),
+        })?;
+    Ok(HttpResponse::NoContent().finish())
+}

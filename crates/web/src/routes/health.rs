@@ -1,0 +1,40 @@
+//! Liveness and readiness probes.
+
+use actix_web::{get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, Problem};
+use crate::state::UseCases;
+
+/// A probe's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` (live) or `ready`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// The process is up and serving HTTP.
+#[utoipa::path(tag = "health", responses((status = 200, description = "Alive.", body = Health)))]
+#[get("/health/live")]
+pub async fn live() -> web::Json<Health> {
+    web::Json(Health { status: "ok" })
+}
+
+/// The service can serve requests: its database answers.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready.", body = Health),
+        (status = 503, description = "`not_ready`: the database does not answer.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/health/ready")]
+pub async fn ready(use_cases: web::Data<UseCases>) -> Result<web::Json<Health>, ApiError> {
+    use_cases.storage.ping().await.map_err(|error| {
+        tracing::warn!(error.cause_chain = ?error, "readiness check failed");
+        ApiError::NotReady
+    })?;
+    Ok(web::Json(Health { status: "ready" }))
+}

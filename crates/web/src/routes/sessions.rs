@@ -1,0 +1,288 @@
+//! Logging in, refreshing and logging out.
+
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, post, web};
+use application::{LogInCommand, LogInError, SessionError, TokenPair};
+use domain::{Email, Password, RefreshToken};
+use futures_util::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{BodyFormat, FieldErrors, body_format, decode_form, decode_json, read_body};
+use crate::state::{HttpSettings, UseCases};
+
+/// The name of the refresh-token cookie (cookie mode).
+pub const REFRESH_COOKIE: &str = "refresh_token";
+/// The paths the cookie is sent to: nowhere else, so no other request carries it.
+const COOKIE_PATHS: [&str; 2] = ["/refresh", "/logout"];
+
+/// Credentials as JSON.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery"}))]
+pub struct LoginRequest {
+    /// The address registered with.
+    pub email: String,
+    /// The password.
+    pub password: String,
+}
+
+/// Credentials as the OAuth2 password form (RFC 6749 §4.3.2), as standard clients and
+/// the Swagger UI send them. Other OAuth2 fields (`grant_type`, `scope`, client
+/// credentials) are accepted and ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginForm {
+    /// The e-mail address.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A new pair of tokens.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.…",
+    "refresh_token": "q3Jt7n2yV0bWc8gB5n4ZkqJ4o2l9wXyZ1a2b3c4d5e6",
+    "token_type": "Bearer",
+    "expires_in": 900
+}))]
+pub struct TokenResponse {
+    /// A JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// An opaque token for `POST /refresh`; single use.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// A refresh token in a JSON body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "q3Jt7n2yV0bWc8gB5n4ZkqJ4o2l9wXyZ1a2b3c4d5e6"}))]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+
+/// Credentials from a JSON body or an OAuth2 password form.
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+impl FromRequest for Credentials {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let format = body_format(&request).ok_or(ApiError::UnsupportedMediaType(
+                "application/json or application/x-www-form-urlencoded",
+            ))?;
+            let body = read_body(&request, &mut payload).await?;
+            Ok(match format {
+                BodyFormat::Json => {
+                    let LoginRequest { email, password } = decode_json(&body)?;
+                    Self { email, password }
+                }
+                BodyFormat::Form => {
+                    let LoginForm { username, password } = decode_form(&body)?;
+                    Self {
+                        email: username,
+                        password,
+                    }
+                }
+            })
+        })
+    }
+}
+
+/// A refresh token from a JSON body or, in cookie mode, the refresh cookie.
+struct PresentedRefreshToken(RefreshToken);
+
+impl FromRequest for PresentedRefreshToken {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if request.headers().contains_key(header::CONTENT_TYPE) {
+                if body_format(&request) != Some(BodyFormat::Json) {
+                    return Err(ApiError::UnsupportedMediaType("application/json"));
+                }
+                let body = read_body(&request, &mut payload).await?;
+                let RefreshRequest { refresh_token } = decode_json(&body)?;
+                if refresh_token.is_empty() {
+                    return Err(ApiError::invalid_field("refresh_token", "must not be empty"));
+                }
+                return Ok(Self(RefreshToken::new(refresh_token)));
+            }
+            let cookie_mode = settings(&request).refresh_cookie;
+            match request.cookie(REFRESH_COOKIE) {
+                Some(cookie) if cookie_mode && !cookie.value().is_empty() => {
+                    Ok(Self(RefreshToken::new(cookie.value().to_owned())))
+                }
+                _ => Err(ApiError::MissingToken),
+            }
+        })
+    }
+}
+
+fn settings(request: &HttpRequest) -> HttpSettings {
+    request
+        .app_data::<HttpSettings>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The refresh cookie for one path; an empty value and zero age clear it.
+fn refresh_cookie(path: &'static str, value: &str, max_age: CookieDuration) -> Cookie<'static> {
+    Cookie::build(REFRESH_COOKIE, value.to_owned())
+        .path(path)
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Strict)
+        .max_age(max_age)
+        .finish()
+}
+
+/// A 200 with the pair; in cookie mode the refresh token also goes in the cookies.
+fn token_response(request: &HttpRequest, pair: TokenPair) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    if settings(request).refresh_cookie {
+        let seconds = pair.refresh_expires_in.max(0);
+        for path in COOKIE_PATHS {
+            response.cookie(refresh_cookie(
+                path,
+                pair.refresh.expose(),
+                CookieDuration::seconds(seconds),
+            ));
+        }
+    }
+    response.json(TokenResponse {
+        access_token: pair.access.token,
+        refresh_token: pair.refresh.expose().to_owned(),
+        token_type: "Bearer",
+        expires_in: pair.access_expires_in,
+    })
+}
+
+/// Tokens must not be cached by browsers or proxies (RFC 6749 §5.1).
+fn no_store(response: &mut HttpResponseBuilder) {
+    response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    response.insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::InvalidRefreshToken => Self::InvalidRefreshToken,
+            SessionError::Adapter(error) => Self::internal(error),
+        }
+    }
+}
+
+/// Log in with e-mail address and password; starts a session.
+///
+/// Accepts JSON `{email, password}` or the OAuth2 password form `username`/`password`.
+/// An unknown address and a wrong password get the same answer, after the same work.
+#[utoipa::path(
+    tag = "sessions",
+    request_body(content(
+        (LoginRequest = "application/json"),
+        (LoginForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "A new session's tokens.", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither JSON nor a form.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/login")]
+async fn log_in(
+    request: HttpRequest,
+    use_cases: web::Data<UseCases>,
+    credentials: Credentials,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    let email = errors.check("email", Email::parse(&credentials.email));
+    let password = errors.check("password", Password::parse(&credentials.password));
+    let command = errors.finish(|| {
+        Some(LogInCommand {
+            email: email?,
+            password: password?,
+        })
+    })?;
+    let pair = use_cases
+        .log_in
+        .execute(command)
+        .await
+        .map_err(|error| match error {
+            LogInError::InvalidCredentials => ApiError::InvalidCredentials,
+            LogInError::Adapter(error) => ApiError::internal(error),
+        })?;
+    Ok(token_response(&request, pair))
+}
+
+/// Exchange a refresh token for a new pair; the presented token is spent.
+///
+/// Presenting a spent token again revokes its whole session (reuse detection). In
+/// cookie mode the token may come from the `refresh_token` cookie instead of the body.
+#[utoipa::path(
+    tag = "sessions",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair; the presented refresh token is spent.", body = TokenResponse),
+        (status = 401, description = "`invalid_refresh_token` or `missing_token`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/refresh")]
+async fn refresh(
+    request: HttpRequest,
+    use_cases: web::Data<UseCases>,
+    PresentedRefreshToken(token): PresentedRefreshToken,
+) -> Result<HttpResponse, ApiError> {
+    let pair = use_cases.refresh.execute(&token).await?;
+    Ok(token_response(&request, pair))
+}
+
+/// End the session a refresh token belongs to.
+///
+/// Access tokens already issued stay valid until they expire (at most the access-token
+/// lifetime). In cookie mode the cookies are cleared.
+#[utoipa::path(
+    tag = "sessions",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "The session's refresh tokens are revoked."),
+        (status = 401, description = "`invalid_refresh_token` or `missing_token`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/logout")]
+async fn log_out(
+    request: HttpRequest,
+    use_cases: web::Data<UseCases>,
+    PresentedRefreshToken(token): PresentedRefreshToken,
+) -> Result<HttpResponse, ApiError> {
+    use_cases.log_out.execute(&token).await?;
+    let mut response = HttpResponse::NoContent();
+    if settings(&request).refresh_cookie {
+        for path in COOKIE_PATHS {
+            response.cookie(refresh_cookie(path, "", CookieDuration::ZERO));
+        }
+    }
+    Ok(response.finish())
+}

@@ -1,0 +1,186 @@
+//! Wiring: adapters built from the configuration, handed to the use cases as
+//! `Arc<dyn Port>`, served by actix-web.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::HttpServer;
+use actix_web::web::Data;
+use application::{
+    Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, SessionPolicy,
+    TokenPairIssuer, UpdateProfile,
+};
+use domain::ports::{Clock, SessionRepository};
+use infrastructure::blocking::CpuLane;
+use infrastructure::hashing::{HashPolicyError, PasswordHashing};
+use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
+use infrastructure::refresh_tokens::RandomRefreshTokens;
+use infrastructure::sqlite::{Database, OpenError, SqliteSessionRepository, SqliteUserRepository};
+use infrastructure::system::{RandomIds, SystemClock};
+use ::web::{HttpSettings, UseCases};
+
+use crate::Config;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database")]
+    Database(#[from] OpenError),
+    /// The password hashing settings are unusable.
+    #[error("invalid password hashing settings")]
+    Hashing(#[from] HashPolicyError),
+    /// The JWT settings are unusable.
+    #[error("invalid JWT settings")]
+    Jwt(#[from] JwtSettingsError),
+    /// A duration does not fit the token arithmetic.
+    #[error("a token lifetime is out of range")]
+    Lifetime(#[from] chrono::OutOfRangeError),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on the configured address")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A built service: listening, not yet serving.
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    sessions: Arc<dyn SessionRepository>,
+    clock: Arc<dyn Clock>,
+    prune_interval: std::time::Duration,
+}
+
+impl Application {
+    /// Opens the database (migrating it), builds every adapter and use case, and binds
+    /// the listening socket (port 0 picks a free port: see [`Application::address`]).
+    ///
+    /// # Errors
+    /// [`StartupError`] naming the part that failed.
+    pub fn build(config: Config) -> Result<Self, StartupError> {
+        let database = Database::open(&config.database_url, config.database_pool_size)?;
+        let users = Arc::new(SqliteUserRepository::new(database.clone()));
+        let sessions: Arc<dyn SessionRepository> =
+            Arc::new(SqliteSessionRepository::new(database.clone()));
+        let hasher = Arc::new(PasswordHashing::new(
+            config.hash_policy,
+            CpuLane::new(config.hash_concurrency),
+        )?);
+        let access_tokens = Arc::new(JwtAccessTokens::new(JwtSettings {
+            secret: config.jwt_secret.clone(),
+            issuer: config.jwt_issuer.clone(),
+            audience: config.jwt_audience.clone(),
+            ttl: chrono::Duration::from_std(config.access_token_ttl)?,
+        })?);
+        let refresh_tokens = Arc::new(RandomRefreshTokens);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let ids = Arc::new(RandomIds);
+        let tokens = Arc::new(TokenPairIssuer {
+            access_tokens: access_tokens.clone(),
+            refresh_tokens: refresh_tokens.clone(),
+            ids: ids.clone(),
+            policy: SessionPolicy {
+                refresh_token_ttl: chrono::Duration::from_std(config.refresh_token_ttl)?,
+            },
+        });
+
+        let use_cases = Data::new(UseCases {
+            register: Register {
+                users: users.clone(),
+                hasher: hasher.clone(),
+                clock: clock.clone(),
+                ids,
+            },
+            log_in: LogIn {
+                users: users.clone(),
+                sessions: sessions.clone(),
+                hasher: hasher.clone(),
+                tokens: tokens.clone(),
+                clock: clock.clone(),
+            },
+            refresh: Refresh {
+                users: users.clone(),
+                sessions: sessions.clone(),
+                tokens,
+                clock: clock.clone(),
+            },
+            log_out: LogOut {
+                sessions: sessions.clone(),
+                refresh_tokens,
+                clock: clock.clone(),
+            },
+            authenticate: Authenticate {
+                access_tokens,
+                users: users.clone(),
+            },
+            update_profile: UpdateProfile {
+                users: users.clone(),
+                clock: clock.clone(),
+            },
+            change_password: ChangePassword {
+                users,
+                sessions: sessions.clone(),
+                hasher,
+                clock: clock.clone(),
+            },
+            storage: Arc::new(database),
+        });
+        let settings = HttpSettings {
+            body_limit: config.body_limit,
+            refresh_cookie: config.refresh_cookie,
+        };
+
+        let listener = TcpListener::bind(config.bind)?;
+        let address = listener.local_addr()?;
+        let server = HttpServer::new(move || ::web::app(use_cases.clone(), settings.clone()))
+            .workers(config.http_workers)
+            .shutdown_timeout(config.shutdown_grace.as_secs())
+            .listen(listener)?
+            .run();
+        Ok(Self {
+            server,
+            address,
+            sessions,
+            clock,
+            prune_interval: config.session_prune_interval,
+        })
+    }
+
+    /// The address the service listens on.
+    #[must_use]
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until the server stops (SIGINT or SIGTERM: in-flight requests get the
+    /// configured grace period), pruning dead sessions in the background meanwhile.
+    ///
+    /// # Errors
+    /// The I/O error that stopped the server.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let pruning = prune_periodically(self.sessions, self.clock, self.prune_interval);
+        tokio::select! {
+            outcome = self.server => outcome,
+            () = pruning => Ok(()),
+        }
+    }
+}
+
+/// Deletes expired tokens and ended sessions every `interval`. The work runs on the
+/// database's blocking door, so requests never wait for it.
+async fn prune_periodically(
+    sessions: Arc<dyn SessionRepository>,
+    clock: Arc<dyn Clock>,
+    interval: std::time::Duration,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match sessions.prune(clock.now()).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "pruned expired and revoked sessions"),
+            Err(error) => tracing::warn!(error.cause_chain = ?error, "pruning sessions failed"),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Logging: one subscriber for the process, human-readable or JSON lines.
+
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Multi-line, coloured, for a developer's terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Installs the global subscriber, filtered by `RUST_LOG` (default `info`). A second
+/// call (several tests in one process) leaves the first subscriber in place.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Pretty => builder.pretty().try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
