@@ -54,7 +54,7 @@ pub enum HashPolicyError {
 /// A stored hash, recognised by its prefix.
 enum StoredHash<'a> {
     Bcrypt(&'a str),
-    Argon2(argon2::PasswordHash),
+    Argon2(Box<argon2::PasswordHash>),
 }
 
 impl<'a> StoredHash<'a> {
@@ -68,7 +68,7 @@ impl<'a> StoredHash<'a> {
         }
         if encoded.starts_with("$argon2") {
             return argon2::PasswordHash::new(encoded)
-                .map(Self::Argon2)
+                .map(|parsed| Self::Argon2(Box::new(parsed)))
                 .map_err(|error| AdapterError::new("malformed argon2 hash", error.to_string()));
         }
         Err(AdapterError::new(
@@ -145,7 +145,7 @@ fn verify_with(
             .map_err(|error| AdapterError::new("malformed bcrypt hash", error))?,
         // The parameters come from the stored hash, not from the policy.
         StoredHash::Argon2(ref parsed) => {
-            match Argon2::default().verify_password(password.as_bytes(), parsed) {
+            match Argon2::default().verify_password(password.as_bytes(), parsed.as_ref()) {
                 Ok(()) => true,
                 Err(PhcError::PasswordInvalid) => false,
                 Err(error) => {
@@ -182,10 +182,11 @@ fn is_outdated(policy: HashPolicy, stored: &PasswordHash) -> Result<bool, Adapte
             },
             StoredHash::Argon2(parsed),
         ) => {
-            let params = Params::try_from(&parsed).map_err(|error| {
+            let params = Params::try_from(parsed.as_ref()).map_err(|error| {
                 AdapterError::new("malformed argon2 parameters", error.to_string())
             })?;
             parsed.algorithm.as_str() != argon2::ARGON2ID_IDENT.as_str()
+                || parsed.version != Some(Version::V0x13.into())
                 || params.m_cost() < memory_kib
                 || params.t_cost() < iterations
                 || params.p_cost() != parallelism

@@ -3,7 +3,6 @@
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{AccessTokens, AdapterError, TokenRejection};
 use domain::{AccessClaims, Email, IssuedAccessToken, User, UserId};
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -84,7 +83,9 @@ impl JwtAccessTokens {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "sub", "iss", "aud"]);
-        validation.validate_exp = true;
+        // Expiry is checked last, by hand: jsonwebtoken checks it before `iss` and `aud`,
+        // and only a token that is genuine in every other respect may be called expired.
+        validation.validate_exp = false;
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
         Ok(Self {
@@ -126,15 +127,17 @@ impl AccessTokens for JwtAccessTokens {
     }
 
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => TokenRejection::Expired,
-                _ => TokenRejection::Invalid,
-            })?;
-        if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Invalid)?;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(TokenRejection::Invalid);
         }
-        let claims = data.claims;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenRejection::Invalid)?
+            .claims;
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+        if claims.exp.saturating_add(LEEWAY_SECONDS.cast_signed()) < now {
+            return Err(TokenRejection::Expired);
+        }
         Ok(AccessClaims {
             user_id: UserId::from_uuid(claims.sub),
             email: Email::parse(&claims.email).map_err(|_| TokenRejection::Invalid)?,

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod telemetry;
 
 use std::sync::Arc;
 
@@ -18,7 +19,6 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::{App, HttpRequest, HttpResponse, web};
-use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi as _;
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt as _;
@@ -124,5 +124,5 @@ pub fn app(
         }))
         .service(SwaggerUi::new("/docs/{_:.*}").url(OPENAPI_PATH, api))
         .default_service(web::to(fallback))
-        .wrap(TracingLogger::default())
+        .wrap(actix_web::middleware::from_fn(telemetry::request_span))
 }

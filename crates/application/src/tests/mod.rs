@@ -4,7 +4,8 @@
 //! expectation), states what the world does and which calls must or must not happen,
 //! then turns the mocks into the use case under test. A call that no expectation allows
 //! fails the test, so a story only lists the calls that matter to it; explicit `never()`s
-//! are there for the reader.
+//! are there for the reader. A test that cares what is logged reads it through
+//! [`Logs::capture`].
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
