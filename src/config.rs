@@ -175,7 +175,9 @@ fn parse_secret(raw: &str) -> Result<Vec<u8>, String> {
         ));
     }
     if bytes.iter().collect::<BTreeSet<_>>().len() < MIN_DISTINCT_SECRET_BYTES {
-        return Err("is too repetitive to be a secret; generate one with `openssl rand -base64 48`".into());
+        return Err(
+            "is too repetitive to be a secret; generate one with `openssl rand -base64 48`".into(),
+        );
     }
     Ok(bytes.to_vec())
 }
@@ -217,7 +219,9 @@ impl Config {
                 if raw.starts_with("sqlite:") || !raw.contains("://") {
                     Ok(raw.to_owned())
                 } else {
-                    Err(format!("only SQLite is supported (sqlite://PATH), got {raw:?}"))
+                    Err(format!(
+                        "only SQLite is supported (sqlite://PATH), got {raw:?}"
+                    ))
                 }
             },
         );
@@ -235,10 +239,14 @@ impl Config {
             }),
         };
         let jwt_issuer = reader.get("JWT_ISSUER", "portico".to_owned(), |raw| Ok(raw.to_owned()));
-        let jwt_audience =
-            reader.get("JWT_AUDIENCE", "portico".to_owned(), |raw| Ok(raw.to_owned()));
-        let access_token_ttl =
-            reader.get("ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60), parse_duration);
+        let jwt_audience = reader.get("JWT_AUDIENCE", "portico".to_owned(), |raw| {
+            Ok(raw.to_owned())
+        });
+        let access_token_ttl = reader.get(
+            "ACCESS_TOKEN_TTL",
+            Duration::from_secs(15 * 60),
+            parse_duration,
+        );
         let refresh_token_ttl = reader.get(
             "REFRESH_TOKEN_TTL",
             Duration::from_secs(7 * 86_400),
@@ -390,7 +398,10 @@ mod tests {
         assert_eq!(config.database_pool_size, 3);
         assert_eq!(config.jwt_secret, secret.as_bytes());
         assert!(!config.jwt_secret_generated);
-        assert_eq!((config.jwt_issuer.as_str(), config.jwt_audience.as_str()), ("issuer", "audience"));
+        assert_eq!(
+            (config.jwt_issuer.as_str(), config.jwt_audience.as_str()),
+            ("issuer", "audience")
+        );
         assert_eq!(config.access_token_ttl, Duration::from_secs(300));
         assert_eq!(config.refresh_token_ttl, Duration::from_secs(172_800));
         assert_eq!(
@@ -443,7 +454,10 @@ mod tests {
             ]
         );
         let message = errors.to_string();
-        assert!(message.contains("JWT_SECRET: must be at least 32 bytes"), "{message}");
+        assert!(
+            message.contains("JWT_SECRET: must be at least 32 bytes"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -455,10 +469,30 @@ mod tests {
 
     #[test]
     fn durations_take_seconds_or_a_unit() {
-        for (raw, seconds) in [("900", 900), ("45s", 45), ("15m", 900), ("2h", 7_200), ("7d", 604_800)] {
-            assert_eq!(parse_duration(raw), Ok(Duration::from_secs(seconds)), "sent {raw:?}");
+        for (raw, seconds) in [
+            ("900", 900),
+            ("45s", 45),
+            ("15m", 900),
+            ("2h", 7_200),
+            ("7d", 604_800),
+        ] {
+            assert_eq!(
+                parse_duration(raw),
+                Ok(Duration::from_secs(seconds)),
+                "sent {raw:?}"
+            );
         }
-        for raw in ["", "m", "-5", "1.5h", "0", "0d", "5w", "99999999999999999999d", "4000d"] {
+        for raw in [
+            "",
+            "m",
+            "-5",
+            "1.5h",
+            "0",
+            "0d",
+            "5w",
+            "99999999999999999999d",
+            "4000d",
+        ] {
             assert!(parse_duration(raw).is_err(), "sent {raw:?}");
         }
     }

@@ -4,12 +4,13 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use ::web::{HttpSettings, UseCases};
 use actix_web::HttpServer;
+use actix_web::dev::Server;
 use actix_web::web::Data;
 use application::{
-    Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, SessionPolicy,
-    TokenPairIssuer, UpdateProfile,
+    Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, SessionPolicy, TokenPairIssuer,
+    UpdateProfile,
 };
 use domain::ports::{Clock, SessionRepository};
 use infrastructure::blocking::CpuLane;
@@ -18,7 +19,6 @@ use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
 use infrastructure::refresh_tokens::RandomRefreshTokens;
 use infrastructure::sqlite::{Database, OpenError, SqliteSessionRepository, SqliteUserRepository};
 use infrastructure::system::{RandomIds, SystemClock};
-use ::web::{HttpSettings, UseCases};
 
 use crate::Config;
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, IdSource, InsertUserError, PasswordCheck,
-    PasswordHasher, SessionRepository, TokenRejection, UserRepository,
+    AccessTokens, AdapterError, Clock, IdSource, InsertUserError, PasswordCheck, PasswordHasher,
+    SessionRepository, TokenRejection, UserRepository,
 };
 use domain::{Email, NewUser, Password, PersonName, User, UserId};
 
@@ -236,4 +236,3 @@ impl ChangePassword {
         Ok(())
     }
 }
-

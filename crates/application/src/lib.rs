@@ -9,8 +9,8 @@ mod accounts;
 mod sessions;
 
 pub use accounts::{
-    Authenticate, AuthenticateError, ChangePassword, ChangePasswordError, ProfileChanges,
-    Register, RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
+    Authenticate, AuthenticateError, ChangePassword, ChangePasswordError, ProfileChanges, Register,
+    RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
 };
 pub use sessions::{
     LogIn, LogInCommand, LogInError, LogOut, Refresh, SessionError, SessionPolicy, TokenPair,

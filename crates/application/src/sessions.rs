@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, IdSource, PasswordCheck, PasswordHasher,
-    RefreshTokenMint, SessionRepository, UserRepository,
+    AccessTokens, AdapterError, Clock, IdSource, PasswordCheck, PasswordHasher, RefreshTokenMint,
+    SessionRepository, UserRepository,
 };
 use domain::{
     Email, IssuedAccessToken, NewRefreshToken, Password, RefreshToken, RefreshTokenRecord,

@@ -108,7 +108,10 @@ mod tests {
             ("ada@example.com", "ada@example.com"),
             ("  Ada.Lovelace@Example.COM ", "ada.lovelace@example.com"),
             ("a+tag@sub.example.co.uk", "a+tag@sub.example.co.uk"),
-            ("o'brien@xn--bcher-kva.example", "o'brien@xn--bcher-kva.example"),
+            (
+                "o'brien@xn--bcher-kva.example",
+                "o'brien@xn--bcher-kva.example",
+            ),
             ("zoë@exämple.de", "zoë@exämple.de"),
         ] {
             let email = Email::parse(raw).unwrap_or_else(|e| panic!("{raw:?} refused: {e}"));

@@ -15,7 +15,7 @@ pub mod user;
 pub use email::{Email, EmailError};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use session::{
-    AccessClaims, IssuedAccessToken, NewRefreshToken, RefreshToken, RefreshTokenRecord,
-    SessionId, TokenDigest,
+    AccessClaims, IssuedAccessToken, NewRefreshToken, RefreshToken, RefreshTokenRecord, SessionId,
+    TokenDigest,
 };
 pub use user::{NewUser, PersonName, PersonNameError, User, UserId};

@@ -158,8 +158,11 @@ pub trait SessionRepository: Send + Sync {
     ///
     /// # Errors
     /// [`AdapterError`] when the store fails.
-    async fn revoke_all_of_user(&self, user_id: UserId, at: DateTime<Utc>)
-    -> Result<(), AdapterError>;
+    async fn revoke_all_of_user(
+        &self,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<(), AdapterError>;
 
     /// Deletes refresh tokens that expired before `now` and sessions that are revoked or
     /// hold no live token; returns how many rows went.

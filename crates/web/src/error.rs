@@ -251,28 +251,52 @@ mod tests {
 
     async fn body_of(
         error: ApiError,
-    ) -> (StatusCode, serde_json::Value, actix_web::http::header::HeaderMap) {
+    ) -> (
+        StatusCode,
+        serde_json::Value,
+        actix_web::http::header::HeaderMap,
+    ) {
         let response = error.error_response();
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = to_bytes(response.into_body()).await.unwrap_or_default();
-        (status, serde_json::from_slice(&bytes).unwrap_or_default(), headers)
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or_default(),
+            headers,
+        )
     }
 
     #[tokio::test]
     async fn every_error_is_a_problem_document_with_its_code() {
         let cases = [
-            (ApiError::MalformedRequest("x".into()), 400, "malformed_request"),
+            (
+                ApiError::MalformedRequest("x".into()),
+                400,
+                "malformed_request",
+            ),
             (ApiError::MissingToken, 401, "missing_token"),
             (ApiError::InvalidToken("expired"), 401, "invalid_token"),
             (ApiError::InvalidCredentials, 401, "invalid_credentials"),
             (ApiError::InvalidRefreshToken, 401, "invalid_refresh_token"),
             (ApiError::NotFound, 404, "not_found"),
-            (ApiError::MethodNotAllowed(vec![Method::GET]), 405, "method_not_allowed"),
+            (
+                ApiError::MethodNotAllowed(vec![Method::GET]),
+                405,
+                "method_not_allowed",
+            ),
             (ApiError::EmailTaken, 409, "email_taken"),
             (ApiError::PayloadTooLarge(16), 413, "payload_too_large"),
-            (ApiError::UnsupportedMediaType("json"), 415, "unsupported_media_type"),
-            (ApiError::invalid_field("email", "bad"), 422, "validation_failed"),
+            (
+                ApiError::UnsupportedMediaType("json"),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                ApiError::invalid_field("email", "bad"),
+                422,
+                "validation_failed",
+            ),
             (ApiError::NotReady, 503, "not_ready"),
             (ApiError::internal("secret SQL"), 500, "internal"),
         ];
@@ -300,7 +324,8 @@ mod tests {
         let (_, _, head) = body_of(ApiError::InvalidToken("expired")).await;
         let value = head.get(header::WWW_AUTHENTICATE).unwrap();
         assert!(value.to_str().unwrap().contains("error=\"invalid_token\""));
-        let (_, body, head) = body_of(ApiError::MethodNotAllowed(vec![Method::GET, Method::POST])).await;
+        let (_, body, head) =
+            body_of(ApiError::MethodNotAllowed(vec![Method::GET, Method::POST])).await;
         assert_eq!(head.get(header::ALLOW).unwrap(), "GET, POST");
         assert!(body.get("errors").is_none());
     }

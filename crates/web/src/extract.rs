@@ -43,13 +43,12 @@ pub fn body_format(request: &HttpRequest) -> Option<BodyFormat> {
 
 /// Reads a whole body, refusing it as soon as it exceeds the configured limit (first by
 /// its `Content-Length`, then by what actually arrives).
-pub async fn read_body(
-    request: &HttpRequest,
-    payload: &mut Payload,
-) -> Result<BytesMut, ApiError> {
+pub async fn read_body(request: &HttpRequest, payload: &mut Payload) -> Result<BytesMut, ApiError> {
     let limit = request
         .app_data::<HttpSettings>()
-        .map_or(HttpSettings::DEFAULT_BODY_LIMIT, |settings| settings.body_limit);
+        .map_or(HttpSettings::DEFAULT_BODY_LIMIT, |settings| {
+            settings.body_limit
+        });
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -149,7 +148,11 @@ pub struct FieldErrors(Vec<FieldError>);
 
 impl FieldErrors {
     /// Keeps the value, or records the error against `field`.
-    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        parsed: Result<T, E>,
+    ) -> Option<T> {
         parsed
             .map_err(|error| {
                 self.0.push(FieldError {

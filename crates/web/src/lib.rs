@@ -70,9 +70,10 @@ impl KnownRoutes {
             .iter()
             .find(|(template, _)| {
                 template.len() == requested.len()
-                    && template.iter().zip(&requested).all(|(expected, actual)| {
-                        expected.starts_with('{') || expected == actual
-                    })
+                    && template
+                        .iter()
+                        .zip(&requested)
+                        .all(|(expected, actual)| expected.starts_with('{') || expected == actual)
             })
             .map(|(_, methods)| methods.as_slice())
     }

@@ -35,7 +35,9 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("An access token from `POST /login` or `POST /refresh`."))
+                    .description(Some(
+                        "An access token from `POST /login` or `POST /refresh`.",
+                    ))
                     .build(),
             ),
         );

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use application::{
-    Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, UpdateProfile,
-};
+use application::{Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, UpdateProfile};
 use domain::ports::StorageHealth;
 
 /// The use cases behind the routes, built once by the binary (or a test) from adapters.

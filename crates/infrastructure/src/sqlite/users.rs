@@ -116,11 +116,10 @@ impl UserRepository for SqliteUserRepository {
         match outcome {
             Ok(_) => Ok(()),
             // The only unique column besides the random primary key is the address.
-            Err(DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)))
-                if info.message().contains("users.email") =>
-            {
-                Err(InsertUserError::EmailTaken)
-            }
+            Err(DbError::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                info,
+            ))) if info.message().contains("users.email") => Err(InsertUserError::EmailTaken),
             Err(error) => Err(AdapterError::from(error).into()),
         }
     }
@@ -262,17 +261,22 @@ mod tests {
             .unwrap();
         assert_eq!(updated, None);
         let hash = PasswordHash::new("x".into());
-        assert!(!repository
-            .update_password_hash(nobody, hash, at(1), true)
-            .await
-            .unwrap());
+        assert!(
+            !repository
+                .update_password_hash(nobody, hash, at(1), true)
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn a_second_user_with_the_same_address_is_email_taken() {
         let test = test_support::fresh();
         let repository = SqliteUserRepository::new(test.database.clone());
-        repository.insert(new_user("ada@example.com")).await.unwrap();
+        repository
+            .insert(new_user("ada@example.com"))
+            .await
+            .unwrap();
         let outcome = repository.insert(new_user("ADA@example.com")).await;
         assert!(matches!(outcome, Err(InsertUserError::EmailTaken)));
     }
@@ -319,20 +323,32 @@ mod tests {
         repository.insert(ada.clone()).await.unwrap();
 
         let rehashed = PasswordHash::new("$argon2id$rehash".into());
-        assert!(repository
-            .update_password_hash(ada.user.id, rehashed.clone(), at(10), false)
+        assert!(
+            repository
+                .update_password_hash(ada.user.id, rehashed.clone(), at(10), false)
+                .await
+                .unwrap()
+        );
+        let stored = repository
+            .find_credentials(&ada.user.email)
             .await
-            .unwrap());
-        let stored = repository.find_credentials(&ada.user.email).await.unwrap().unwrap();
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.password_hash, rehashed);
         assert_eq!(stored.user.updated_at, at(0));
 
         let changed = PasswordHash::new("$2b$04$changed".into());
-        assert!(repository
-            .update_password_hash(ada.user.id, changed.clone(), at(20), true)
+        assert!(
+            repository
+                .update_password_hash(ada.user.id, changed.clone(), at(20), true)
+                .await
+                .unwrap()
+        );
+        let stored = repository
+            .find_credentials(&ada.user.email)
             .await
-            .unwrap());
-        let stored = repository.find_credentials(&ada.user.email).await.unwrap().unwrap();
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.password_hash, changed);
         assert_eq!(stored.user.updated_at, at(20));
     }

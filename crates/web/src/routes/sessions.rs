@@ -123,7 +123,10 @@ impl FromRequest for PresentedRefreshToken {
                 let body = read_body(&request, &mut payload).await?;
                 let RefreshRequest { refresh_token } = decode_json(&body)?;
                 if refresh_token.is_empty() {
-                    return Err(ApiError::invalid_field("refresh_token", "must not be empty"));
+                    return Err(ApiError::invalid_field(
+                        "refresh_token",
+                        "must not be empty",
+                    ));
                 }
                 return Ok(Self(RefreshToken::new(refresh_token)));
             }

@@ -1,0 +1,234 @@
+//! The shared fixtures: a running app per test and one helper per endpoint, so that a
+//! test reads as a story.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use portico::{Application, Config};
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+
+/// The password every test user registers with.
+pub const PASSWORD: &str = "correct horse battery";
+/// A fixed signing secret, so that tests can forge tokens with it (or without it).
+pub const JWT_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+/// A running Portico and an HTTP client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// A client that keeps no cookies unless a test asks for them.
+    pub client: Client,
+    /// The `DATABASE_URL` the app uses.
+    pub database_url: String,
+    _folder: Arc<tempfile::TempDir>,
+}
+
+/// The settings every test starts from: an ephemeral port, a fresh database, cheap
+/// bcrypt; `overrides` are applied on top, as environment variables would be.
+pub fn test_config(database_url: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut variables: HashMap<String, String> = [
+        ("PORTICO_BIND", "127.0.0.1:0"),
+        ("DATABASE_URL", database_url),
+        ("JWT_SECRET", JWT_SECRET),
+        ("BCRYPT_COST", "4"),
+        ("HTTP_WORKERS", "2"),
+        ("PASSWORD_HASH_CONCURRENCY", "2"),
+        ("DATABASE_POOL_SIZE", "4"),
+        ("SHUTDOWN_GRACE", "1s"),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+    .collect();
+    for (key, value) in overrides {
+        variables.insert((*key).to_owned(), (*value).to_owned());
+    }
+    Config::from_lookup(|key| variables.get(key).cloned()).expect("valid test configuration")
+}
+
+/// Starts the app with the test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the app with some settings changed.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let database_url = format!("sqlite://{}", folder.path().join("portico.db").display());
+    let address = start(test_config(&database_url, overrides));
+    TestApp {
+        address,
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+        database_url,
+        _folder: Arc::new(folder),
+    }
+}
+
+/// Builds and starts an app in the background; returns its base URL.
+pub fn start(config: Config) -> String {
+    let application = Application::build(config).expect("the app starts");
+    let address = format!("http://{}", application.address());
+    tokio::spawn(application.run_until_stopped());
+    address
+}
+
+/// A newly registered user's credentials.
+pub struct Registered {
+    pub email: String,
+    pub password: String,
+    pub id: String,
+}
+
+/// A token pair from a login or refresh.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Tokens {
+    pub fn from_body(body: &Value) -> Self {
+        Self {
+            access: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        }
+    }
+}
+
+impl TestApp {
+    /// The same database served again with other settings: a restart with a new
+    /// configuration (the first instance keeps running beside it).
+    pub fn restarted_with(&self, overrides: &[(&str, &str)]) -> TestApp {
+        TestApp {
+            address: start(test_config(&self.database_url, overrides)),
+            client: self.client.clone(),
+            database_url: self.database_url.clone(),
+            _folder: Arc::clone(&self._folder),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, body: &Value) -> Response {
+        self.post_json("/register", body).await
+    }
+
+    /// Registers a user with a unique address and [`PASSWORD`].
+    pub async fn register_user(&self) -> Registered {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4());
+        let response = self
+            .register(&json!({"email": email, "password": PASSWORD, "first_name": "Ada"}))
+            .await;
+        assert_eq!(response.status(), 201, "registration of {email}");
+        let body: Value = response.json().await.expect("json");
+        Registered {
+            email,
+            password: PASSWORD.to_owned(),
+            id: body["id"].as_str().expect("id").to_owned(),
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json("/login", &json!({"email": email, "password": password}))
+            .await
+    }
+
+    /// Logs in and returns the pair, asserting success.
+    pub async fn login_tokens(&self, user: &Registered) -> Tokens {
+        let response = self.login(&user.email, &user.password).await;
+        assert_eq!(response.status(), 200, "login of {}", user.email);
+        Tokens::from_body(&response.json().await.expect("json"))
+    }
+
+    /// Registers a new user and logs them in.
+    pub async fn signed_in_user(&self) -> (Registered, Tokens) {
+        let user = self.register_user().await;
+        let tokens = self.login_tokens(&user).await;
+        (user, tokens)
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/refresh", &json!({"refresh_token": refresh_token}))
+            .await
+    }
+
+    pub async fn logout(&self, refresh_token: &str) -> Response {
+        self.post_json("/logout", &json!({"refresh_token": refresh_token}))
+            .await
+    }
+
+    pub async fn me(&self, access_token: &str) -> Response {
+        self.client
+            .get(self.url("/users/me"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn update_me(&self, access_token: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url("/users/me"))
+            .bearer_auth(access_token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn change_password(&self, access_token: &str, current: &str, new: &str) -> Response {
+        self.client
+            .put(self.url("/users/me/password"))
+            .bearer_auth(access_token)
+            .json(&json!({"current_password": current, "new_password": new}))
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// Asserts a problem document with this status and code; returns its body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "expected {status} {code}");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json", "for {code}");
+    let body: Value = response.json().await.expect("problem json");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert_eq!(body["status"], status, "body: {body}");
+    body
+}
+
+/// The `WWW-Authenticate` header of a response.
+pub fn challenge(response: &Response) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
