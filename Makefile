@@ -1,0 +1,30 @@
+# Everyday commands. `make help` lists them.
+.PHONY: help run test lint coverage bench fmt
+
+help:
+	@echo "run       serve on 127.0.0.1:8080 with SQLite under ./data (no configuration needed)"
+	@echo "test      every test of the workspace: unit, adapter and end-to-end"
+	@echo "lint      rustfmt check and clippy with warnings as errors"
+	@echo "coverage  line coverage with cargo llvm-cov (HTML in target/llvm-cov/html)"
+	@echo "bench     criterion micro-benchmarks"
+	@echo "fmt       format the code"
+
+run:
+	cargo run --release
+
+test:
+	cargo test --workspace
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+coverage:
+	cargo llvm-cov --workspace --html
+	cargo llvm-cov report --summary-only
+
+bench:
+	cargo bench --workspace
+
+fmt:
+	cargo fmt --all
