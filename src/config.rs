@@ -8,6 +8,13 @@ use std::time::Duration;
 
 use infrastructure::hashing::HashPolicy;
 
+use ::web::protection::CorsSettings;
+use ::web::rate_limit::{Budget, RateLimitSettings};
+use actix_web::http::Method;
+use actix_web::http::header::HeaderName;
+use application::LoginThrottlePolicy;
+use ipnet::IpNet;
+
 use crate::telemetry::LogFormat;
 
 /// Every setting of the service. Each field's documentation names its variable and
@@ -37,6 +44,9 @@ pub struct Config {
     pub hash_policy: HashPolicy,
     /// `PASSWORD_HASH_CONCURRENCY` (number of CPUs): hashes computed at once.
     pub hash_concurrency: usize,
+    /// `PASSWORD_HASH_QUEUE` (`32`): hashes allowed to wait for a slot; beyond it a login
+    /// or registration is answered 503 with `Retry-After`.
+    pub hash_queue: usize,
     /// `HTTP_WORKERS` (number of CPUs): actix worker threads.
     pub http_workers: usize,
     /// `HTTP_BODY_LIMIT` (`16384`): the largest request body, in bytes.
@@ -49,6 +59,16 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `LOG_FORMAT` (`pretty`): `pretty` or `json`.
     pub log_format: LogFormat,
+    /// `CORS_ALLOWED_ORIGINS` (none), `CORS_ALLOWED_METHODS`
+    /// (`GET,POST,PUT,PATCH,DELETE`), `CORS_ALLOWED_HEADERS`
+    /// (`authorization,content-type`), `CORS_ALLOW_CREDENTIALS` (`false`).
+    pub cors: CorsSettings,
+    /// `RATE_LIMIT_ENABLED` (`true`), `RATE_LIMIT_PER_IP` (`600/1m`),
+    /// `RATE_LIMIT_SESSION_ROUTES` (`20/1m`), `RATE_LIMIT_PER_USER` (`300/1m`),
+    /// `TRUSTED_PROXIES` (none).
+    pub rate_limits: RateLimitSettings,
+    /// `LOGIN_MAX_FAILURES` (`5`), `LOGIN_LOCKOUT` (`30s`), `LOGIN_LOCKOUT_MAX` (`15m`).
+    pub login_throttle: LoginThrottlePolicy,
 }
 
 impl fmt::Debug for Config {
@@ -123,9 +143,9 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
     }
 }
 
-fn parse_number<T: std::str::FromStr>(min: T, max: T) -> impl FnOnce(&str) -> Result<T, String>
+fn parse_number<T>(min: T, max: T) -> impl FnOnce(&str) -> Result<T, String>
 where
-    T: PartialOrd + fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
 {
     move |raw| {
         let value: T = raw
@@ -254,6 +274,7 @@ impl Config {
         );
         let hash_policy = read_hash_policy(&mut reader);
         let hash_concurrency = reader.get("PASSWORD_HASH_CONCURRENCY", cpus, parse_number(1, 1024));
+        let hash_queue = reader.get("PASSWORD_HASH_QUEUE", 32, parse_number(0, 100_000));
         let http_workers = reader.get("HTTP_WORKERS", cpus, parse_number(1, 1024));
         let body_limit = reader.get("HTTP_BODY_LIMIT", 16 * 1024, parse_number(64, 64 << 20));
         let refresh_cookie = reader.get("REFRESH_COOKIE", false, parse_bool);
@@ -270,6 +291,17 @@ impl Config {
                 _ => Err(format!("expected pretty or json, got {raw:?}")),
             }
         });
+        let cors = read_cors(&mut reader);
+        let rate_limits = read_rate_limits(&mut reader);
+        let login_throttle = LoginThrottlePolicy {
+            max_failures: reader.get("LOGIN_MAX_FAILURES", 5, parse_number(1, 1_000)),
+            lockout: chrono_duration(reader.get("LOGIN_LOCKOUT", Duration::from_secs(30), parse_duration)),
+            max_lockout: chrono_duration(reader.get(
+                "LOGIN_LOCKOUT_MAX",
+                Duration::from_secs(15 * 60),
+                parse_duration,
+            )),
+        };
         if !reader.errors.is_empty() {
             return Err(ConfigErrors(reader.errors));
         }
@@ -285,13 +317,105 @@ impl Config {
             refresh_token_ttl,
             hash_policy,
             hash_concurrency,
+            hash_queue,
             http_workers,
             body_limit,
             refresh_cookie,
             session_prune_interval,
             shutdown_grace,
             log_format,
+            cors,
+            rate_limits,
+            login_throttle,
         })
+    }
+}
+
+/// Durations are bounded to ten years by [`parse_duration`], well inside chrono's range.
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+fn comma_list(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(',').map(str::trim).filter(|item| !item.is_empty())
+}
+
+fn read_cors<F: Fn(&str) -> Option<String>>(reader: &mut Reader<F>) -> CorsSettings {
+    let allowed_origins = reader.get("CORS_ALLOWED_ORIGINS", Vec::new(), |raw| {
+        comma_list(raw)
+            .map(|origin| {
+                let origin = origin.trim_end_matches('/');
+                if origin == "*" || origin.starts_with("http://") || origin.starts_with("https://") {
+                    Ok(origin.to_owned())
+                } else {
+                    Err(format!("expected origins such as https://app.example.com or *, got {origin:?}"))
+                }
+            })
+            .collect()
+    });
+    let allowed_methods = reader.get(
+        "CORS_ALLOWED_METHODS",
+        ["GET", "POST", "PUT", "PATCH", "DELETE"]
+            .iter()
+            .filter_map(|method| method.parse().ok())
+            .collect(),
+        |raw| {
+            comma_list(raw)
+                .map(|method| {
+                    Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+                        .map_err(|_| format!("not an HTTP method: {method:?}"))
+                })
+                .collect()
+        },
+    );
+    let allowed_headers = reader.get(
+        "CORS_ALLOWED_HEADERS",
+        vec![HeaderName::from_static("authorization"), HeaderName::from_static("content-type")],
+        |raw| {
+            comma_list(raw)
+                .map(|name| {
+                    HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                        .map_err(|_| format!("not a header name: {name:?}"))
+                })
+                .collect()
+        },
+    );
+    let allow_credentials = reader.get("CORS_ALLOW_CREDENTIALS", false, parse_bool);
+    if allow_credentials && allowed_origins.iter().any(|origin| origin == "*") {
+        reader.errors.push(ConfigError {
+            variable: "CORS_ALLOW_CREDENTIALS",
+            problem: "credentials need explicit origins; CORS_ALLOWED_ORIGINS contains *".into(),
+        });
+    }
+    CorsSettings {
+        allowed_origins,
+        allowed_methods,
+        allowed_headers,
+        allow_credentials,
+    }
+}
+
+fn read_rate_limits<F: Fn(&str) -> Option<String>>(reader: &mut Reader<F>) -> RateLimitSettings {
+    let budget = |count: u32, seconds: u64| Budget {
+        burst: std::num::NonZeroU32::new(count).unwrap_or(std::num::NonZeroU32::MIN),
+        period: Duration::from_secs(seconds),
+    };
+    let parse_budget = |raw: &str| Budget::parse(raw, parse_duration);
+    RateLimitSettings {
+        enabled: reader.get("RATE_LIMIT_ENABLED", true, parse_bool),
+        per_ip: reader.get("RATE_LIMIT_PER_IP", budget(600, 60), parse_budget),
+        session_routes: reader.get("RATE_LIMIT_SESSION_ROUTES", budget(20, 60), parse_budget),
+        per_user: reader.get("RATE_LIMIT_PER_USER", budget(300, 60), parse_budget),
+        trusted_proxies: reader.get("TRUSTED_PROXIES", Vec::new(), |raw| {
+            comma_list(raw)
+                .map(|entry| {
+                    entry
+                        .parse::<IpNet>()
+                        .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                        .map_err(|_| format!("expected IP addresses or CIDR blocks, got {entry:?}"))
+                })
+                .collect()
+        }),
     }
 }
 
@@ -385,6 +509,7 @@ mod tests {
             ("ARGON2_ITERATIONS", "3"),
             ("ARGON2_PARALLELISM", "2"),
             ("PASSWORD_HASH_CONCURRENCY", "4"),
+            ("PASSWORD_HASH_QUEUE", "7"),
             ("HTTP_WORKERS", "3"),
             ("HTTP_BODY_LIMIT", "1024"),
             ("REFRESH_COOKIE", "true"),
@@ -412,7 +537,8 @@ mod tests {
                 parallelism: 2
             }
         );
-        assert_eq!((config.hash_concurrency, config.http_workers), (4, 3));
+        assert_eq!((config.hash_concurrency, config.hash_queue), (4, 7));
+        assert_eq!(config.http_workers, 3);
         assert_eq!(config.body_limit, 1024);
         assert!(config.refresh_cookie);
         assert_eq!(config.session_prune_interval, Duration::from_secs(600));

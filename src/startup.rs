@@ -4,6 +4,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use ::web::rate_limit::RateLimits;
 use ::web::{HttpSettings, UseCases};
 use actix_web::HttpServer;
 use actix_web::dev::Server;
@@ -15,6 +16,7 @@ use application::{
 use domain::ports::{Clock, SessionRepository};
 use infrastructure::blocking::CpuLane;
 use infrastructure::hashing::{HashPolicyError, PasswordHashing};
+use infrastructure::login_attempts::InMemoryLoginAttempts;
 use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
 use infrastructure::refresh_tokens::RandomRefreshTokens;
 use infrastructure::sqlite::{Database, OpenError, SqliteSessionRepository, SqliteUserRepository};
@@ -49,6 +51,7 @@ pub struct Application {
     sessions: Arc<dyn SessionRepository>,
     clock: Arc<dyn Clock>,
     prune_interval: std::time::Duration,
+    rate_limits: Arc<RateLimits>,
 }
 
 impl Application {
@@ -64,7 +67,7 @@ impl Application {
             Arc::new(SqliteSessionRepository::new(database.clone()));
         let hasher = Arc::new(PasswordHashing::new(
             config.hash_policy,
-            CpuLane::new(config.hash_concurrency),
+            CpuLane::new(config.hash_concurrency, config.hash_queue),
         )?);
         let access_tokens = Arc::new(JwtAccessTokens::new(JwtSettings {
             secret: config.jwt_secret.clone(),
@@ -97,6 +100,8 @@ impl Application {
                 hasher: hasher.clone(),
                 tokens: tokens.clone(),
                 clock: clock.clone(),
+                attempts: Arc::new(InMemoryLoginAttempts::default()),
+                throttle: config.login_throttle,
             },
             refresh: Refresh {
                 users: users.clone(),
@@ -125,9 +130,12 @@ impl Application {
             },
             storage: Arc::new(database),
         });
+        let rate_limits = Arc::new(RateLimits::new(config.rate_limits.clone()));
         let settings = HttpSettings {
             body_limit: config.body_limit,
             refresh_cookie: config.refresh_cookie,
+            cors: config.cors.clone(),
+            rate_limits: Arc::clone(&rate_limits),
         };
 
         let listener = TcpListener::bind(config.bind)?;
@@ -143,6 +151,7 @@ impl Application {
             sessions,
             clock,
             prune_interval: config.session_prune_interval,
+            rate_limits,
         })
     }
 
@@ -159,10 +168,16 @@ impl Application {
     /// The I/O error that stopped the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let pruning = prune_periodically(self.sessions, self.clock, self.prune_interval);
-        tokio::select! {
+        let forgetting = forget_idle_clients(self.rate_limits);
+        let outcome = tokio::select! {
             outcome = self.server => outcome,
             () = pruning => Ok(()),
-        }
+            () = forgetting => Ok(()),
+        };
+        // The use cases, and with them the database pool, are dropped with the server:
+        // its connections close and SQLite checkpoints its write-ahead log.
+        tracing::info!("portico stopped");
+        outcome
     }
 }
 
@@ -182,5 +197,14 @@ async fn prune_periodically(
             Ok(rows) => tracing::info!(rows, "pruned expired and revoked sessions"),
             Err(error) => tracing::warn!(error.cause_chain = ?error, "pruning sessions failed"),
         }
+    }
+}
+
+/// Drops the rate-limit state of clients whose budgets are full again, every minute.
+async fn forget_idle_clients(rate_limits: Arc<RateLimits>) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        ticks.tick().await;
+        rate_limits.forget_idle_clients();
     }
 }

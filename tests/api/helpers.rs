@@ -36,6 +36,11 @@ pub fn test_config(database_url: &str, overrides: &[(&str, &str)]) -> Config {
         ("PASSWORD_HASH_CONCURRENCY", "2"),
         ("DATABASE_POOL_SIZE", "4"),
         ("SHUTDOWN_GRACE", "1s"),
+        // Generous budgets: tests of other concerns must not trip them. The limits'
+        // own tests set small ones.
+        ("RATE_LIMIT_PER_IP", "10000/1m"),
+        ("RATE_LIMIT_SESSION_ROUTES", "10000/1m"),
+        ("RATE_LIMIT_PER_USER", "10000/1m"),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_owned(), value.to_owned()))

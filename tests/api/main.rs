@@ -1,9 +1,13 @@
 //! End-to-end tests: the real application on an ephemeral port with a fresh SQLite file,
 //! driven over real HTTP.
 
+// Test code states its expectations with expect/unwrap, helpers included.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod helpers;
 
 mod accounts;
 mod documentation;
 mod errors;
 mod sessions;
+mod tokens;

@@ -13,7 +13,7 @@ pub use accounts::{
     RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
 };
 pub use sessions::{
-    LogIn, LogInCommand, LogInError, LogOut, Refresh, SessionError, SessionPolicy, TokenPair,
+    LogIn, LogInCommand, LogInError, LogOut, LoginThrottlePolicy, Refresh, SessionError, SessionPolicy, TokenPair,
     TokenPairIssuer,
 };
 

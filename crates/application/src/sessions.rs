@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, IdSource, PasswordCheck, PasswordHasher, RefreshTokenMint,
+    AccessTokens, AdapterError, Clock, IdSource, LoginAttempts, PasswordCheck, PasswordHasher,
+    RefreshTokenMint,
     SessionRepository, UserRepository,
 };
 use domain::{
@@ -83,12 +84,39 @@ pub struct LogInCommand {
     pub password: Password,
 }
 
+/// How failed logins against one address slow further attempts down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottlePolicy {
+    /// Failures in a row allowed before attempts are locked out.
+    pub max_failures: u32,
+    /// The first lockout; each further failure doubles it.
+    pub lockout: Duration,
+    /// The longest lockout; failures older than this are forgotten.
+    pub max_lockout: Duration,
+}
+
+impl LoginThrottlePolicy {
+    /// How long after the latest of `failures` failures the address stays locked.
+    fn lockout_after(&self, failures: u32) -> Duration {
+        let Some(excess) = failures.checked_sub(self.max_failures) else {
+            return Duration::zero();
+        };
+        let factor = 1_i32.checked_shl(excess.min(30)).unwrap_or(i32::MAX);
+        self.lockout
+            .checked_mul(factor)
+            .map_or(self.max_lockout, |lockout| lockout.min(self.max_lockout))
+    }
+}
+
 /// Why a login failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LogInError {
     /// Unknown e-mail address or wrong password: deliberately indistinguishable.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many failures against this address: try again after this many seconds.
+    #[error("too many failed logins; retry in {0} s")]
+    Throttled(i64),
     /// An adapter failed.
     #[error(transparent)]
     Adapter(#[from] AdapterError),
@@ -106,6 +134,10 @@ pub struct LogIn {
     pub tokens: Arc<TokenPairIssuer>,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// Recent failures per address.
+    pub attempts: Arc<dyn LoginAttempts>,
+    /// How failures slow further attempts.
+    pub throttle: LoginThrottlePolicy,
 }
 
 impl LogIn {
@@ -119,6 +151,37 @@ impl LogIn {
     /// an adapter fails (including a malformed stored hash).
     #[tracing::instrument(name = "log_in", skip_all)]
     pub async fn execute(&self, command: LogInCommand) -> Result<TokenPair, LogInError> {
+        let email = &command.email;
+        let now = self.clock.now();
+        if let Some(failures) = self.attempts.failures(email) {
+            let locked_until = failures.last_at + self.throttle.lockout_after(failures.count);
+            if now < locked_until {
+                // Refused before any lookup: the answer is the same whether or not
+                // the address has an account.
+                let seconds = (locked_until - now).num_milliseconds().div_euclid(1000) + 1;
+                return Err(LogInError::Throttled(seconds));
+            }
+        }
+        let outcome = self.authenticate(&command).await;
+        match &outcome {
+            Ok(_) => self.attempts.clear(email),
+            Err(LogInError::InvalidCredentials) => {
+                self.attempts
+                    .record_failure(email, now, now - self.throttle.max_lockout);
+            }
+            Err(_) => {}
+        }
+        let user = outcome?;
+
+        let session = SessionId::from_uuid(self.tokens.ids.new_id());
+        let (pair, first_token) = self.tokens.issue(&user, session, now)?;
+        self.sessions.start(user.id, first_token).await?;
+        tracing::info!(user_id = %user.id, "session started");
+        Ok(pair)
+    }
+
+    /// Checks the password; the user on success.
+    async fn authenticate(&self, command: &LogInCommand) -> Result<User, LogInError> {
         let Some(credentials) = self.users.find_credentials(&command.email).await? else {
             // Without this, an unknown address would answer in microseconds and a
             // known one in a bcrypt's time: the delay alone would reveal who has an
@@ -140,13 +203,7 @@ impl LogIn {
         if outdated {
             self.upgrade_hash(&user, &command.password).await;
         }
-
-        let now = self.clock.now();
-        let session = SessionId::from_uuid(self.tokens.ids.new_id());
-        let (pair, first_token) = self.tokens.issue(&user, session, now)?;
-        self.sessions.start(user.id, first_token).await?;
-        tracing::info!(user_id = %user.id, "session started");
-        Ok(pair)
+        Ok(user)
     }
 
     /// Replaces an outdated hash. The login succeeds whatever happens here: the user

@@ -16,12 +16,15 @@ use crate::{
 };
 
 /// An adapter could not do its job for a reason the caller cannot act on: the database
-/// is unreachable, a stored value is corrupt, the system's random source failed. It keeps
-/// its cause for the log and is answered as an internal error, never shown to a client.
+/// is unreachable, a stored value is corrupt, the system's random source failed, or the
+/// adapter is saturated and sheds load. It keeps its cause for the log and is answered as
+/// an internal error (or, when [`AdapterError::is_overloaded`], as "try again shortly"),
+/// never shown to a client.
 #[derive(Debug, thiserror::Error)]
 #[error("{context}")]
 pub struct AdapterError {
     context: &'static str,
+    overloaded: bool,
     #[source]
     source: Box<dyn StdError + Send + Sync>,
 }
@@ -31,8 +34,25 @@ impl AdapterError {
     pub fn new(context: &'static str, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self {
             context,
+            overloaded: false,
             source: source.into(),
         }
+    }
+
+    /// The adapter refused work because too much is already waiting: nothing was done,
+    /// and the same call may succeed in a moment.
+    pub fn overloaded(context: &'static str) -> Self {
+        Self {
+            context,
+            overloaded: true,
+            source: context.into(),
+        }
+    }
+
+    /// Whether this is a load-shedding refusal rather than a failure.
+    #[must_use]
+    pub fn is_overloaded(&self) -> bool {
+        self.overloaded
     }
 }
 
@@ -284,4 +304,28 @@ pub trait StorageHealth: Send + Sync {
     /// # Errors
     /// [`AdapterError`] when the store cannot be reached or does not answer.
     async fn ping(&self) -> Result<(), AdapterError>;
+}
+
+/// Failed logins recorded against one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedLogins {
+    /// How many in a row, since the last success or since they were forgotten.
+    pub count: u32,
+    /// When the latest happened.
+    pub last_at: DateTime<Utc>,
+}
+
+/// Recent failed logins per address, for throttling guessers of one account whatever
+/// addresses they come from. Kept for addresses with or without an account alike.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait LoginAttempts: Send + Sync {
+    /// The failures recorded against `email`, if any.
+    fn failures(&self, email: &Email) -> Option<FailedLogins>;
+
+    /// Records a failure at `at`. Failures whose latest is before `forget_before` are
+    /// forgotten first, so the count starts again at one.
+    fn record_failure(&self, email: &Email, at: DateTime<Utc>, forget_before: DateTime<Utc>);
+
+    /// Forgets the failures of `email` (after a successful login).
+    fn clear(&self, email: &Email);
 }

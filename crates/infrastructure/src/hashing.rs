@@ -99,7 +99,7 @@ impl PasswordHashing {
         {
             return Err(HashPolicyError::BcryptCost(cost));
         }
-        let dummy = hash_with(policy, "portico: nobody's password")
+        let dummy = hash_password(policy, "portico: nobody's password")
             .map_err(|error| HashPolicyError::Argon2(error.to_string()))?;
         Ok(Self {
             policy,
@@ -118,9 +118,17 @@ fn argon2_hasher(
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-fn hash_with(policy: HashPolicy, password: &str) -> Result<PasswordHash, AdapterError> {
+/// Hashes `password` under `policy` on the calling thread (the port's `hash` runs this on
+/// the bounded lane). Public for the benchmarks.
+///
+/// # Errors
+/// [`AdapterError`] when the parameters are refused or the random source fails.
+pub fn hash_password(policy: HashPolicy, password: &str) -> Result<PasswordHash, AdapterError> {
     let encoded = match policy {
-        HashPolicy::Bcrypt { cost } => bcrypt::non_truncating_hash(password, cost)
+        // `Password` already refuses more than 72 bytes and NUL characters, so bcrypt's
+        // truncation can never apply; its `non_truncating_*` variants would also refuse
+        // exactly 72 bytes (they count a terminator), which the contract allows.
+        HashPolicy::Bcrypt { cost } => bcrypt::hash(password, cost)
             .map_err(|error| AdapterError::new("bcrypt hashing failed", error))?,
         HashPolicy::Argon2id {
             memory_kib,
@@ -135,13 +143,18 @@ fn hash_with(policy: HashPolicy, password: &str) -> Result<PasswordHash, Adapter
     Ok(PasswordHash::new(encoded))
 }
 
-fn verify_with(
+/// Verifies `password` against a stored hash of any supported form on the calling thread
+/// (the port's `verify` runs this on the bounded lane). Public for the benchmarks.
+///
+/// # Errors
+/// [`AdapterError`] for a malformed or unknown stored hash.
+pub fn verify_password(
     policy: HashPolicy,
     password: &str,
     stored: &PasswordHash,
 ) -> Result<PasswordCheck, AdapterError> {
     let matches = match StoredHash::parse(stored)? {
-        StoredHash::Bcrypt(encoded) => bcrypt::non_truncating_verify(password, encoded)
+        StoredHash::Bcrypt(encoded) => bcrypt::verify(password, encoded)
             .map_err(|error| AdapterError::new("malformed bcrypt hash", error))?,
         // The parameters come from the stored hash, not from the policy.
         StoredHash::Argon2(ref parsed) => {
@@ -200,7 +213,7 @@ impl PasswordHasher for PasswordHashing {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, AdapterError> {
         let (policy, password) = (self.policy, password.clone());
         self.lane
-            .run(move || hash_with(policy, password.expose()))
+            .run(move || hash_password(policy, password.expose()))
             .await?
     }
 
@@ -211,7 +224,7 @@ impl PasswordHasher for PasswordHashing {
     ) -> Result<PasswordCheck, AdapterError> {
         let (policy, password, stored) = (self.policy, password.clone(), stored.clone());
         self.lane
-            .run(move || verify_with(policy, password.expose(), &stored))
+            .run(move || verify_password(policy, password.expose(), &stored))
             .await?
     }
 
@@ -241,7 +254,7 @@ mod tests {
     const ARGON_SMALL: HashPolicy = argon2id(64, 1, 1);
 
     fn hasher(policy: HashPolicy) -> PasswordHashing {
-        PasswordHashing::new(policy, CpuLane::new(2)).unwrap()
+        PasswordHashing::new(policy, CpuLane::new(2, 16)).unwrap()
     }
 
     fn password(raw: &str) -> Password {
@@ -411,7 +424,7 @@ mod tests {
     #[test]
     fn out_of_range_policies_are_refused_with_the_reason() {
         for cost in [0, 3, 32] {
-            let outcome = PasswordHashing::new(HashPolicy::Bcrypt { cost }, CpuLane::new(1));
+            let outcome = PasswordHashing::new(HashPolicy::Bcrypt { cost }, CpuLane::new(1, 16));
             assert!(
                 matches!(outcome, Err(HashPolicyError::BcryptCost(c)) if c == cost),
                 "bcrypt cost {cost} gave {outcome:?}"
@@ -423,7 +436,7 @@ mod tests {
             argon2id(64, 0, 1),
             argon2id(8, 1, 2),
         ] {
-            let outcome = PasswordHashing::new(policy, CpuLane::new(1));
+            let outcome = PasswordHashing::new(policy, CpuLane::new(1, 16));
             assert!(
                 matches!(outcome, Err(HashPolicyError::Argon2(_))),
                 "{policy:?} gave {outcome:?}"
@@ -438,7 +451,7 @@ mod tests {
             BCRYPT_4,
             argon2id(Params::MIN_M_COST, Params::MIN_T_COST, 1),
         ] {
-            let outcome = PasswordHashing::new(policy, CpuLane::new(1));
+            let outcome = PasswordHashing::new(policy, CpuLane::new(1, 16));
             assert!(outcome.is_ok(), "{policy:?} gave {outcome:?}");
         }
     }

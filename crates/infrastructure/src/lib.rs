@@ -10,6 +10,7 @@
 pub mod blocking;
 pub mod hashing;
 pub mod jwt;
+pub mod login_attempts;
 pub mod refresh_tokens;
 pub mod sqlite;
 pub mod system;

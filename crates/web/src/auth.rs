@@ -39,7 +39,7 @@ impl From<AuthenticateError> for ApiError {
                 Self::InvalidToken("the access token is invalid")
             }
             AuthenticateError::UserGone => Self::InvalidToken("the token's user no longer exists"),
-            AuthenticateError::Adapter(error) => Self::internal(error),
+            AuthenticateError::Adapter(error) => error.into(),
         }
     }
 }

@@ -69,6 +69,9 @@ pub enum ApiError {
     /// 401 `invalid_refresh_token`: the refresh token cannot be used.
     #[error("invalid refresh token")]
     InvalidRefreshToken,
+    /// 403 `cors_rejected`: a cross-origin request from an origin not allowed.
+    #[error("cors rejected")]
+    CorsRejected,
     /// 404 `not_found`: no such route.
     #[error("not found")]
     NotFound,
@@ -87,12 +90,29 @@ pub enum ApiError {
     /// 422 `validation_failed`: well-formed but invalid input.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 429 `rate_limited`: a budget is spent; `Retry-After` says for how long.
+    #[error("rate limited")]
+    RateLimited(u64),
     /// 503 `not_ready`: a dependency (the database) is unavailable.
     #[error("not ready")]
     NotReady,
+    /// 503 `overloaded`: the service sheds load (the password-hashing queue is full);
+    /// `Retry-After` says when to try again.
+    #[error("overloaded")]
+    Overloaded,
     /// 500 `internal`: anything unexpected; its cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl From<domain::ports::AdapterError> for ApiError {
+    fn from(error: domain::ports::AdapterError) -> Self {
+        if error.is_overloaded() {
+            Self::Overloaded
+        } else {
+            Self::internal(error)
+        }
+    }
 }
 
 impl ApiError {
@@ -116,13 +136,16 @@ impl ApiError {
             Self::InvalidToken(_) => "invalid_token",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::CorsRejected => "cors_rejected",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::EmailTaken => "email_taken",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
+            Self::RateLimited(_) => "rate_limited",
             Self::NotReady => "not_ready",
+            Self::Overloaded => "overloaded",
             Self::Internal(_) => "internal",
         }
     }
@@ -134,13 +157,16 @@ impl ApiError {
             Self::InvalidToken(_) => "Invalid token",
             Self::InvalidCredentials => "Invalid credentials",
             Self::InvalidRefreshToken => "Invalid refresh token",
+            Self::CorsRejected => "Origin not allowed",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::EmailTaken => "E-mail address taken",
             Self::PayloadTooLarge(_) => "Payload too large",
             Self::UnsupportedMediaType(_) => "Unsupported media type",
             Self::Validation(_) => "Validation failed",
+            Self::RateLimited(_) => "Too many requests",
             Self::NotReady => "Service not ready",
+            Self::Overloaded => "Service overloaded",
             Self::Internal(_) => "Internal server error",
         }
     }
@@ -155,11 +181,16 @@ impl ApiError {
                 "The refresh token is unknown, expired, revoked or already used; log in again."
                     .into()
             }
+            Self::CorsRejected => {
+                "This origin, method or header is not allowed to call the API cross-origin."
+                    .into()
+            }
             Self::NotFound => "No resource exists at this path.".into(),
             Self::MethodNotAllowed(_) => {
                 "This resource does not support this method; see the Allow header.".into()
             }
             Self::EmailTaken => "An account with this e-mail address already exists.".into(),
+            Self::PayloadTooLarge(0) => "The request body is too large.".into(),
             Self::PayloadTooLarge(limit) => {
                 format!("The request body exceeds the limit of {limit} bytes.")
             }
@@ -167,7 +198,9 @@ impl ApiError {
                 format!("The request body must be sent as {expected}.")
             }
             Self::Validation(_) => "One or more fields are invalid.".into(),
+            Self::RateLimited(_) => "Too many requests; retry after the time in Retry-After.".into(),
             Self::NotReady => "The service cannot reach its database.".into(),
+            Self::Overloaded => "Too many logins are in progress; try again shortly.".into(),
             Self::Internal(_) => "An unexpected error occurred.".into(),
         }
     }
@@ -213,13 +246,15 @@ impl ResponseError for ApiError {
             | Self::InvalidToken(_)
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            Self::CorsRejected => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotReady | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -235,7 +270,18 @@ impl ResponseError for ApiError {
         if let Some(challenge) = challenge(self) {
             response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
-        if let Self::MethodNotAllowed(methods) = self {
+        match self {
+            Self::Overloaded => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(1)));
+            }
+            Self::RateLimited(seconds) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from((*seconds).max(1))));
+            }
+            _ => {}
+        }
+        if let Self::MethodNotAllowed(methods) = self
+            && !methods.is_empty()
+        {
             let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
             response.insert_header((header::ALLOW, allow.join(", ")));
         }
@@ -279,6 +325,7 @@ mod tests {
             (ApiError::InvalidToken("expired"), 401, "invalid_token"),
             (ApiError::InvalidCredentials, 401, "invalid_credentials"),
             (ApiError::InvalidRefreshToken, 401, "invalid_refresh_token"),
+            (ApiError::CorsRejected, 403, "cors_rejected"),
             (ApiError::NotFound, 404, "not_found"),
             (
                 ApiError::MethodNotAllowed(vec![Method::GET]),
@@ -297,7 +344,9 @@ mod tests {
                 422,
                 "validation_failed",
             ),
+            (ApiError::RateLimited(3), 429, "rate_limited"),
             (ApiError::NotReady, 503, "not_ready"),
+            (ApiError::Overloaded, 503, "overloaded"),
             (ApiError::internal("secret SQL"), 500, "internal"),
         ];
         for (error, status, code) in cases {

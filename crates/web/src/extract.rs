@@ -79,6 +79,8 @@ fn field_of(path: &serde_path_to_error::Path, message: &str) -> String {
     match (path.as_str(), named) {
         (".", Some(name)) => name.to_owned(),
         (".", None) => "body".to_owned(),
+        // An unknown field's path already ends with it; a missing one's does not.
+        (_, Some(name)) if path.rsplit('.').next() == Some(name) => path,
         (_, Some(name)) => format!("{path}.{name}"),
         (_, None) => path,
     }
@@ -87,8 +89,11 @@ fn field_of(path: &serde_path_to_error::Path, message: &str) -> String {
 /// Decodes JSON: malformed JSON is a 400; well-formed JSON of the wrong shape is a 422
 /// naming the field.
 pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Syntax first, over the whole body: `{}x` is malformed, not an object missing fields.
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map_err(|error| ApiError::MalformedRequest(error.to_string()))?;
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
         if inner.is_data() {
             let message = inner.to_string();
@@ -100,11 +105,7 @@ pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::MalformedRequest(inner.to_string())
         }
-    })?;
-    deserializer
-        .end()
-        .map_err(|error| ApiError::MalformedRequest(error.to_string()))?;
-    Ok(value)
+    })
 }
 
 /// Decodes a URL-encoded form; every decoding failure names its field.

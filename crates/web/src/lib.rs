@@ -9,6 +9,8 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod protection;
+pub mod rate_limit;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use utoipa::OpenApi as _;
 use utoipa::openapi::OpenApi;
@@ -115,7 +118,10 @@ pub fn app(
         .configure(routes::configure)
         .split_for_parts();
     let known = web::Data::new(KnownRoutes::new(&api));
+    let cors = Condition::new(settings.cors.enabled(), settings.cors.middleware());
+    let rate_limits = web::Data::from(Arc::clone(&settings.rate_limits));
     app.app_data(use_cases)
+        .app_data(rate_limits)
         .app_data(settings)
         .app_data(known)
         .service(web::resource(DOCS_PATH).get(|| async {
@@ -125,5 +131,15 @@ pub fn app(
         }))
         .service(SwaggerUi::new("/docs/{_:.*}").url(OPENAPI_PATH, api))
         .default_service(web::to(fallback))
-        .wrap(actix_web::middleware::from_fn(telemetry::request_span))
+        // The last wrap is the outermost: the span sees everything; problems are made of
+        // any error response (CORS refusals included) and get the security headers; CORS
+        // headers reach 429s too, so browsers can read them.
+        .wrap(from_fn(rate_limit::limit))
+        .wrap(cors)
+        .wrap(from_fn(protection::security_headers))
+        .wrap(from_fn(protection::problem_documents))
+        .wrap(from_fn(telemetry::request_span))
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use application::{Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, UpdateProfile};
 use domain::ports::StorageHealth;
 
+use crate::protection::CorsSettings;
+use crate::rate_limit::{RateLimitSettings, RateLimits};
+
 /// The use cases behind the routes, built once by the binary (or a test) from adapters.
 pub struct UseCases {
     /// `POST /register`.
@@ -26,13 +29,17 @@ pub struct UseCases {
 }
 
 /// Settings of the HTTP side.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct HttpSettings {
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
     /// Whether `/login` and `/refresh` also set the refresh token as an HttpOnly cookie,
     /// and `/refresh` and `/logout` accept it from there.
     pub refresh_cookie: bool,
+    /// Cross-origin access.
+    pub cors: CorsSettings,
+    /// The rate limiters, shared by every worker.
+    pub rate_limits: Arc<RateLimits>,
 }
 
 impl HttpSettings {
@@ -40,11 +47,15 @@ impl HttpSettings {
     pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 }
 
-impl Default for HttpSettings {
-    fn default() -> Self {
+impl HttpSettings {
+    /// The defaults with rate limiting off: for tests of other concerns.
+    #[must_use]
+    pub fn unlimited() -> Self {
         Self {
             body_limit: Self::DEFAULT_BODY_LIMIT,
             refresh_cookie: false,
+            cors: CorsSettings::default(),
+            rate_limits: Arc::new(RateLimits::new(RateLimitSettings::disabled())),
         }
     }
 }

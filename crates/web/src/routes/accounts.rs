@@ -117,7 +117,7 @@ pub async fn register(
         .await
         .map_err(|error| match error {
             RegisterError::EmailTaken => ApiError::EmailTaken,
-            RegisterError::Adapter(error) => ApiError::internal(error),
+            RegisterError::Adapter(error) => error.into(),
         })?;
     Ok(HttpResponse::Created().json(UserResponse::from(user)))
 }
@@ -181,7 +181,7 @@ pub async fn update_me(
             UpdateProfileError::UserGone => {
                 ApiError::InvalidToken("the token's user no longer exists")
             }
-            UpdateProfileError::Adapter(error) => ApiError::internal(error),
+            UpdateProfileError::Adapter(error) => error.into(),
         })?;
     Ok(web::Json(updated.into()))
 }
@@ -229,7 +229,7 @@ pub async fn change_password(
             ChangePasswordError::UserGone => {
                 ApiError::InvalidToken("the token's user no longer exists")
             }
-            ChangePasswordError::Adapter(error) => ApiError::internal(error),
+            ChangePasswordError::Adapter(error) => error.into(),
         })?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -130,7 +130,7 @@ impl FromRequest for PresentedRefreshToken {
                 }
                 return Ok(Self(RefreshToken::new(refresh_token)));
             }
-            let cookie_mode = settings(&request).refresh_cookie;
+            let cookie_mode = cookie_mode(&request);
             match request.cookie(REFRESH_COOKIE) {
                 Some(cookie) if cookie_mode && !cookie.value().is_empty() => {
                     Ok(Self(RefreshToken::new(cookie.value().to_owned())))
@@ -141,11 +141,10 @@ impl FromRequest for PresentedRefreshToken {
     }
 }
 
-fn settings(request: &HttpRequest) -> HttpSettings {
+fn cookie_mode(request: &HttpRequest) -> bool {
     request
         .app_data::<HttpSettings>()
-        .cloned()
-        .unwrap_or_default()
+        .is_some_and(|settings| settings.refresh_cookie)
 }
 
 /// The refresh cookie for one path; an empty value and zero age clear it.
@@ -163,7 +162,7 @@ fn refresh_cookie(path: &'static str, value: &str, max_age: CookieDuration) -> C
 fn token_response(request: &HttpRequest, pair: TokenPair) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     no_store(&mut response);
-    if settings(request).refresh_cookie {
+    if cookie_mode(request) {
         let seconds = pair.refresh_expires_in.max(0);
         for path in COOKIE_PATHS {
             response.cookie(refresh_cookie(
@@ -191,7 +190,7 @@ impl From<SessionError> for ApiError {
     fn from(error: SessionError) -> Self {
         match error {
             SessionError::InvalidRefreshToken => Self::InvalidRefreshToken,
-            SessionError::Adapter(error) => Self::internal(error),
+            SessionError::Adapter(error) => error.into(),
         }
     }
 }
@@ -211,6 +210,8 @@ impl From<SessionError> for ApiError {
         (status = 401, description = "`invalid_credentials`.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor a form.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many requests, or too many failed logins for this address; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded`: too many logins in progress; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/login")]
@@ -234,7 +235,10 @@ async fn log_in(
         .await
         .map_err(|error| match error {
             LogInError::InvalidCredentials => ApiError::InvalidCredentials,
-            LogInError::Adapter(error) => ApiError::internal(error),
+            LogInError::Throttled(seconds) => {
+                ApiError::RateLimited(u64::try_from(seconds).unwrap_or(1))
+            }
+            LogInError::Adapter(error) => error.into(),
         })?;
     Ok(token_response(&request, pair))
 }
@@ -282,7 +286,7 @@ async fn log_out(
 ) -> Result<HttpResponse, ApiError> {
     use_cases.log_out.execute(&token).await?;
     let mut response = HttpResponse::NoContent();
-    if settings(&request).refresh_cookie {
+    if cookie_mode(&request) {
         for path in COOKIE_PATHS {
             response.cookie(refresh_cookie(path, "", CookieDuration::ZERO));
         }

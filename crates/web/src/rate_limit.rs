@@ -1,0 +1,295 @@
+//! Rate limiting: GCRA budgets (the `governor` crate) per client IP on every route,
+//! tighter per IP on the session routes, and per user on authenticated routes. A
+//! limited request gets a 429 problem with `Retry-After`; every limited route's response
+//! carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
+//!
+//! `governor` is used directly rather than through actix-governor: it is MIT-licensed
+//! (actix-governor is GPL-3.0), and a small middleware of our own gives problem
+//! documents, the standard headers and several budgets per request without fighting an
+//! extractor API.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{ResponseError as _, web};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::middleware::{StateInformationMiddleware, StateSnapshot};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use ipnet::IpNet;
+
+use crate::auth::bearer_token;
+use crate::error::ApiError;
+use crate::state::UseCases;
+
+/// `burst` requests at once, refilled evenly over `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// How many requests may arrive back to back.
+    pub burst: NonZeroU32,
+    /// How long a spent budget takes to refill completely.
+    pub period: Duration,
+}
+
+impl Budget {
+    /// Parses `COUNT/DURATION` (`600/1m`, `10/60s`), the duration read by
+    /// `parse_duration`.
+    ///
+    /// # Errors
+    /// A message saying what is wrong.
+    pub fn parse(raw: &str, parse_duration: impl Fn(&str) -> Result<Duration, String>) -> Result<Self, String> {
+        let (count, period) = raw
+            .split_once('/')
+            .ok_or_else(|| format!("expected COUNT/DURATION such as 600/1m, got {raw:?}"))?;
+        let burst = count
+            .trim()
+            .parse::<NonZeroU32>()
+            .map_err(|_| format!("expected a positive count before '/', got {count:?}"))?;
+        let period = parse_duration(period.trim())?;
+        Ok(Self { burst, period })
+    }
+
+    fn quota(self) -> Quota {
+        let per_request = (self.period / self.burst.get()).max(Duration::from_nanos(1));
+        Quota::with_period(per_request)
+            .unwrap_or_else(|| Quota::per_second(self.burst))
+            .allow_burst(self.burst)
+    }
+}
+
+/// Every budget and who is believed about a client's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Whether any limit applies (off for benchmarks).
+    pub enabled: bool,
+    /// Every route, per client IP.
+    pub per_ip: Budget,
+    /// `/register`, `/login`, `/refresh`, `/logout`, per client IP.
+    pub session_routes: Budget,
+    /// Routes called with an access token, per user.
+    pub per_user: Budget,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl RateLimitSettings {
+    /// No limits at all.
+    #[must_use]
+    pub fn disabled() -> Self {
+        let budget = Budget {
+            burst: NonZeroU32::MIN,
+            period: Duration::from_secs(1),
+        };
+        Self {
+            enabled: false,
+            per_ip: budget,
+            session_routes: budget,
+            per_user: budget,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+type Limiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// The live limiters: built once and shared by every worker, so a budget is the same
+/// whichever worker a request lands on.
+pub struct RateLimits {
+    settings: RateLimitSettings,
+    per_ip: Limiter,
+    session_routes: Limiter,
+    per_user: Limiter,
+}
+
+/// The paths with the tighter per-IP budget: they hash passwords or mint sessions.
+const SESSION_ROUTES: [&str; 4] = ["/register", "/login", "/refresh", "/logout"];
+
+impl RateLimits {
+    /// Limiters for these settings.
+    #[must_use]
+    pub fn new(settings: RateLimitSettings) -> Self {
+        let limiter = |budget: Budget| RateLimiter::keyed(budget.quota()).with_middleware();
+        Self {
+            per_ip: limiter(settings.per_ip),
+            session_routes: limiter(settings.session_routes),
+            per_user: limiter(settings.per_user),
+            settings,
+        }
+    }
+
+    /// Forgets clients whose budgets are full again, bounding memory; call periodically.
+    pub fn forget_idle_clients(&self) {
+        for limiter in [&self.per_ip, &self.session_routes, &self.per_user] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// Takes one request from `key`'s budget.
+    fn take(limiter: &Limiter, budget: Budget, key: &str) -> Result<Usage, Limited> {
+        match limiter.check_key(&key.to_owned()) {
+            Ok(snapshot) => Ok(Usage::from_snapshot(budget, &snapshot)),
+            Err(not_until) => Err(Limited {
+                budget,
+                retry_after: not_until.wait_time_from(limiter.clock().now()),
+            }),
+        }
+    }
+}
+
+/// What is left of the tightest budget a request used.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    limit: u32,
+    remaining: u32,
+    reset: Duration,
+}
+
+impl Usage {
+    fn from_snapshot(budget: Budget, snapshot: &StateSnapshot) -> Self {
+        let remaining = snapshot.remaining_burst_capacity();
+        let spent = budget.burst.get().saturating_sub(remaining);
+        Self {
+            limit: budget.burst.get(),
+            remaining,
+            reset: budget.period / budget.burst.get() * spent,
+        }
+    }
+}
+
+/// A request over budget.
+#[derive(Debug, Clone, Copy)]
+struct Limited {
+    budget: Budget,
+    retry_after: Duration,
+}
+
+/// Whole seconds, rounded up, at least `floor`.
+fn ceil_seconds(duration: Duration, floor: u64) -> u64 {
+    let whole = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    whole.max(floor)
+}
+
+fn insert_number(headers: &mut header::HeaderMap, name: &'static str, value: u64) {
+    headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy, in which case
+/// the nearest address in `X-Forwarded-For` (else `Forwarded`) that is not itself a
+/// trusted proxy. Untrusted peers' forwarding headers are ignored: anyone can write them.
+pub fn client_ip(request: &ServiceRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = request.peer_addr()?.ip();
+    let is_trusted = |address: &IpAddr| trusted.iter().any(|net| net.contains(address));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let headers = request.headers();
+    let chain: Vec<IpAddr> = if let Some(value) = headers.get("x-forwarded-for") {
+        value
+            .to_str()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|entry| entry.trim().parse().ok())
+            .collect()
+    } else if let Some(value) = headers.get(header::FORWARDED) {
+        value
+            .to_str()
+            .unwrap_or_default()
+            .split(',')
+            .flat_map(|element| element.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .filter(|(key, _)| key.eq_ignore_ascii_case("for"))
+            .filter_map(|(_, node)| parse_forwarded_node(node))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Some(
+        chain
+            .iter()
+            .rev()
+            .find(|address| !is_trusted(address))
+            .or(chain.first())
+            .copied()
+            .unwrap_or(peer),
+    )
+}
+
+/// `192.0.2.1`, `"192.0.2.1:80"`, `"[2001:db8::1]:80"` (RFC 7239 §6).
+fn parse_forwarded_node(node: &str) -> Option<IpAddr> {
+    let node = node.trim().trim_matches('"');
+    if let Some(rest) = node.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    node.parse()
+        .ok()
+        .or_else(|| node.rsplit_once(':')?.0.parse().ok())
+}
+
+/// The user id in a request's bearer token, when it verifies.
+fn user_key(request: &ServiceRequest) -> Option<String> {
+    let token = bearer_token(request.request())?;
+    let use_cases = request.app_data::<web::Data<UseCases>>()?;
+    let claims = use_cases.authenticate.access_tokens.verify(token).ok()?;
+    Some(claims.user_id.to_string())
+}
+
+/// The middleware: charges the request to every budget that applies, refuses it with a
+/// 429 when one is spent, and reports the tightest budget in the response headers.
+pub async fn limit(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(limits) = request
+        .app_data::<web::Data<RateLimits>>()
+        .filter(|limits| limits.settings.enabled)
+        .cloned()
+    else {
+        return Ok(next.call(request).await?.map_into_left_body());
+    };
+    let settings = &limits.settings;
+    let ip = client_ip(&request, &settings.trusted_proxies)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let mut charges = vec![(&limits.per_ip, settings.per_ip, ip.clone())];
+    if SESSION_ROUTES.contains(&request.path()) {
+        charges.push((&limits.session_routes, settings.session_routes, ip));
+    }
+    if let Some(user) = user_key(&request) {
+        charges.push((&limits.per_user, settings.per_user, user));
+    }
+    let mut tightest: Option<Usage> = None;
+    for (limiter, budget, key) in charges {
+        match RateLimits::take(limiter, budget, &key) {
+            Ok(usage) => {
+                if tightest.is_none_or(|current| usage.remaining < current.remaining) {
+                    tightest = Some(usage);
+                }
+            }
+            Err(limited) => {
+                tracing::info!(retry_after = ?limited.retry_after, "rate limited");
+                let retry_after = ceil_seconds(limited.retry_after, 1);
+                let mut response = ApiError::RateLimited(retry_after).error_response();
+                let headers = response.headers_mut();
+                insert_number(headers, "ratelimit-limit", u64::from(limited.budget.burst.get()));
+                insert_number(headers, "ratelimit-remaining", 0);
+                insert_number(headers, "ratelimit-reset", retry_after);
+                let (request, _) = request.into_parts();
+                return Ok(ServiceResponse::new(request, response).map_into_right_body());
+            }
+        }
+    }
+    let mut response = next.call(request).await?;
+    if let Some(usage) = tightest {
+        let headers = response.headers_mut();
+        insert_number(headers, "ratelimit-limit", u64::from(usage.limit));
+        insert_number(headers, "ratelimit-remaining", u64::from(usage.remaining));
+        insert_number(headers, "ratelimit-reset", ceil_seconds(usage.reset, 0));
+    }
+    Ok(response.map_into_left_body())
+}

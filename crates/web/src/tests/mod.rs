@@ -1,0 +1,490 @@
+//! Tests of the HTTP layer: the whole [`crate::app`], driven in memory through
+//! `actix_web::test`, with a mockall fake behind every port.
+//!
+//! They reach what the end-to-end tests over real HTTP cannot easily reach: an adapter
+//! failing at any step, the storage refusing a readiness ping, every way an access token
+//! is refused, bodies that arrive in chunks, and the pure decoding helpers.
+//!
+//! Each test starts from [`Mocks::new`] (a clock stopped at [`now`], an id source that
+//! always hands out [`NEXT_ID`], a refresh-token mint that digests deterministically, no
+//! other expectation, and rate limiting off), states what the world does, then sends one
+//! request with [`Mocks::send`]. A port call that no expectation allows fails the test,
+//! so a story only lists the calls that matter to it; explicit `never()`s are there for
+//! the reader.
+
+mod adapter_failures;
+mod authentication;
+mod bodies;
+mod decoding;
+mod health;
+mod routing;
+mod sessions;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, AsHeaderName, HeaderMap};
+use actix_web::test::{self, TestRequest};
+use actix_web::web::{self, Bytes};
+use application::{
+    Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, SessionPolicy, TokenPairIssuer,
+    UpdateProfile,
+};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use domain::ports::{
+    AccessTokens, AdapterError, Clock, IdSource, MockAccessTokens, MockClock, MockIdSource,
+    MockPasswordHasher, MockRefreshTokenMint, MockSessionRepository, MockStorageHealth,
+    MockUserRepository, PasswordCheck, PasswordHasher, RefreshTokenMint, SessionRepository,
+    StorageHealth, StoredCredentials, UserRepository,
+};
+use domain::{
+    AccessClaims, Email, IssuedAccessToken, PasswordHash, PersonName, RefreshToken,
+    RefreshTokenRecord, SessionId, TokenDigest, User, UserId,
+};
+use futures_util::Stream;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::error::PROBLEM_JSON;
+use crate::state::{HttpSettings, UseCases};
+
+/// Ada, the registered user of every story.
+const ADA: UserId = UserId::from_uuid(Uuid::from_u128(0xada));
+/// The session Ada's refresh tokens belong to.
+const SESSION: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5e55));
+/// What the id source hands out, every time it is asked.
+const NEXT_ID: Uuid = Uuid::from_u128(0x1d);
+/// The access token the fake verifier accepts as Ada's.
+const ADAS_ACCESS_TOKEN: &str = "ada.access.jwt";
+/// The password Ada chose.
+const ADAS_PASSWORD: &str = "analytical engine";
+/// What every failing adapter says: it must reach the log, never a client.
+const ADAPTER_SECRET: &str = "disk on fire SELECT * FROM users";
+
+/// The instant the clock is stopped at.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 14, 15, 9, 26).unwrap()
+}
+
+/// How long the fake signer makes an access token live.
+fn access_ttl() -> Duration {
+    Duration::minutes(15)
+}
+
+/// How long a refresh token lives in these tests.
+fn refresh_ttl() -> Duration {
+    Duration::days(30)
+}
+
+fn email(raw: &str) -> Email {
+    Email::parse(raw).unwrap()
+}
+
+fn name(raw: &str) -> PersonName {
+    PersonName::parse(raw).unwrap()
+}
+
+/// Ada as the store holds her, registered a while before [`now`].
+fn ada() -> User {
+    let registered = now() - Duration::days(90);
+    User {
+        id: ADA,
+        email: email("ada@example.com"),
+        first_name: name("Ada"),
+        last_name: name("Lovelace"),
+        created_at: registered,
+        updated_at: registered,
+    }
+}
+
+/// What a verified [`ADAS_ACCESS_TOKEN`] says.
+fn adas_claims() -> AccessClaims {
+    AccessClaims {
+        user_id: ADA,
+        email: email("ada@example.com"),
+        token_id: Uuid::from_u128(0x171),
+        expires_at: now() + access_ttl(),
+    }
+}
+
+/// The hash the store holds for Ada's password.
+fn stored_hash() -> PasswordHash {
+    PasswordHash::new("$2b$12$stored".into())
+}
+
+/// A hash the hasher computes now.
+fn fresh_hash() -> PasswordHash {
+    PasswordHash::new("$2b$12$fresh".into())
+}
+
+/// An adapter failure whose context and cause both carry [`ADAPTER_SECRET`].
+fn adapter_failure() -> AdapterError {
+    AdapterError::new(ADAPTER_SECRET, std::io::Error::other(ADAPTER_SECRET))
+}
+
+/// The refresh token the client presents.
+fn presented() -> RefreshToken {
+    RefreshToken::new("presented-secret".into())
+}
+
+/// The refresh token the mint hands out next.
+fn minted() -> RefreshToken {
+    RefreshToken::new("minted-secret".into())
+}
+
+/// The fake mint's digest: deterministic and different for different tokens.
+fn digest_of(token: &RefreshToken) -> TokenDigest {
+    TokenDigest::new(format!("sha256({})", token.expose()))
+}
+
+/// The fake signer's access token.
+fn signed(user: &User, issued_at: DateTime<Utc>) -> IssuedAccessToken {
+    IssuedAccessToken {
+        token: format!("jwt(sub={})", user.id),
+        expires_at: issued_at + access_ttl(),
+    }
+}
+
+/// The stored record of [`presented`]: unspent, unexpired, its session live.
+fn live_record() -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        session: SESSION,
+        user_id: ADA,
+        expires_at: now() + Duration::days(1),
+        spent_at: None,
+        session_revoked_at: None,
+    }
+}
+
+/// A well-formed, valid registration for Ada.
+fn registration() -> Value {
+    json!({
+        "email": "ada@example.com",
+        "password": ADAS_PASSWORD,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+    })
+}
+
+/// `POST /register` with [`registration`] as JSON.
+fn register_request() -> TestRequest {
+    TestRequest::post()
+        .uri("/register")
+        .set_json(registration())
+}
+
+/// `POST /login` with Ada's credentials as JSON.
+fn login_request() -> TestRequest {
+    TestRequest::post()
+        .uri("/login")
+        .set_json(json!({"email": "ada@example.com", "password": ADAS_PASSWORD}))
+}
+
+/// `POST {path}` (`/refresh` or `/logout`) with [`presented`] in a JSON body.
+fn refresh_token_request(path: &str) -> TestRequest {
+    TestRequest::post()
+        .uri(path)
+        .set_json(json!({"refresh_token": presented().expose()}))
+}
+
+/// `request` carrying Ada's access token.
+fn as_ada(request: TestRequest) -> TestRequest {
+    request.insert_header((header::AUTHORIZATION, format!("Bearer {ADAS_ACCESS_TOKEN}")))
+}
+
+/// A request body that arrives as a stream of chunks, without a `Content-Length`.
+type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
+
+/// A fake of every port, and the HTTP settings, to be turned into the app.
+struct Mocks {
+    users: MockUserRepository,
+    sessions: MockSessionRepository,
+    hasher: MockPasswordHasher,
+    access_tokens: MockAccessTokens,
+    refresh_tokens: MockRefreshTokenMint,
+    clock: MockClock,
+    ids: MockIdSource,
+    storage: MockStorageHealth,
+    settings: HttpSettings,
+}
+
+impl Mocks {
+    /// Fakes with no expectation but a clock stopped at [`now`], ids that are all
+    /// [`NEXT_ID`] and a mint that digests as [`digest_of`] does; default settings without rate limits.
+    fn new() -> Self {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        let mut ids = MockIdSource::new();
+        ids.expect_new_id().return_const(NEXT_ID);
+        let mut refresh_tokens = MockRefreshTokenMint::new();
+        refresh_tokens.expect_digest().returning(digest_of);
+        Self {
+            users: MockUserRepository::new(),
+            sessions: MockSessionRepository::new(),
+            hasher: MockPasswordHasher::new(),
+            access_tokens: MockAccessTokens::new(),
+            refresh_tokens,
+            clock,
+            ids,
+            storage: MockStorageHealth::new(),
+            settings: HttpSettings::unlimited(),
+        }
+    }
+
+    /// [`ADAS_ACCESS_TOKEN`] verifies as Ada's, and the store still holds her.
+    fn ada_is_authenticated(&mut self) {
+        self.access_tokens
+            .expect_verify()
+            .withf(|token| token == ADAS_ACCESS_TOKEN)
+            .times(1)
+            .returning(|_| Ok(adas_claims()));
+        self.users
+            .expect_find_by_id()
+            .withf(|id| *id == ADA)
+            .times(1)
+            .returning(|_| Ok(Some(ada())));
+    }
+
+    /// The store knows Ada's address, with [`stored_hash`] as her hash.
+    fn ada_is_registered(&mut self) {
+        self.users
+            .expect_find_credentials()
+            .withf(|email| email.as_ref() == "ada@example.com")
+            .times(1)
+            .returning(|_| {
+                Ok(Some(StoredCredentials {
+                    user: ada(),
+                    password_hash: stored_hash(),
+                }))
+            });
+    }
+
+    /// Ada's password matches her stored hash, which is up to date.
+    fn adas_password_matches(&mut self) {
+        self.hasher
+            .expect_verify()
+            .withf(|password, stored| {
+                password.expose() == ADAS_PASSWORD && *stored == stored_hash()
+            })
+            .times(1)
+            .returning(|_, _| Ok(PasswordCheck::Match { outdated: false }));
+    }
+
+    /// One pair is issued: the mint hands out [`minted`], the signer signs with [`signed`].
+    fn issues_one_pair(&mut self) {
+        self.refresh_tokens
+            .expect_mint()
+            .times(1)
+            .returning(|| Ok(minted()));
+        self.access_tokens
+            .expect_issue()
+            .times(1)
+            .returning(|user, at, _| Ok(signed(user, at)));
+    }
+
+    /// Ada logs in with the right password and a session starts.
+    fn ada_logs_in(&mut self) {
+        self.ada_is_registered();
+        self.adas_password_matches();
+        self.issues_one_pair();
+        self.sessions
+            .expect_start()
+            .withf(|user, _| *user == ADA)
+            .times(1)
+            .returning(|_, _| Ok(()));
+    }
+
+    /// The store holds [`live_record`] for [`presented`].
+    fn presented_token_is_live(&mut self) {
+        self.sessions
+            .expect_find_token()
+            .withf(|digest| *digest == digest_of(&presented()))
+            .times(1)
+            .returning(|_| Ok(Some(live_record())));
+    }
+
+    /// A registration hashes the password and the store takes the new user.
+    fn registration_is_stored(&mut self) {
+        self.hasher
+            .expect_hash()
+            .times(1)
+            .returning(|_| Ok(fresh_hash()));
+        self.users
+            .expect_insert()
+            .withf(|new| new.user.email.as_ref() == "ada@example.com")
+            .times(1)
+            .returning(|_| Ok(()));
+    }
+
+    /// No registration gets as far as hashing or storing.
+    fn nothing_is_registered(&mut self) {
+        self.hasher.expect_hash().never();
+        self.users.expect_insert().never();
+    }
+
+    /// No login, refresh or logout gets as far as the stores.
+    fn no_session_is_touched(&mut self) {
+        self.users.expect_find_credentials().never();
+        self.sessions.expect_find_token().never();
+    }
+
+    /// The use cases, wired as the binary wires them, over these fakes.
+    fn into_parts(self) -> (UseCases, HttpSettings) {
+        let users: Arc<dyn UserRepository> = Arc::new(self.users);
+        let sessions: Arc<dyn SessionRepository> = Arc::new(self.sessions);
+        let hasher: Arc<dyn PasswordHasher> = Arc::new(self.hasher);
+        let access_tokens: Arc<dyn AccessTokens> = Arc::new(self.access_tokens);
+        let refresh_tokens: Arc<dyn RefreshTokenMint> = Arc::new(self.refresh_tokens);
+        let clock: Arc<dyn Clock> = Arc::new(self.clock);
+        let ids: Arc<dyn IdSource> = Arc::new(self.ids);
+        let storage: Arc<dyn StorageHealth> = Arc::new(self.storage);
+        let tokens = Arc::new(TokenPairIssuer {
+            access_tokens: Arc::clone(&access_tokens),
+            refresh_tokens: Arc::clone(&refresh_tokens),
+            ids: Arc::clone(&ids),
+            policy: SessionPolicy {
+                refresh_token_ttl: refresh_ttl(),
+            },
+        });
+        let use_cases = UseCases {
+            register: Register {
+                users: Arc::clone(&users),
+                hasher: Arc::clone(&hasher),
+                clock: Arc::clone(&clock),
+                ids,
+            },
+            log_in: LogIn {
+                users: Arc::clone(&users),
+                sessions: Arc::clone(&sessions),
+                hasher: Arc::clone(&hasher),
+                tokens: Arc::clone(&tokens),
+                clock: Arc::clone(&clock),
+            },
+            refresh: Refresh {
+                users: Arc::clone(&users),
+                sessions: Arc::clone(&sessions),
+                tokens,
+                clock: Arc::clone(&clock),
+            },
+            log_out: LogOut {
+                sessions: Arc::clone(&sessions),
+                refresh_tokens,
+                clock: Arc::clone(&clock),
+            },
+            authenticate: Authenticate {
+                access_tokens,
+                users: Arc::clone(&users),
+            },
+            update_profile: UpdateProfile {
+                users: Arc::clone(&users),
+                clock: Arc::clone(&clock),
+            },
+            change_password: ChangePassword {
+                users,
+                sessions,
+                hasher,
+                clock,
+            },
+            storage,
+        };
+        (use_cases, self.settings)
+    }
+
+    /// Sends one request to the app built over these fakes and reads the whole answer.
+    async fn send(self, request: TestRequest) -> Answer {
+        self.send_with_body(request, None).await
+    }
+
+    /// Like [`Mocks::send`], with `body` as the request's payload, streamed chunk by
+    /// chunk; the request declares only the `Content-Length` it was built with.
+    async fn send_with_body(self, request: TestRequest, body: Option<BodyStream>) -> Answer {
+        let mut request = request.to_request();
+        if let Some(body) = body {
+            request = request.replace_payload(Payload::from(body)).0;
+        }
+        let sent = format!("{} {}", request.method(), request.uri());
+        let (use_cases, settings) = self.into_parts();
+        let app = test::init_service(crate::app(web::Data::new(use_cases), settings)).await;
+        let response = test::call_service(&app, request).await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = test::read_body(response).await;
+        Answer {
+            sent,
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A response, read whole, and what was sent for it (for failure messages).
+struct Answer {
+    sent: String,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    /// The body as JSON.
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "{}: the body is not JSON ({error}): {:?}",
+                self.sent,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as text, lossily.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's value, if present and visible ASCII.
+    fn header(&self, name: impl AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The status is `status`.
+    fn assert_status(&self, status: u16) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "{}: answered {}",
+            self.sent,
+            self.text()
+        );
+    }
+
+    /// A problem document of `status` with `code`; returns its body.
+    fn assert_problem(&self, status: u16, code: &str) -> Value {
+        self.assert_status(status);
+        assert_eq!(
+            self.header(header::CONTENT_TYPE),
+            Some(PROBLEM_JSON),
+            "{}: content type of a {status}",
+            self.sent
+        );
+        let body = self.json();
+        assert_eq!(body["code"], code, "{}: answered {body}", self.sent);
+        assert_eq!(body["status"], status, "{}: answered {body}", self.sent);
+        assert_eq!(
+            body["type"],
+            format!("urn:portico:problem:{code}"),
+            "{}: answered {body}",
+            self.sent
+        );
+        body
+    }
+
+    /// The `WWW-Authenticate` challenge, or `""`.
+    fn challenge(&self) -> &str {
+        self.header(header::WWW_AUTHENTICATE).unwrap_or_default()
+    }
+}

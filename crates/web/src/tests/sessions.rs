@@ -1,0 +1,54 @@
+//! Token answers: the pair, and headers that keep it out of every cache.
+
+use actix_web::http::header;
+use serde_json::json;
+
+use super::{Mocks, access_ttl, ada, login_request, now, refresh_token_request, signed};
+
+#[actix_web::test]
+async fn login_answers_the_pair_and_forbids_caching_it() {
+    let mut mocks = Mocks::new();
+    mocks.ada_logs_in();
+
+    let answer = mocks.send(login_request()).await;
+
+    answer.assert_status(200);
+    assert_eq!(answer.header(header::CACHE_CONTROL), Some("no-store"));
+    assert_eq!(answer.header(header::PRAGMA), Some("no-cache"));
+    assert!(
+        answer.header(header::SET_COOKIE).is_none(),
+        "no cookie outside cookie mode"
+    );
+    assert_eq!(
+        answer.json(),
+        json!({
+            "access_token": signed(&ada(), now()).token,
+            "refresh_token": "minted-secret",
+            "token_type": "Bearer",
+            "expires_in": access_ttl().num_seconds(),
+        })
+    );
+}
+
+#[actix_web::test]
+async fn refresh_answers_the_new_pair_and_forbids_caching_it() {
+    let mut mocks = Mocks::new();
+    mocks.presented_token_is_live();
+    mocks
+        .users
+        .expect_find_by_id()
+        .times(1)
+        .returning(|_| Ok(Some(ada())));
+    mocks.issues_one_pair();
+    mocks
+        .sessions
+        .expect_rotate()
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+
+    let answer = mocks.send(refresh_token_request("/refresh")).await;
+
+    answer.assert_status(200);
+    assert_eq!(answer.header(header::CACHE_CONTROL), Some("no-store"));
+    assert_eq!(answer.json()["refresh_token"], "minted-secret");
+}
