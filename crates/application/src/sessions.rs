@@ -158,7 +158,7 @@ impl LogIn {
             if now < locked_until {
                 // Refused before any lookup: the answer is the same whether or not
                 // the address has an account.
-                let seconds = (locked_until - now).num_milliseconds().div_euclid(1000) + 1;
+                let seconds = ((locked_until - now).num_milliseconds() + 999).div_euclid(1000);
                 return Err(LogInError::Throttled(seconds));
             }
         }

@@ -77,6 +77,7 @@ fn a_session_starts(mocks: &mut Mocks) {
 #[tokio::test]
 async fn log_in_starts_a_session_holding_the_new_refresh_tokens_digest_and_answers_the_pair() {
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     mocks.ada_is_registered();
     mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: false });
     // The first id names the session, the second is the access token's `jti`.
@@ -130,6 +131,7 @@ async fn log_in_starts_a_session_holding_the_new_refresh_tokens_digest_and_answe
 #[tokio::test]
 async fn log_in_checks_an_unknown_address_against_the_dummy_hash_and_starts_no_session() {
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     address_is_unknown(&mut mocks, ADAS_PASSWORD, || Ok(PasswordCheck::Mismatch));
     mocks.issues_nothing();
 
@@ -144,6 +146,7 @@ async fn log_in_checks_an_unknown_address_against_the_dummy_hash_and_starts_no_s
 #[tokio::test]
 async fn log_in_with_a_wrong_password_starts_no_session_and_keeps_the_stored_hash() {
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     mocks.ada_is_registered();
     mocks.password_check_gives("not the password", PasswordCheck::Mismatch);
     keeps_the_stored_hash(&mut mocks);
@@ -162,6 +165,7 @@ async fn log_in_answers_unknown_email_and_wrong_password_alike() {
     let mut answers = Vec::new();
     for known in [false, true] {
         let mut mocks = Mocks::new();
+        mocks.attempts_are_unremarkable();
         // Exactly one verification either way: the same work, so the same time.
         if known {
             mocks.ada_is_registered();
@@ -187,6 +191,7 @@ async fn log_in_answers_unknown_email_and_wrong_password_alike() {
 #[tokio::test]
 async fn log_in_replaces_an_outdated_hash_without_moving_updated_at() {
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     mocks.ada_is_registered();
     mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: true });
     mocks
@@ -211,6 +216,7 @@ async fn log_in_replaces_an_outdated_hash_without_moving_updated_at() {
 #[tokio::test]
 async fn log_in_leaves_a_current_hash_alone() {
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     mocks.ada_is_registered();
     mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: false });
     keeps_the_stored_hash(&mut mocks);
@@ -230,6 +236,7 @@ async fn log_in_succeeds_even_when_replacing_an_outdated_hash_fails() {
             "storing the new hash"
         };
         let mut mocks = Mocks::new();
+        mocks.attempts_are_unremarkable();
         mocks.ada_is_registered();
         mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: true });
         mocks
@@ -255,6 +262,7 @@ async fn log_in_logs_neither_the_address_nor_the_password_nor_the_tokens() {
     let (logs, _capturing) = Logs::capture();
     // A login whose rehash fails logs the most: a warning with its cause, then the start.
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     mocks.ada_is_registered();
     mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: true });
     mocks
@@ -289,6 +297,7 @@ async fn log_in_logs_neither_the_address_nor_the_password_nor_the_tokens() {
 #[tokio::test]
 async fn log_in_answers_an_adapter_error_for_a_malformed_stored_hash_and_starts_no_session() {
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     mocks.ada_is_registered();
     mocks
         .hasher
@@ -309,6 +318,7 @@ async fn log_in_answers_an_adapter_error_for_a_malformed_stored_hash_and_starts_
 #[tokio::test]
 async fn log_in_passes_on_a_failure_to_check_against_the_dummy_hash() {
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     address_is_unknown(&mut mocks, ADAS_PASSWORD, || Err(boom("verify dummy hash")));
     mocks.issues_nothing();
 
@@ -333,6 +343,7 @@ enum Step {
 fn failing_at(failing: Step) -> Mocks {
     let reached = |step: Step| usize::from(step <= failing);
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     mocks
         .users
         .expect_find_credentials()

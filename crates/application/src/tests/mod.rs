@@ -15,6 +15,7 @@ mod log_in;
 mod log_out;
 mod refresh;
 mod register;
+mod throttle;
 mod update_profile;
 
 use std::cell::RefCell;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::ports::{
+    MockLoginAttempts,
     AdapterError, MockAccessTokens, MockClock, MockIdSource, MockPasswordHasher,
     MockRefreshTokenMint, MockSessionRepository, MockUserRepository, PasswordCheck,
     StoredCredentials,
@@ -35,6 +37,7 @@ use domain::{
 use uuid::Uuid;
 
 use crate::{
+    LoginThrottlePolicy,
     Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, SessionPolicy, TokenPairIssuer,
     UpdateProfile,
 };
@@ -310,6 +313,17 @@ struct Mocks {
     refresh_tokens: MockRefreshTokenMint,
     clock: MockClock,
     ids: MockIdSource,
+    attempts: MockLoginAttempts,
+}
+
+/// The throttle the login tests run under: three free failures, then 30 s doubling up
+/// to 10 min.
+fn throttle() -> LoginThrottlePolicy {
+    LoginThrottlePolicy {
+        max_failures: 3,
+        lockout: Duration::seconds(30),
+        max_lockout: Duration::minutes(10),
+    }
 }
 
 impl Mocks {
@@ -326,7 +340,15 @@ impl Mocks {
             refresh_tokens: MockRefreshTokenMint::new(),
             clock,
             ids: MockIdSource::new(),
+            attempts: MockLoginAttempts::new(),
         }
+    }
+
+    /// No failures recorded; recording and clearing allowed.
+    fn attempts_are_unremarkable(&mut self) {
+        self.attempts.expect_failures().returning(|_| None);
+        self.attempts.expect_record_failure().returning(|_, _, _| ());
+        self.attempts.expect_clear().returning(|_| ());
     }
 
     /// The store knows Ada's address, with [`stored_hash`] as her hash.
@@ -418,6 +440,8 @@ impl Mocks {
             hasher: Arc::new(self.hasher),
             tokens: Self::issuer(self.access_tokens, self.refresh_tokens, self.ids),
             clock: Arc::new(self.clock),
+            attempts: Arc::new(self.attempts),
+            throttle: throttle(),
         }
     }
 
