@@ -9,5 +9,6 @@ mod helpers;
 mod accounts;
 mod documentation;
 mod errors;
+mod process;
 mod sessions;
 mod tokens;

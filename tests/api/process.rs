@@ -1,0 +1,102 @@
+//! The real binary as an operator runs it: configuration errors stop it with a clear
+//! message, and SIGTERM drains in-flight requests before it exits.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, Tokens};
+
+fn portico() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portico"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    command
+}
+
+#[test]
+fn a_bad_configuration_stops_the_binary_naming_every_bad_variable() {
+    let output = portico()
+        .env("PORTICO_BIND", "not-an-address")
+        .env("JWT_SECRET", "short")
+        .env("BCRYPT_COST", "99")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    for variable in ["PORTICO_BIND", "JWT_SECRET", "BCRYPT_COST"] {
+        assert!(message.contains(variable), "{variable} not named in {message}");
+    }
+}
+
+/// Starts the binary and waits for the log line that gives its address.
+fn serve(folder: &std::path::Path, extra: &[(&str, &str)]) -> (Child, String) {
+    let database = format!("sqlite://{}", folder.join("portico.db").display());
+    let mut command = portico();
+    command
+        .env("PORTICO_BIND", "127.0.0.1:0")
+        .env("DATABASE_URL", database)
+        .env("SHUTDOWN_GRACE", "10s")
+        .stdout(Stdio::piped());
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let address = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+        .find_map(|line| {
+            (line["message"] == "portico is serving").then(|| line["address"].as_str().map(str::to_owned))
+        })
+        .flatten()
+        .unwrap();
+    // Keep draining the log so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, format!("http://{address}"))
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_login_finish_then_stops_serving() {
+    let folder = tempfile::tempdir().unwrap();
+    // A costly hash makes the login slow enough to be in flight when the signal lands.
+    let (mut child, address) = serve(folder.path(), &[("BCRYPT_COST", "13")]);
+    let client = reqwest::Client::new();
+    let credentials = json!({"email": "ada@example.com", "password": PASSWORD});
+    let registered = client
+        .post(format!("{address}/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        let url = format!("{address}/login");
+        async move { client.post(url).json(&credentials).send().await }
+    });
+    // Give the request time to reach the server; the hash then takes far longer.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let tokens = Tokens::from_body(&response.json().await.unwrap());
+    assert!(!tokens.access.is_empty());
+
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(client.get(format!("{address}/health/live")).send().await.is_err());
+}
