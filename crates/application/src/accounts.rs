@@ -224,6 +224,10 @@ impl ChangePassword {
         }
         let new_hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
+        // Sessions first: if storing the hash then fails, the user is logged out with
+        // the old password still valid, which is safe; the other order could leave a
+        // stolen session alive after the password changed.
+        self.sessions.revoke_all_of_user(user.id, now).await?;
         if !self
             .users
             .update_password_hash(user.id, new_hash, now, true)
@@ -231,7 +235,6 @@ impl ChangePassword {
         {
             return Err(ChangePasswordError::UserGone);
         }
-        self.sessions.revoke_all_of_user(user.id, now).await?;
         tracing::info!("password changed; every session revoked");
         Ok(())
     }
