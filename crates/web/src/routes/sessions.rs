@@ -215,7 +215,7 @@ impl From<SessionError> for ApiError {
     )
 )]
 #[post("/login")]
-async fn log_in(
+pub async fn log_in(
     request: HttpRequest,
     use_cases: web::Data<UseCases>,
     credentials: Credentials,
@@ -257,7 +257,7 @@ async fn log_in(
     )
 )]
 #[post("/refresh")]
-async fn refresh(
+pub async fn refresh(
     request: HttpRequest,
     use_cases: web::Data<UseCases>,
     PresentedRefreshToken(token): PresentedRefreshToken,
@@ -279,7 +279,7 @@ async fn refresh(
     )
 )]
 #[post("/logout")]
-async fn log_out(
+pub async fn log_out(
     request: HttpRequest,
     use_cases: web::Data<UseCases>,
     PresentedRefreshToken(token): PresentedRefreshToken,
