@@ -295,7 +295,11 @@ impl Config {
         let rate_limits = read_rate_limits(&mut reader);
         let login_throttle = LoginThrottlePolicy {
             max_failures: reader.get("LOGIN_MAX_FAILURES", 5, parse_number(1, 1_000)),
-            lockout: chrono_duration(reader.get("LOGIN_LOCKOUT", Duration::from_secs(30), parse_duration)),
+            lockout: chrono_duration(reader.get(
+                "LOGIN_LOCKOUT",
+                Duration::from_secs(30),
+                parse_duration,
+            )),
             max_lockout: chrono_duration(reader.get(
                 "LOGIN_LOCKOUT_MAX",
                 Duration::from_secs(15 * 60),
@@ -337,7 +341,9 @@ fn chrono_duration(duration: Duration) -> chrono::Duration {
 }
 
 fn comma_list(raw: &str) -> impl Iterator<Item = &str> {
-    raw.split(',').map(str::trim).filter(|item| !item.is_empty())
+    raw.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
 }
 
 fn read_cors<F: Fn(&str) -> Option<String>>(reader: &mut Reader<F>) -> CorsSettings {
@@ -345,10 +351,13 @@ fn read_cors<F: Fn(&str) -> Option<String>>(reader: &mut Reader<F>) -> CorsSetti
         comma_list(raw)
             .map(|origin| {
                 let origin = origin.trim_end_matches('/');
-                if origin == "*" || origin.starts_with("http://") || origin.starts_with("https://") {
+                if origin == "*" || origin.starts_with("http://") || origin.starts_with("https://")
+                {
                     Ok(origin.to_owned())
                 } else {
-                    Err(format!("expected origins such as https://app.example.com or *, got {origin:?}"))
+                    Err(format!(
+                        "expected origins such as https://app.example.com or *, got {origin:?}"
+                    ))
                 }
             })
             .collect()
@@ -370,7 +379,10 @@ fn read_cors<F: Fn(&str) -> Option<String>>(reader: &mut Reader<F>) -> CorsSetti
     );
     let allowed_headers = reader.get(
         "CORS_ALLOWED_HEADERS",
-        vec![HeaderName::from_static("authorization"), HeaderName::from_static("content-type")],
+        vec![
+            HeaderName::from_static("authorization"),
+            HeaderName::from_static("content-type"),
+        ],
         |raw| {
             comma_list(raw)
                 .map(|name| {

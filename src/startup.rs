@@ -16,8 +16,8 @@ use application::{
 use domain::ports::{Clock, SessionRepository};
 use infrastructure::blocking::CpuLane;
 use infrastructure::hashing::{HashPolicyError, PasswordHashing};
-use infrastructure::login_attempts::InMemoryLoginAttempts;
 use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
+use infrastructure::login_attempts::InMemoryLoginAttempts;
 use infrastructure::refresh_tokens::RandomRefreshTokens;
 use infrastructure::sqlite::{Database, OpenError, SqliteSessionRepository, SqliteUserRepository};
 use infrastructure::system::{RandomIds, SystemClock};

@@ -10,5 +10,6 @@ mod accounts;
 mod documentation;
 mod errors;
 mod process;
+mod protection;
 mod sessions;
 mod tokens;

@@ -30,7 +30,10 @@ fn a_bad_configuration_stops_the_binary_naming_every_bad_variable() {
     assert_eq!(output.status.code(), Some(2));
     let message = String::from_utf8_lossy(&output.stderr);
     for variable in ["PORTICO_BIND", "JWT_SECRET", "BCRYPT_COST"] {
-        assert!(message.contains(variable), "{variable} not named in {message}");
+        assert!(
+            message.contains(variable),
+            "{variable} not named in {message}"
+        );
     }
 }
 
@@ -54,7 +57,8 @@ fn serve(folder: &std::path::Path, extra: &[(&str, &str)]) -> (Child, String) {
         .map_while(Result::ok)
         .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
         .find_map(|line| {
-            (line["message"] == "portico is serving").then(|| line["address"].as_str().map(str::to_owned))
+            (line["message"] == "portico is serving")
+                .then(|| line["address"].as_str().map(str::to_owned))
         })
         .flatten()
         .unwrap();
@@ -96,7 +100,16 @@ async fn sigterm_lets_an_in_flight_login_finish_then_stops_serving() {
     let tokens = Tokens::from_body(&response.json().await.unwrap());
     assert!(!tokens.access.is_empty());
 
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "exit status {status}");
-    assert!(client.get(format!("{address}/health/live")).send().await.is_err());
+    assert!(
+        client
+            .get(format!("{address}/health/live"))
+            .send()
+            .await
+            .is_err()
+    );
 }

@@ -13,8 +13,8 @@ pub use accounts::{
     RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
 };
 pub use sessions::{
-    LogIn, LogInCommand, LogInError, LogOut, LoginThrottlePolicy, Refresh, SessionError, SessionPolicy, TokenPair,
-    TokenPairIssuer,
+    LogIn, LogInCommand, LogInError, LogOut, LoginThrottlePolicy, Refresh, SessionError,
+    SessionPolicy, TokenPair, TokenPairIssuer,
 };
 
 #[cfg(test)]

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
     AccessTokens, AdapterError, Clock, IdSource, LoginAttempts, PasswordCheck, PasswordHasher,
-    RefreshTokenMint,
-    SessionRepository, UserRepository,
+    RefreshTokenMint, SessionRepository, UserRepository,
 };
 use domain::{
     Email, IssuedAccessToken, NewRefreshToken, Password, RefreshToken, RefreshTokenRecord,

@@ -36,10 +36,12 @@ impl LoginAttempts for InMemoryLoginAttempts {
             if map.len() > SWEEP_ABOVE {
                 map.retain(|_, failures| failures.last_at >= forget_before);
             }
-            let entry = map.entry(email.as_ref().to_owned()).or_insert(FailedLogins {
-                count: 0,
-                last_at: at,
-            });
+            let entry = map
+                .entry(email.as_ref().to_owned())
+                .or_insert(FailedLogins {
+                    count: 0,
+                    last_at: at,
+                });
             if entry.last_at < forget_before {
                 entry.count = 0;
             }

@@ -182,8 +182,7 @@ impl ApiError {
                     .into()
             }
             Self::CorsRejected => {
-                "This origin, method or header is not allowed to call the API cross-origin."
-                    .into()
+                "This origin, method or header is not allowed to call the API cross-origin.".into()
             }
             Self::NotFound => "No resource exists at this path.".into(),
             Self::MethodNotAllowed(_) => {
@@ -198,7 +197,9 @@ impl ApiError {
                 format!("The request body must be sent as {expected}.")
             }
             Self::Validation(_) => "One or more fields are invalid.".into(),
-            Self::RateLimited(_) => "Too many requests; retry after the time in Retry-After.".into(),
+            Self::RateLimited(_) => {
+                "Too many requests; retry after the time in Retry-After.".into()
+            }
             Self::NotReady => "The service cannot reach its database.".into(),
             Self::Overloaded => "Too many logins are in progress; try again shortly.".into(),
             Self::Internal(_) => "An unexpected error occurred.".into(),

@@ -71,18 +71,24 @@ pub async fn read_body(request: &HttpRequest, payload: &mut Payload) -> Result<B
 /// The field a serde data error is about: the path where it happened, or for a missing
 /// or unknown field at that path, the field itself.
 fn field_of(path: &serde_path_to_error::Path, message: &str) -> String {
-    let named = ["missing field `", "unknown field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))
-        .and_then(|rest| rest.split('`').next());
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
     let path = path.to_string();
-    match (path.as_str(), named) {
-        (".", Some(name)) => name.to_owned(),
-        (".", None) => "body".to_owned(),
-        // An unknown field's path already ends with it; a missing one's does not.
-        (_, Some(name)) if path.rsplit('.').next() == Some(name) => path,
-        (_, Some(name)) => format!("{path}.{name}"),
-        (_, None) => path,
+    let at_top = path == ".";
+    // An unknown field's path already ends with that field; a missing one's ends at its
+    // parent object.
+    if let Some(unknown) = named("unknown field `") {
+        return if at_top { unknown } else { path };
+    }
+    match (at_top, named("missing field `")) {
+        (true, Some(missing)) => missing,
+        (false, Some(missing)) => format!("{path}.{missing}"),
+        (true, None) => "body".to_owned(),
+        (false, None) => path,
     }
 }
 

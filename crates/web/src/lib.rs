@@ -82,11 +82,10 @@ impl KnownRoutes {
     }
 }
 
+/// Paths are matched exactly: `/users/me/` is not `/users/me` (a 404, never a 405
+/// whose `Allow` lists the method just sent).
 fn segments(path: &str) -> Vec<String> {
-    path.trim_end_matches('/')
-        .split('/')
-        .map(str::to_owned)
-        .collect()
+    path.split('/').map(str::to_owned).collect()
 }
 
 /// Answers every request no route took: 405 with `Allow` for a known path, else 404.

@@ -3,12 +3,12 @@
 //! rejections).
 
 use actix_cors::Cors;
+use actix_web::ResponseError as _;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{RequestHead, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::ResponseError as _;
 
 use crate::error::{ApiError, PROBLEM_JSON};
 
@@ -125,13 +125,14 @@ impl CorsSettings {
     /// The actix-cors middleware for these settings. A request from the service's own
     /// origin is always allowed: browsers send `Origin` on same-origin POSTs too (the
     /// Swagger UI's), and refusing those would break the docs page.
-    #[must_use]
     pub fn middleware(&self) -> Cors {
         let any = self.allowed_origins.iter().any(|origin| origin == "*");
         let origins = self.allowed_origins.clone();
         let mut cors = Cors::default()
             .allowed_origin_fn(move |origin, head| {
-                any || origins.iter().any(|allowed| allowed.as_bytes() == origin.as_bytes())
+                any || origins
+                    .iter()
+                    .any(|allowed| allowed.as_bytes() == origin.as_bytes())
                     || is_same_origin(origin, head)
             })
             .allowed_methods(self.allowed_methods.clone())
@@ -153,7 +154,11 @@ impl CorsSettings {
 
 /// Whether `origin` names the host the request was sent to.
 fn is_same_origin(origin: &HeaderValue, head: &RequestHead) -> bool {
-    let Some(host) = head.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else {
+    let Some(host) = head
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
         return false;
     };
     origin.to_str().ok().is_some_and(|origin| {

@@ -42,7 +42,10 @@ impl Budget {
     ///
     /// # Errors
     /// A message saying what is wrong.
-    pub fn parse(raw: &str, parse_duration: impl Fn(&str) -> Result<Duration, String>) -> Result<Self, String> {
+    pub fn parse(
+        raw: &str,
+        parse_duration: impl Fn(&str) -> Result<Duration, String>,
+    ) -> Result<Self, String> {
         let (count, period) = raw
             .split_once('/')
             .ok_or_else(|| format!("expected COUNT/DURATION such as 600/1m, got {raw:?}"))?;
@@ -276,7 +279,11 @@ pub async fn limit(
                 let retry_after = ceil_seconds(limited.retry_after, 1);
                 let mut response = ApiError::RateLimited(retry_after).error_response();
                 let headers = response.headers_mut();
-                insert_number(headers, "ratelimit-limit", u64::from(limited.budget.burst.get()));
+                insert_number(
+                    headers,
+                    "ratelimit-limit",
+                    u64::from(limited.budget.burst.get()),
+                );
                 insert_number(headers, "ratelimit-remaining", 0);
                 insert_number(headers, "ratelimit-reset", retry_after);
                 let (request, _) = request.into_parts();

@@ -25,8 +25,7 @@ use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::ports::{
-    MockLoginAttempts,
-    AdapterError, MockAccessTokens, MockClock, MockIdSource, MockPasswordHasher,
+    AdapterError, MockAccessTokens, MockClock, MockIdSource, MockLoginAttempts, MockPasswordHasher,
     MockRefreshTokenMint, MockSessionRepository, MockUserRepository, PasswordCheck,
     StoredCredentials,
 };
@@ -37,9 +36,8 @@ use domain::{
 use uuid::Uuid;
 
 use crate::{
-    LoginThrottlePolicy,
-    Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, SessionPolicy, TokenPairIssuer,
-    UpdateProfile,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Refresh, Register,
+    SessionPolicy, TokenPairIssuer, UpdateProfile,
 };
 
 /// Ada, the registered user of every story.
@@ -347,7 +345,9 @@ impl Mocks {
     /// No failures recorded; recording and clearing allowed.
     fn attempts_are_unremarkable(&mut self) {
         self.attempts.expect_failures().returning(|_| None);
-        self.attempts.expect_record_failure().returning(|_, _, _| ());
+        self.attempts
+            .expect_record_failure()
+            .returning(|_, _, _| ());
         self.attempts.expect_clear().returning(|_| ());
     }
 

@@ -52,13 +52,24 @@ async fn a_lockout_that_has_passed_lets_the_next_attempt_through() {
             .attempts
             .expect_failures()
             .returning(move |_| failures(count, seconds_ago));
-        mocks.users.expect_find_credentials().times(1).returning(|_| Ok(None));
-        mocks.hasher.expect_dummy_hash().returning(super::dummy_hash);
+        mocks
+            .users
+            .expect_find_credentials()
+            .times(1)
+            .returning(|_| Ok(None));
+        mocks
+            .hasher
+            .expect_dummy_hash()
+            .returning(super::dummy_hash);
         mocks
             .hasher
             .expect_verify()
             .returning(|_, _| Ok(PasswordCheck::Mismatch));
-        mocks.attempts.expect_record_failure().times(1).returning(|_, _, _| ());
+        mocks
+            .attempts
+            .expect_record_failure()
+            .times(1)
+            .returning(|_, _, _| ());
         let outcome = log_in(mocks, "nobody@example.com", "guess-guess").await;
         assert!(
             matches!(outcome, Err(LogInError::InvalidCredentials)),

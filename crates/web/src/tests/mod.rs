@@ -6,11 +6,13 @@
 //! is refused, bodies that arrive in chunks, and the pure decoding helpers.
 //!
 //! Each test starts from [`Mocks::new`] (a clock stopped at [`now`], an id source that
-//! always hands out [`NEXT_ID`], a refresh-token mint that digests deterministically, no
-//! other expectation, and rate limiting off), states what the world does, then sends one
-//! request with [`Mocks::send`]. A port call that no expectation allows fails the test,
-//! so a story only lists the calls that matter to it; explicit `never()`s are there for
-//! the reader.
+//! always hands out [`NEXT_ID`], a refresh-token mint that digests deterministically, a
+//! login-attempt record that holds no failures, no other expectation, and rate limiting
+//! off), states what the world does, then sends one request with [`Mocks::send`]. A port
+//! call that no expectation allows fails the test, so a story only lists the calls that
+//! matter to it; explicit `never()`s are there for the reader. Mockall tries expectations
+//! in the order they were set, so a test that needs another default replaces the fake
+//! (`mocks.attempts = MockLoginAttempts::new()`) rather than adding to it.
 
 mod adapter_failures;
 mod authentication;
@@ -30,15 +32,15 @@ use actix_web::http::header::{self, AsHeaderName, HeaderMap};
 use actix_web::test::{self, TestRequest};
 use actix_web::web::{self, Bytes};
 use application::{
-    Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, SessionPolicy, TokenPairIssuer,
-    UpdateProfile,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Refresh, Register,
+    SessionPolicy, TokenPairIssuer, UpdateProfile,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, IdSource, MockAccessTokens, MockClock, MockIdSource,
-    MockPasswordHasher, MockRefreshTokenMint, MockSessionRepository, MockStorageHealth,
-    MockUserRepository, PasswordCheck, PasswordHasher, RefreshTokenMint, SessionRepository,
-    StorageHealth, StoredCredentials, UserRepository,
+    AccessTokens, AdapterError, Clock, IdSource, LoginAttempts, MockAccessTokens, MockClock,
+    MockIdSource, MockLoginAttempts, MockPasswordHasher, MockRefreshTokenMint,
+    MockSessionRepository, MockStorageHealth, MockUserRepository, PasswordCheck, PasswordHasher,
+    RefreshTokenMint, SessionRepository, StorageHealth, StoredCredentials, UserRepository,
 };
 use domain::{
     AccessClaims, Email, IssuedAccessToken, PasswordHash, PersonName, RefreshToken,
@@ -77,6 +79,15 @@ fn access_ttl() -> Duration {
 /// How long a refresh token lives in these tests.
 fn refresh_ttl() -> Duration {
     Duration::days(30)
+}
+
+/// How failed logins slow further ones in these tests.
+fn throttle() -> LoginThrottlePolicy {
+    LoginThrottlePolicy {
+        max_failures: 5,
+        lockout: Duration::seconds(30),
+        max_lockout: Duration::minutes(15),
+    }
 }
 
 fn email(raw: &str) -> Email {
@@ -208,12 +219,14 @@ struct Mocks {
     clock: MockClock,
     ids: MockIdSource,
     storage: MockStorageHealth,
+    attempts: MockLoginAttempts,
     settings: HttpSettings,
 }
 
 impl Mocks {
     /// Fakes with no expectation but a clock stopped at [`now`], ids that are all
-    /// [`NEXT_ID`] and a mint that digests as [`digest_of`] does; default settings without rate limits.
+    /// [`NEXT_ID`], a mint that digests as [`digest_of`] does and a record of login
+    /// attempts that holds no failures and takes any; default settings, no rate limits.
     fn new() -> Self {
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);
@@ -221,6 +234,10 @@ impl Mocks {
         ids.expect_new_id().return_const(NEXT_ID);
         let mut refresh_tokens = MockRefreshTokenMint::new();
         refresh_tokens.expect_digest().returning(digest_of);
+        let mut attempts = MockLoginAttempts::new();
+        attempts.expect_failures().return_const(None);
+        attempts.expect_record_failure().return_const(());
+        attempts.expect_clear().return_const(());
         Self {
             users: MockUserRepository::new(),
             sessions: MockSessionRepository::new(),
@@ -230,6 +247,7 @@ impl Mocks {
             clock,
             ids,
             storage: MockStorageHealth::new(),
+            attempts,
             settings: HttpSettings::unlimited(),
         }
     }
@@ -341,6 +359,7 @@ impl Mocks {
         let clock: Arc<dyn Clock> = Arc::new(self.clock);
         let ids: Arc<dyn IdSource> = Arc::new(self.ids);
         let storage: Arc<dyn StorageHealth> = Arc::new(self.storage);
+        let attempts: Arc<dyn LoginAttempts> = Arc::new(self.attempts);
         let tokens = Arc::new(TokenPairIssuer {
             access_tokens: Arc::clone(&access_tokens),
             refresh_tokens: Arc::clone(&refresh_tokens),
@@ -362,6 +381,8 @@ impl Mocks {
                 hasher: Arc::clone(&hasher),
                 tokens: Arc::clone(&tokens),
                 clock: Arc::clone(&clock),
+                attempts,
+                throttle: throttle(),
             },
             refresh: Refresh {
                 users: Arc::clone(&users),

@@ -1,6 +1,8 @@
 //! Token answers: the pair, and headers that keep it out of every cache.
 
 use actix_web::http::header;
+use chrono::Duration;
+use domain::ports::{FailedLogins, MockLoginAttempts};
 use serde_json::json;
 
 use super::{Mocks, access_ttl, ada, login_request, now, refresh_token_request, signed};
@@ -51,4 +53,29 @@ async fn refresh_answers_the_new_pair_and_forbids_caching_it() {
     answer.assert_status(200);
     assert_eq!(answer.header(header::CACHE_CONTROL), Some("no-store"));
     assert_eq!(answer.json()["refresh_token"], "minted-secret");
+}
+
+#[actix_web::test]
+async fn a_throttled_login_is_a_429_that_says_when_to_retry_and_looks_nothing_up() {
+    let mut mocks = Mocks::new();
+    // Six failures, the latest ten seconds ago: locked for 2 × 30 s from then.
+    mocks.attempts = MockLoginAttempts::new();
+    mocks
+        .attempts
+        .expect_failures()
+        .withf(|email| email.as_ref() == "ada@example.com")
+        .times(1)
+        .return_const(Some(FailedLogins {
+            count: 6,
+            last_at: now() - Duration::seconds(10),
+        }));
+    mocks.attempts.expect_record_failure().never();
+    mocks.attempts.expect_clear().never();
+    mocks.no_session_is_touched();
+    mocks.hasher.expect_verify().never();
+
+    let answer = mocks.send(login_request()).await;
+
+    answer.assert_problem(429, "rate_limited");
+    assert_eq!(answer.header(header::RETRY_AFTER), Some("50"));
 }
