@@ -130,13 +130,14 @@ pub fn app(
         }))
         .service(SwaggerUi::new("/docs/{_:.*}").url(OPENAPI_PATH, api))
         .default_service(web::to(fallback))
-        // The last wrap is the outermost: the span sees everything; problems are made of
-        // any error response (CORS refusals included) and get the security headers; CORS
-        // headers reach 429s too, so browsers can read them.
+        // The last wrap is the outermost: the span sees everything; the security headers
+        // go on every response, including the problem documents made of framework errors
+        // (CORS refusals among them); CORS headers reach 429s too, so browsers can read
+        // them.
         .wrap(from_fn(rate_limit::limit))
         .wrap(cors)
-        .wrap(from_fn(protection::security_headers))
         .wrap(from_fn(protection::problem_documents))
+        .wrap(from_fn(protection::security_headers))
         .wrap(from_fn(telemetry::request_span))
 }
 
