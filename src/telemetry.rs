@@ -21,3 +21,15 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installing_a_subscriber_twice_keeps_the_first_and_does_not_panic() {
+        init(LogFormat::Json);
+        init(LogFormat::Pretty);
+        tracing::info!("logged through the installed subscriber");
+    }
+}
