@@ -293,8 +293,14 @@ impl Config {
         });
         let cors = read_cors(&mut reader);
         let rate_limits = read_rate_limits(&mut reader);
+        let max_failures = reader.get("LOGIN_MAX_FAILURES", 5, parse_number(1, 1_000));
         let login_throttle = LoginThrottlePolicy {
-            max_failures: reader.get("LOGIN_MAX_FAILURES", 5, parse_number(1, 1_000)),
+            // RATE_LIMIT_ENABLED=false turns every limit off, this one included.
+            max_failures: if rate_limits.enabled {
+                max_failures
+            } else {
+                u32::MAX
+            },
             lockout: chrono_duration(reader.get(
                 "LOGIN_LOCKOUT",
                 Duration::from_secs(30),
@@ -596,6 +602,16 @@ mod tests {
             message.contains("JWT_SECRET: must be at least 32 bytes"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn turning_rate_limits_off_turns_the_login_throttle_off_too() {
+        let on = config_from(&[("LOGIN_MAX_FAILURES", "3")]).unwrap();
+        assert_eq!(on.login_throttle.max_failures, 3);
+        let off =
+            config_from(&[("LOGIN_MAX_FAILURES", "3"), ("RATE_LIMIT_ENABLED", "false")]).unwrap();
+        assert!(!off.rate_limits.enabled);
+        assert_eq!(off.login_throttle.max_failures, u32::MAX);
     }
 
     #[test]

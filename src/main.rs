@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use portico::{Application, Config, telemetry};
+use portico::{Application, Config, startup, telemetry};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(address = %application.address(), "portico is serving");
-    match application.run_until_stopped().await {
+    match application.run_until_stopped(startup::stop_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error.cause_chain = ?error, "portico stopped with an error");

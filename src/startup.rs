@@ -143,6 +143,8 @@ impl Application {
         let server = HttpServer::new(move || ::web::app(use_cases.clone(), settings.clone()))
             .workers(config.http_workers)
             .shutdown_timeout(config.shutdown_grace.as_secs())
+            // actix stops abruptly on SIGINT; `run_until_stopped` drains on both.
+            .disable_signals()
             .listen(listener)?
             .run();
         Ok(Self {
@@ -161,16 +163,26 @@ impl Application {
         self.address
     }
 
-    /// Serves until the server stops (SIGINT or SIGTERM: in-flight requests get the
-    /// configured grace period), pruning dead sessions in the background meanwhile.
+    /// Serves until `stop` completes (the binary passes [`stop_signal`]), then stops
+    /// accepting connections and lets in-flight requests finish within the configured
+    /// grace period. Dead sessions are pruned in the background meanwhile.
     ///
     /// # Errors
     /// The I/O error that stopped the server.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let draining = async move {
+            stop.await;
+            tracing::info!("stop requested; draining in-flight requests");
+            handle.stop(true).await;
+            // The server's own future reports the end.
+            std::future::pending::<()>().await;
+        };
         let pruning = prune_periodically(self.sessions, self.clock, self.prune_interval);
         let forgetting = forget_idle_clients(self.rate_limits);
         let outcome = tokio::select! {
             outcome = self.server => outcome,
+            () = draining => Ok(()),
             () = pruning => Ok(()),
             () = forgetting => Ok(()),
         };
@@ -206,5 +218,31 @@ async fn forget_idle_clients(rate_limits: Arc<RateLimits>) {
     loop {
         ticks.tick().await;
         rate_limits.forget_idle_clients();
+    }
+}
+
+/// Completes at the first SIGINT (Ctrl-C) or SIGTERM: both mean "finish what you are
+/// doing and stop".
+pub async fn stop_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
     }
 }

@@ -76,7 +76,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 pub fn start(config: Config) -> String {
     let application = Application::build(config).expect("the app starts");
     let address = format!("http://{}", application.address());
-    tokio::spawn(application.run_until_stopped());
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
     address
 }
 

@@ -69,6 +69,15 @@ fn serve(folder: &std::path::Path, extra: &[(&str, &str)]) -> (Child, String) {
 
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_login_finish_then_stops_serving() {
+    drains_an_in_flight_login_on("-TERM").await;
+}
+
+#[tokio::test]
+async fn sigint_drains_just_like_sigterm() {
+    drains_an_in_flight_login_on("-INT").await;
+}
+
+async fn drains_an_in_flight_login_on(signal: &str) {
     let folder = tempfile::tempdir().unwrap();
     // A costly hash makes the login slow enough to be in flight when the signal lands.
     let (mut child, address) = serve(folder.path(), &[("BCRYPT_COST", "13")]);
@@ -90,13 +99,13 @@ async fn sigterm_lets_an_in_flight_login_finish_then_stops_serving() {
     // Give the request time to reach the server; the hash then takes far longer.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
 
     let response = in_flight.await.unwrap().unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), 200, "in-flight login after {signal}");
     let tokens = Tokens::from_body(&response.json().await.unwrap());
     assert!(!tokens.access.is_empty());
 

@@ -708,3 +708,14 @@ async fn a_login_storm_beyond_the_hashing_bound_is_shed_with_503_while_other_rou
         assert_eq!(body["status"], 503, "{body}");
     }
 }
+
+#[tokio::test]
+async fn with_rate_limiting_disabled_the_login_throttle_is_off_too() {
+    let app = spawn_app_with(&[("RATE_LIMIT_ENABLED", "false"), ("LOGIN_MAX_FAILURES", "1")]).await;
+    let user = app.register_user().await;
+    for attempt in 1..=3 {
+        let response = app.login(&user.email, "wrong password!").await;
+        assert_eq!(response.status(), 401, "wrong password #{attempt}");
+    }
+    assert_eq!(app.login(&user.email, &user.password).await.status(), 200);
+}

@@ -21,7 +21,7 @@ pub enum EmailError {
     #[error("must not be empty")]
     Empty,
     /// Longer than [`MAX_LEN`] bytes.
-    #[error("must be at most 254 characters")]
+    #[error("must be at most 254 bytes")]
     TooLong,
     /// Not of the form `local@domain.tld`.
     #[error("is not a valid e-mail address")]

@@ -174,7 +174,11 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             Self::MalformedRequest(detail) => format!("The request body is malformed: {detail}"),
-            Self::MissingToken => "This endpoint requires a bearer access token.".into(),
+            Self::MissingToken => {
+                "This endpoint requires credentials: a bearer access token, or a refresh \
+                 token for /refresh and /logout."
+                    .into()
+            }
             Self::InvalidToken(reason) => format!("The access token was refused: {reason}."),
             Self::InvalidCredentials => "The e-mail address or password is wrong.".into(),
             Self::InvalidRefreshToken => {

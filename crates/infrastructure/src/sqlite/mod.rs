@@ -80,7 +80,9 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
         // in SQLite; NORMAL sync is durable across application crashes in WAL mode.
         connection
             .batch_execute(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; \
+                // busy_timeout first: on a new file the pool's connections open at once
+                // and switching to WAL needs the lock, so they must wait, not fail.
+                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 BUSY_TIMEOUT.as_millis()
             ))

@@ -74,6 +74,9 @@ pub struct RefreshRequest {
 struct Credentials {
     email: String,
     password: String,
+    /// The name the address field had in the request (`email` or `username`), so that
+    /// a 422 names the field the client sent.
+    email_field: &'static str,
 }
 
 impl FromRequest for Credentials {
@@ -91,13 +94,18 @@ impl FromRequest for Credentials {
             Ok(match format {
                 BodyFormat::Json => {
                     let LoginRequest { email, password } = decode_json(&body)?;
-                    Self { email, password }
+                    Self {
+                        email,
+                        password,
+                        email_field: "email",
+                    }
                 }
                 BodyFormat::Form => {
                     let LoginForm { username, password } = decode_form(&body)?;
                     Self {
                         email: username,
                         password,
+                        email_field: "username",
                     }
                 }
             })
@@ -221,7 +229,7 @@ pub async fn log_in(
     credentials: Credentials,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
-    let email = errors.check("email", Email::parse(&credentials.email));
+    let email = errors.check(credentials.email_field, Email::parse(&credentials.email));
     let password = errors.check("password", Password::parse(&credentials.password));
     let command = errors.finish(|| {
         Some(LogInCommand {
