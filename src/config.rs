@@ -9,7 +9,7 @@ use std::time::Duration;
 use infrastructure::hashing::HashPolicy;
 
 use ::web::protection::CorsSettings;
-use ::web::rate_limit::{Budget, RateLimitSettings};
+use ::web::rate_limit::{Budget, ForwardingHeader, RateLimitSettings};
 use actix_web::http::Method;
 use actix_web::http::header::HeaderName;
 use application::LoginThrottlePolicy;
@@ -27,7 +27,8 @@ pub struct Config {
     pub database_url: String,
     /// `DATABASE_POOL_SIZE` (`8`): pooled database connections.
     pub database_pool_size: u32,
-    /// `JWT_SECRET` (random per run when absent): the HS256 key, at least 32 bytes.
+    /// `JWT_SECRET` (random per run when absent in development; required when
+    /// `PORTICO_ENV=production`): the HS256 key, at least 32 bytes.
     pub jwt_secret: Vec<u8>,
     /// Whether [`Config::jwt_secret`] was generated because `JWT_SECRET` was absent.
     pub jwt_secret_generated: bool,
@@ -65,7 +66,7 @@ pub struct Config {
     pub cors: CorsSettings,
     /// `RATE_LIMIT_ENABLED` (`true`), `RATE_LIMIT_PER_IP` (`600/1m`),
     /// `RATE_LIMIT_SESSION_ROUTES` (`20/1m`), `RATE_LIMIT_PER_USER` (`300/1m`),
-    /// `TRUSTED_PROXIES` (none).
+    /// `TRUSTED_PROXIES` (none), `FORWARDED_HEADER` (`x-forwarded-for`).
     pub rate_limits: RateLimitSettings,
     /// `LOGIN_MAX_FAILURES` (`5`), `LOGIN_LOCKOUT` (`30s`), `LOGIN_LOCKOUT_MAX` (`15m`).
     pub login_throttle: LoginThrottlePolicy,
@@ -246,7 +247,20 @@ impl Config {
             },
         );
         let database_pool_size = reader.get("DATABASE_POOL_SIZE", 8, parse_number(1, 256));
+        let production = reader.get("PORTICO_ENV", false, |raw| {
+            match raw.to_ascii_lowercase().as_str() {
+                "development" => Ok(false),
+                "production" => Ok(true),
+                _ => Err(format!("expected development or production, got {raw:?}")),
+            }
+        });
         let configured_secret = reader.get("JWT_SECRET", None, |raw| parse_secret(raw).map(Some));
+        if production && configured_secret.is_none() && reader.raw("JWT_SECRET").is_none() {
+            reader.errors.push(ConfigError {
+                variable: "JWT_SECRET",
+                problem: "is required when PORTICO_ENV=production".into(),
+            });
+        }
         let jwt_secret_generated = configured_secret.is_none();
         let jwt_secret = match configured_secret {
             Some(secret) => secret,
@@ -434,6 +448,15 @@ fn read_rate_limits<F: Fn(&str) -> Option<String>>(reader: &mut Reader<F>) -> Ra
                 })
                 .collect()
         }),
+        forwarding_header: reader.get("FORWARDED_HEADER", ForwardingHeader::XForwardedFor, |raw| {
+            match raw.to_ascii_lowercase().as_str() {
+                "x-forwarded-for" => Ok(ForwardingHeader::XForwardedFor),
+                "forwarded" => Ok(ForwardingHeader::Forwarded),
+                _ => Err(format!(
+                    "expected x-forwarded-for or forwarded, got {raw:?}"
+                )),
+            }
+        }),
     }
 }
 
@@ -612,6 +635,33 @@ mod tests {
             config_from(&[("LOGIN_MAX_FAILURES", "3"), ("RATE_LIMIT_ENABLED", "false")]).unwrap();
         assert!(!off.rate_limits.enabled);
         assert_eq!(off.login_throttle.max_failures, u32::MAX);
+    }
+
+    #[test]
+    fn production_requires_a_jwt_secret() {
+        let errors = config_from(&[("PORTICO_ENV", "production")]).unwrap_err();
+        assert_eq!(errors.0[0].variable, "JWT_SECRET");
+        let secret = "0123456789abcdefghijklmnopqrstuvwxyz";
+        let config = config_from(&[("PORTICO_ENV", "Production"), ("JWT_SECRET", secret)]).unwrap();
+        assert!(!config.jwt_secret_generated);
+        assert_eq!(
+            config_from(&[("PORTICO_ENV", "staging")]).unwrap_err().0[0].variable,
+            "PORTICO_ENV"
+        );
+    }
+
+    #[test]
+    fn the_forwarding_header_is_chosen_by_name() {
+        let config = config_from(&[("FORWARDED_HEADER", "Forwarded")]).unwrap();
+        assert_eq!(
+            config.rate_limits.forwarding_header,
+            ForwardingHeader::Forwarded
+        );
+        assert_eq!(
+            config_from(&[]).unwrap().rate_limits.forwarding_header,
+            ForwardingHeader::XForwardedFor
+        );
+        assert!(config_from(&[("FORWARDED_HEADER", "via")]).is_err());
     }
 
     #[test]

@@ -719,3 +719,66 @@ async fn with_rate_limiting_disabled_the_login_throttle_is_off_too() {
     }
     assert_eq!(app.login(&user.email, &user.password).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_percent_encoded_session_route_is_charged_to_the_session_budget() {
+    let app = spawn_app_with(&[("RATE_LIMIT_SESSION_ROUTES", "3/1m")]).await;
+    for (attempt, path) in ["/login", "/log%69n", "/%6Cogin", "/log%69n"]
+        .iter()
+        .enumerate()
+    {
+        let sent = format!("POST {path} #{}", attempt + 1);
+        let request = app
+            .client
+            .post(format!("{}{path}", app.address))
+            .json(&serde_json::json!({"email": format!("nobody{attempt}@example.com"), "password": "whatever-it-is"}));
+        let response = send(request).await;
+        if attempt < 3 {
+            assert_eq!(response.status(), 401, "{sent} reaches the login route");
+        } else {
+            assert_rate_limited(response, 3, &sent).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_only_the_configured_header_and_all_its_lines_count() {
+    // The proxy appends its own X-Forwarded-For line; the client's forged line comes first.
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_SESSION_ROUTES", "3/1m"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    for attempt in 1..=4 {
+        let sent = format!("POST /login #{attempt} with a forged first XFF line");
+        let request = stranger_login(&app)
+            .header("x-forwarded-for", format!("198.51.100.{attempt}"))
+            .header("x-forwarded-for", "203.0.113.9");
+        let response = send(request).await;
+        if attempt < 4 {
+            assert_served(response, &sent).await;
+        } else {
+            assert_rate_limited(response, 3, &sent).await;
+        }
+    }
+
+    // A proxy that writes `Forwarded`: a client-written X-Forwarded-For is ignored.
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_SESSION_ROUTES", "3/1m"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("FORWARDED_HEADER", "forwarded"),
+    ])
+    .await;
+    for attempt in 1..=4 {
+        let sent = format!("POST /login #{attempt} with a forged XFF");
+        let request = stranger_login(&app)
+            .header("x-forwarded-for", format!("198.51.100.{attempt}"))
+            .header("forwarded", "for=203.0.113.9");
+        let response = send(request).await;
+        if attempt < 4 {
+            assert_served(response, &sent).await;
+        } else {
+            assert_rate_limited(response, 3, &sent).await;
+        }
+    }
+}

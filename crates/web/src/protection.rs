@@ -122,18 +122,22 @@ impl CorsSettings {
         !self.allowed_origins.is_empty()
     }
 
-    /// The actix-cors middleware for these settings. A request from the service's own
-    /// origin is always allowed: browsers send `Origin` on same-origin POSTs too (the
-    /// Swagger UI's), and refusing those would break the docs page.
+    /// The actix-cors middleware for these settings. Without credentials, a request from
+    /// the service's own host is always allowed: browsers send `Origin` on same-origin
+    /// POSTs too (the Swagger UI's), and refusing those would break the docs page. With
+    /// credentials, list the service's own origin if the docs page must work.
     pub fn middleware(&self) -> Cors {
         let any = self.allowed_origins.iter().any(|origin| origin == "*");
         let origins = self.allowed_origins.clone();
+        // The host alone cannot tell `http://` from `https://`: with credentials, only
+        // the listed origins are trusted.
+        let same_origin_allowed = !self.allow_credentials;
         let mut cors = Cors::default()
             .allowed_origin_fn(move |origin, head| {
                 any || origins
                     .iter()
                     .any(|allowed| allowed.as_bytes() == origin.as_bytes())
-                    || is_same_origin(origin, head)
+                    || (same_origin_allowed && is_same_origin(origin, head))
             })
             .allowed_methods(self.allowed_methods.clone())
             .allowed_headers(self.allowed_headers.clone())

@@ -76,8 +76,10 @@ pub struct RateLimitSettings {
     pub session_routes: Budget,
     /// Routes called with an access token, per user.
     pub per_user: Budget,
-    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    /// Peers whose forwarding header is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Which forwarding header they write.
+    pub forwarding_header: ForwardingHeader,
 }
 
 impl RateLimitSettings {
@@ -94,6 +96,7 @@ impl RateLimitSettings {
             session_routes: budget,
             per_user: budget,
             trusted_proxies: Vec::new(),
+            forwarding_header: ForwardingHeader::default(),
         }
     }
 }
@@ -183,35 +186,53 @@ fn insert_number(headers: &mut header::HeaderMap, name: &'static str, value: u64
     headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
 }
 
+/// The header trusted proxies write the client's address in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardingHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, HAProxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+}
+
 /// The client's address: the peer's, unless the peer is a trusted proxy, in which case
-/// the nearest address in `X-Forwarded-For` (else `Forwarded`) that is not itself a
-/// trusted proxy. Untrusted peers' forwarding headers are ignored: anyone can write them.
-pub fn client_ip(request: &ServiceRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+/// the nearest address in the configured forwarding header that is not itself a trusted
+/// proxy. Untrusted peers' forwarding headers are ignored: anyone can write them.
+pub fn client_ip(
+    request: &ServiceRequest,
+    trusted: &[IpNet],
+    forwarding: ForwardingHeader,
+) -> Option<IpAddr> {
     let peer = request.peer_addr()?.ip();
     let is_trusted = |address: &IpAddr| trusted.iter().any(|net| net.contains(address));
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let headers = request.headers();
-    let chain: Vec<IpAddr> = if let Some(value) = headers.get("x-forwarded-for") {
-        value
-            .to_str()
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|entry| entry.trim().parse().ok())
+    // Every line of the header, in order: a proxy may append its own line rather than
+    // extend the client's.
+    let lines = |name: HeaderName| -> Vec<String> {
+        request
+            .headers()
+            .get_all(name)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(|entry| entry.trim().to_owned())
             .collect()
-    } else if let Some(value) = headers.get(header::FORWARDED) {
-        value
-            .to_str()
-            .unwrap_or_default()
-            .split(',')
+    };
+    // Only the header the proxy writes is read: the other one comes from the client.
+    let chain: Vec<IpAddr> = match forwarding {
+        ForwardingHeader::XForwardedFor => lines(HeaderName::from_static("x-forwarded-for"))
+            .iter()
+            .filter_map(|entry| entry.parse().ok())
+            .collect(),
+        ForwardingHeader::Forwarded => lines(header::FORWARDED)
+            .iter()
             .flat_map(|element| element.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
             .filter(|(key, _)| key.eq_ignore_ascii_case("for"))
             .filter_map(|(_, node)| parse_forwarded_node(node))
-            .collect()
-    } else {
-        Vec::new()
+            .collect(),
     };
     Some(
         chain
@@ -257,10 +278,15 @@ pub async fn limit(
         return Ok(next.call(request).await?.map_into_left_body());
     };
     let settings = &limits.settings;
-    let ip = client_ip(&request, &settings.trusted_proxies)
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let ip = client_ip(
+        &request,
+        &settings.trusted_proxies,
+        settings.forwarding_header,
+    )
+    .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let mut charges = vec![(&limits.per_ip, settings.per_ip, ip.clone())];
-    if SESSION_ROUTES.contains(&request.path()) {
+    // The decoded path, as the router matches it: `/log%69n` is `/login` too.
+    if SESSION_ROUTES.contains(&request.match_info().as_str()) {
         charges.push((&limits.session_routes, settings.session_routes, ip));
     }
     if let Some(user) = user_key(&request) {

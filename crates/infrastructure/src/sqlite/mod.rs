@@ -6,6 +6,7 @@ mod sessions;
 mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
 use domain::ports::{AdapterError, StorageHealth};
+use tokio::sync::Semaphore;
 
 pub use sessions::SqliteSessionRepository;
 pub use users::SqliteUserRepository;
@@ -61,6 +63,8 @@ pub(crate) enum DbError {
     Pool(#[source] diesel::r2d2::PoolError),
     #[error("database task failed")]
     Join(#[source] tokio::task::JoinError),
+    #[error("database lane closed")]
+    Closed(#[source] tokio::sync::AcquireError),
 }
 
 impl From<DbError> for AdapterError {
@@ -91,10 +95,12 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
 }
 
 /// A pool of SQLite connections and the one door through which queries run: on tokio's
-/// blocking pool, never on an async worker. Cheap to clone.
+/// blocking pool, never on an async worker, at most as many at once as the pool has
+/// connections (the others wait asynchronously, holding no thread). Cheap to clone.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<ConnectionManager<SqliteConnection>>,
+    lane: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Database {
@@ -142,7 +148,11 @@ impl Database {
         connection
             .run_pending_migrations(MIGRATIONS)
             .map_err(|error| OpenError::Migration(error.to_string()))?;
-        Ok(Self { pool })
+        let connections = usize::try_from(pool.max_size()).unwrap_or(1);
+        Ok(Self {
+            pool,
+            lane: Arc::new(Semaphore::new(connections)),
+        })
     }
 
     /// Runs `query` with a pooled connection on the blocking pool, keeping the
@@ -153,9 +163,14 @@ impl Database {
         F: FnOnce(&mut SqliteConnection) -> Result<T, diesel::result::Error> + Send + 'static,
         T: Send + 'static,
     {
+        let permit = Arc::clone(&self.lane)
+            .acquire_owned()
+            .await
+            .map_err(DbError::Closed)?;
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let _entered = span.enter();
             let mut connection: PooledConnection<_> = pool.get().map_err(DbError::Pool)?;
             query(&mut connection).map_err(DbError::Query)
