@@ -10,7 +10,7 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use actix_web::web::Data;
 use application::{
-    Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, SessionPolicy, TokenPairIssuer,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, Refresh, Register, SessionPolicy, TokenPairIssuer,
     UpdateProfile,
 };
 use domain::ports::{Clock, SessionRepository};
@@ -87,6 +87,12 @@ impl Application {
             },
         });
 
+        let throttle = Arc::new(LoginThrottle {
+            attempts: Arc::new(InMemoryLoginAttempts::default()),
+            policy: config.login_throttle,
+            clock: clock.clone(),
+        });
+
         let use_cases = Data::new(UseCases {
             register: Register {
                 users: users.clone(),
@@ -100,8 +106,7 @@ impl Application {
                 hasher: hasher.clone(),
                 tokens: tokens.clone(),
                 clock: clock.clone(),
-                attempts: Arc::new(InMemoryLoginAttempts::default()),
-                throttle: config.login_throttle,
+                throttle: throttle.clone(),
             },
             refresh: Refresh {
                 users: users.clone(),
@@ -127,6 +132,7 @@ impl Application {
                 sessions: sessions.clone(),
                 hasher,
                 clock: clock.clone(),
+                throttle,
             },
             storage: Arc::new(database),
         });

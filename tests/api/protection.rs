@@ -662,6 +662,8 @@ async fn a_login_storm_beyond_the_hashing_bound_is_shed_with_503_while_other_rou
     let app = spawn_app_with(&[
         ("PASSWORD_HASH_CONCURRENCY", "1"),
         ("PASSWORD_HASH_QUEUE", "0"),
+        // One address, many parallel checks: the per-address allowance is not the subject.
+        ("LOGIN_MAX_FAILURES", "100"),
         ("BCRYPT_COST", "10"),
     ])
     .await;
@@ -781,4 +783,43 @@ async fn behind_a_trusted_proxy_only_the_configured_header_and_all_its_lines_cou
             assert_rate_limited(response, 3, &sent).await;
         }
     }
+}
+
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_gets_no_more_tries_than_a_sequence() {
+    let app = spawn_app_with(&[
+        ("LOGIN_MAX_FAILURES", "2"),
+        ("LOGIN_LOCKOUT", "60s"),
+        ("BCRYPT_COST", "8"),
+    ])
+    .await;
+    let user = app.register_user().await;
+    let guesses = (0..8).map(|n| {
+        let request = app
+            .client
+            .post(app.url("/login"))
+            .json(&json!({"email": user.email, "password": format!("guess number {n}")}));
+        tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+    });
+    let mut statuses = Vec::new();
+    for guess in guesses.collect::<Vec<_>>() {
+        statuses.push(guess.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|status| **status == 401).count();
+    assert!(checked <= 2, "more guesses checked than the allowance: {statuses:?}");
+    assert!(statuses.iter().all(|status| [401, 429].contains(status)), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_on_a_password_change_are_throttled_like_logins() {
+    let app = spawn_app_with(&[("LOGIN_MAX_FAILURES", "2"), ("LOGIN_LOCKOUT", "60s")]).await;
+    let (user, tokens) = app.signed_in_user().await;
+    for attempt in 1..=2 {
+        let response = app.change_password(&tokens.access, "not my password", "brand new secret").await;
+        assert_eq!(response.status(), 401, "wrong current password #{attempt}");
+    }
+    let locked = app.change_password(&tokens.access, &user.password, "brand new secret").await;
+    assert_throttled(locked, "PUT /users/me/password after two wrong guesses").await;
+    let login = app.login(&user.email, &user.password).await;
+    assert_throttled(login, "POST /login on the same address").await;
 }

@@ -7,6 +7,7 @@ use domain::ports::{
     AccessTokens, AdapterError, Clock, IdSource, InsertUserError, PasswordCheck, PasswordHasher,
     SessionRepository, TokenRejection, UserRepository,
 };
+use crate::throttle::LoginThrottle;
 use domain::{Email, NewUser, Password, PersonName, User, UserId};
 
 /// A registration: already-parsed fields.
@@ -174,6 +175,9 @@ pub enum ChangePasswordError {
     /// The current password given is wrong.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many wrong passwords for this address: try again after this many seconds.
+    #[error("too many failed password checks; retry in {0} s")]
+    Throttled(i64),
     /// The user was deleted meanwhile.
     #[error("the user no longer exists")]
     UserGone,
@@ -192,6 +196,9 @@ pub struct ChangePassword {
     pub hasher: Arc<dyn PasswordHasher>,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// The same allowance of guesses as logins: a stolen access token must not become
+    /// a way to guess the password.
+    pub throttle: Arc<LoginThrottle>,
 }
 
 impl ChangePassword {
@@ -215,13 +222,19 @@ impl ChangePassword {
             .await?
             .filter(|credentials| credentials.user.id == user.id)
             .ok_or(ChangePasswordError::UserGone)?;
+        let attempt = self
+            .throttle
+            .admit(&user.email)
+            .map_err(ChangePasswordError::Throttled)?;
         let check = self
             .hasher
             .verify(current, &credentials.password_hash)
             .await?;
         if check == PasswordCheck::Mismatch {
+            attempt.failed(self.clock.now());
             return Err(ChangePasswordError::InvalidCredentials);
         }
+        attempt.succeeded();
         let new_hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
         // Sessions first: if storing the hash then fails, the user is logged out with

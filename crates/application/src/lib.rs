@@ -7,15 +7,18 @@
 
 mod accounts;
 mod sessions;
+mod throttle;
 
 pub use accounts::{
     Authenticate, AuthenticateError, ChangePassword, ChangePasswordError, ProfileChanges, Register,
     RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
 };
 pub use sessions::{
-    LogIn, LogInCommand, LogInError, LogOut, LoginThrottlePolicy, Refresh, SessionError,
+    LogIn, LogInCommand, LogInError, LogOut, Refresh, SessionError,
     SessionPolicy, TokenPair, TokenPairIssuer,
 };
+
+pub use throttle::{LoginThrottle, LoginThrottlePolicy, PasswordAttempt};
 
 #[cfg(test)]
 mod tests;

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, IdSource, LoginAttempts, PasswordCheck, PasswordHasher,
-    RefreshTokenMint, SessionRepository, UserRepository,
+    AccessTokens, AdapterError, Clock, IdSource, PasswordCheck, PasswordHasher, RefreshTokenMint, SessionRepository, UserRepository,
 };
+use crate::throttle::LoginThrottle;
 use domain::{
     Email, IssuedAccessToken, NewRefreshToken, Password, RefreshToken, RefreshTokenRecord,
     SessionId, User,
@@ -83,30 +83,6 @@ pub struct LogInCommand {
     pub password: Password,
 }
 
-/// How failed logins against one address slow further attempts down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginThrottlePolicy {
-    /// Failures in a row allowed before attempts are locked out.
-    pub max_failures: u32,
-    /// The first lockout; each further failure doubles it.
-    pub lockout: Duration,
-    /// The longest lockout; failures older than this are forgotten.
-    pub max_lockout: Duration,
-}
-
-impl LoginThrottlePolicy {
-    /// How long after the latest of `failures` failures the address stays locked.
-    fn lockout_after(&self, failures: u32) -> Duration {
-        let Some(excess) = failures.checked_sub(self.max_failures) else {
-            return Duration::zero();
-        };
-        let factor = 1_i32.checked_shl(excess.min(30)).unwrap_or(i32::MAX);
-        self.lockout
-            .checked_mul(factor)
-            .map_or(self.max_lockout, |lockout| lockout.min(self.max_lockout))
-    }
-}
-
 /// Why a login failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LogInError {
@@ -133,10 +109,8 @@ pub struct LogIn {
     pub tokens: Arc<TokenPairIssuer>,
     /// The time.
     pub clock: Arc<dyn Clock>,
-    /// Recent failures per address.
-    pub attempts: Arc<dyn LoginAttempts>,
-    /// How failures slow further attempts.
-    pub throttle: LoginThrottlePolicy,
+    /// Slows guessers of one address down.
+    pub throttle: Arc<LoginThrottle>,
 }
 
 impl LogIn {
@@ -150,25 +124,19 @@ impl LogIn {
     /// an adapter fails (including a malformed stored hash).
     #[tracing::instrument(name = "log_in", skip_all)]
     pub async fn execute(&self, command: LogInCommand) -> Result<TokenPair, LogInError> {
-        let email = &command.email;
         let now = self.clock.now();
-        if let Some(failures) = self.attempts.failures(email) {
-            let locked_until = failures.last_at + self.throttle.lockout_after(failures.count);
-            if now < locked_until {
-                // Refused before any lookup: the answer is the same whether or not
-                // the address has an account.
-                let seconds = ((locked_until - now).num_milliseconds() + 999).div_euclid(1000);
-                return Err(LogInError::Throttled(seconds));
-            }
-        }
+        // Refused before any lookup: the answer is the same whether or not the address
+        // has an account.
+        let attempt = self
+            .throttle
+            .admit(&command.email)
+            .map_err(LogInError::Throttled)?;
         let outcome = self.authenticate(&command).await;
         match &outcome {
-            Ok(_) => self.attempts.clear(email),
-            Err(LogInError::InvalidCredentials) => {
-                self.attempts
-                    .record_failure(email, now, now - self.throttle.max_lockout);
-            }
-            Err(_) => {}
+            Ok(_) => attempt.succeeded(),
+            Err(LogInError::InvalidCredentials) => attempt.failed(now),
+            // No verdict on the password: dropping the attempt records nothing.
+            Err(_) => drop(attempt),
         }
         let user = outcome?;
 

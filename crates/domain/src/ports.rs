@@ -315,17 +315,43 @@ pub struct FailedLogins {
     pub last_at: DateTime<Utc>,
 }
 
-/// Recent failed logins per address, for throttling guessers of one account whatever
-/// addresses they come from. Kept for addresses with or without an account alike.
+/// What is known of an address when a password check against it begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AttemptState {
+    /// Its recorded failures, if any.
+    pub failures: Option<FailedLogins>,
+    /// Password checks against it already in progress (not counting this one).
+    pub in_flight: u32,
+}
+
+/// How a password check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The password was wrong. With `restart`, earlier failures are forgotten first and
+    /// the count starts again at one.
+    Failed {
+        /// When.
+        at: DateTime<Utc>,
+        /// Whether earlier failures are forgotten first.
+        restart: bool,
+    },
+    /// The password was right: the failures are forgotten.
+    Succeeded,
+    /// No verdict (refused before checking, or an adapter failed): nothing is recorded.
+    Abandoned,
+}
+
+/// Failed logins per address and the password checks in progress against it, for
+/// throttling guessers of one account whatever addresses they come from. Kept for
+/// addresses with or without an account alike.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait LoginAttempts: Send + Sync {
-    /// The failures recorded against `email`, if any.
-    fn failures(&self, email: &Email) -> Option<FailedLogins>;
+    /// Registers a password check against `email` as in progress and returns the state
+    /// before it, as one atomic step: of many concurrent checks, each sees the others.
+    fn begin(&self, email: &Email) -> AttemptState;
 
-    /// Records a failure at `at`. Failures whose latest is before `forget_before` are
-    /// forgotten first, so the count starts again at one.
-    fn record_failure(&self, email: &Email, at: DateTime<Utc>, forget_before: DateTime<Utc>);
-
-    /// Forgets the failures of `email` (after a successful login).
-    fn clear(&self, email: &Email);
+    /// Ends a check begun with [`LoginAttempts::begin`], recording its outcome. Entries
+    /// whose latest failure is before `forget_before` and that have no check in progress
+    /// may be dropped to bound memory.
+    fn finish(&self, email: &Email, outcome: AttemptOutcome, forget_before: DateTime<Utc>);
 }

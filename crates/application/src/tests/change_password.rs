@@ -37,6 +37,7 @@ async fn change_password_revokes_every_session_then_stores_the_new_hash() {
         PasswordCheck::Match { outdated: true },
     ] {
         let mut mocks = Mocks::new();
+        mocks.attempts_are_unremarkable();
         mocks.ada_is_registered();
         mocks.password_check_gives(ADAS_PASSWORD, check);
         mocks
@@ -75,6 +76,7 @@ async fn change_password_revokes_every_session_then_stores_the_new_hash() {
 #[tokio::test]
 async fn change_password_with_a_wrong_current_password_changes_nothing() {
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     mocks.ada_is_registered();
     mocks.password_check_gives("not the password", PasswordCheck::Mismatch);
     changes_nothing(&mut mocks);
@@ -98,6 +100,7 @@ async fn change_password_answers_user_gone_when_the_address_leads_to_no_one_or_s
     };
     for (label, found) in [("no one", None), ("someone else", Some(someone_else))] {
         let mut mocks = Mocks::new();
+        mocks.attempts_are_unremarkable();
         mocks
             .users
             .expect_find_credentials()
@@ -118,6 +121,7 @@ async fn change_password_answers_user_gone_when_the_address_leads_to_no_one_or_s
 #[tokio::test]
 async fn change_password_answers_user_gone_when_the_user_vanishes_before_the_update() {
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     mocks.ada_is_registered();
     mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: false });
     mocks
@@ -159,6 +163,7 @@ enum Step {
 fn failing_at(failing: Step) -> Mocks {
     let reached = |step: Step| usize::from(step <= failing);
     let mut mocks = Mocks::new();
+    mocks.attempts_are_unremarkable();
     mocks
         .users
         .expect_find_credentials()

@@ -25,6 +25,7 @@ use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::ports::{
+    AttemptState,
     AdapterError, MockAccessTokens, MockClock, MockIdSource, MockLoginAttempts, MockPasswordHasher,
     MockRefreshTokenMint, MockSessionRepository, MockUserRepository, PasswordCheck,
     StoredCredentials,
@@ -36,7 +37,8 @@ use domain::{
 use uuid::Uuid;
 
 use crate::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Refresh, Register,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, Refresh,
+    Register,
     SessionPolicy, TokenPairIssuer, UpdateProfile,
 };
 
@@ -344,12 +346,23 @@ impl Mocks {
 
     /// No failures recorded; recording and clearing allowed.
     fn attempts_are_unremarkable(&mut self) {
-        self.attempts.expect_failures().returning(|_| None);
         self.attempts
-            .expect_record_failure()
-            .returning(|_, _, _| ());
-        self.attempts.expect_clear().returning(|_| ());
+            .expect_begin()
+            .returning(|_| AttemptState::default());
+        self.attempts.expect_finish().returning(|_, _, _| ());
     }
+
+    /// The throttle over these fakes' attempts, with its own clock stopped at [`now`].
+    fn login_throttle(attempts: MockLoginAttempts) -> Arc<LoginThrottle> {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        Arc::new(LoginThrottle {
+            attempts: Arc::new(attempts),
+            policy: throttle(),
+            clock: Arc::new(clock),
+        })
+    }
+
 
     /// The store knows Ada's address, with [`stored_hash`] as her hash.
     fn ada_is_registered(&mut self) {
@@ -440,8 +453,7 @@ impl Mocks {
             hasher: Arc::new(self.hasher),
             tokens: Self::issuer(self.access_tokens, self.refresh_tokens, self.ids),
             clock: Arc::new(self.clock),
-            attempts: Arc::new(self.attempts),
-            throttle: throttle(),
+            throttle: Self::login_throttle(self.attempts),
         }
     }
 
@@ -482,6 +494,7 @@ impl Mocks {
             sessions: Arc::new(self.sessions),
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),
+            throttle: Self::login_throttle(self.attempts),
         }
     }
 }

@@ -226,6 +226,9 @@ pub async fn change_password(
         .await
         .map_err(|error| match error {
             ChangePasswordError::InvalidCredentials => ApiError::InvalidCredentials,
+            ChangePasswordError::Throttled(seconds) => {
+                ApiError::RateLimited(u64::try_from(seconds).unwrap_or(1))
+            }
             ChangePasswordError::UserGone => {
                 ApiError::InvalidToken("the token's user no longer exists")
             }

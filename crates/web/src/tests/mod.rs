@@ -32,12 +32,12 @@ use actix_web::http::header::{self, AsHeaderName, HeaderMap};
 use actix_web::test::{self, TestRequest};
 use actix_web::web::{self, Bytes};
 use application::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Refresh, Register,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, Refresh, Register,
     SessionPolicy, TokenPairIssuer, UpdateProfile,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, IdSource, LoginAttempts, MockAccessTokens, MockClock,
+    AccessTokens, AdapterError, AttemptState, Clock, IdSource, LoginAttempts, MockAccessTokens, MockClock,
     MockIdSource, MockLoginAttempts, MockPasswordHasher, MockRefreshTokenMint,
     MockSessionRepository, MockStorageHealth, MockUserRepository, PasswordCheck, PasswordHasher,
     RefreshTokenMint, SessionRepository, StorageHealth, StoredCredentials, UserRepository,
@@ -235,9 +235,8 @@ impl Mocks {
         let mut refresh_tokens = MockRefreshTokenMint::new();
         refresh_tokens.expect_digest().returning(digest_of);
         let mut attempts = MockLoginAttempts::new();
-        attempts.expect_failures().return_const(None);
-        attempts.expect_record_failure().return_const(());
-        attempts.expect_clear().return_const(());
+        attempts.expect_begin().return_const(AttemptState::default());
+        attempts.expect_finish().return_const(());
         Self {
             users: MockUserRepository::new(),
             sessions: MockSessionRepository::new(),
@@ -360,6 +359,11 @@ impl Mocks {
         let ids: Arc<dyn IdSource> = Arc::new(self.ids);
         let storage: Arc<dyn StorageHealth> = Arc::new(self.storage);
         let attempts: Arc<dyn LoginAttempts> = Arc::new(self.attempts);
+        let throttle = Arc::new(LoginThrottle {
+            attempts,
+            policy: throttle(),
+            clock: Arc::clone(&clock),
+        });
         let tokens = Arc::new(TokenPairIssuer {
             access_tokens: Arc::clone(&access_tokens),
             refresh_tokens: Arc::clone(&refresh_tokens),
@@ -381,8 +385,7 @@ impl Mocks {
                 hasher: Arc::clone(&hasher),
                 tokens: Arc::clone(&tokens),
                 clock: Arc::clone(&clock),
-                attempts,
-                throttle: throttle(),
+                throttle: Arc::clone(&throttle),
             },
             refresh: Refresh {
                 users: Arc::clone(&users),
@@ -408,6 +411,7 @@ impl Mocks {
                 sessions,
                 hasher,
                 clock,
+                throttle,
             },
             storage,
         };

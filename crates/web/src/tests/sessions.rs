@@ -2,7 +2,7 @@
 
 use actix_web::http::header;
 use chrono::Duration;
-use domain::ports::{FailedLogins, MockLoginAttempts};
+use domain::ports::{AttemptOutcome, AttemptState, FailedLogins, MockLoginAttempts};
 use serde_json::json;
 
 use super::{Mocks, access_ttl, ada, login_request, now, refresh_token_request, signed};
@@ -62,15 +62,22 @@ async fn a_throttled_login_is_a_429_that_says_when_to_retry_and_looks_nothing_up
     mocks.attempts = MockLoginAttempts::new();
     mocks
         .attempts
-        .expect_failures()
+        .expect_begin()
         .withf(|email| email.as_ref() == "ada@example.com")
         .times(1)
-        .return_const(Some(FailedLogins {
-            count: 6,
-            last_at: now() - Duration::seconds(10),
-        }));
-    mocks.attempts.expect_record_failure().never();
-    mocks.attempts.expect_clear().never();
+        .return_const(AttemptState {
+            failures: Some(FailedLogins {
+                count: 6,
+                last_at: now() - Duration::seconds(10),
+            }),
+            in_flight: 0,
+        });
+    mocks
+        .attempts
+        .expect_finish()
+        .withf(|_, outcome, _| *outcome == AttemptOutcome::Abandoned)
+        .times(1)
+        .return_const(());
     mocks.no_session_is_touched();
     mocks.hasher.expect_verify().never();
 
