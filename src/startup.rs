@@ -10,8 +10,8 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use actix_web::web::Data;
 use application::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, Refresh, Register, SessionPolicy, TokenPairIssuer,
-    UpdateProfile,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, Refresh, Register, SessionPolicy,
+    TokenPairIssuer, UpdateProfile,
 };
 use domain::ports::{Clock, SessionRepository};
 use infrastructure::blocking::CpuLane;

@@ -806,8 +806,14 @@ async fn a_burst_of_parallel_guesses_gets_no_more_tries_than_a_sequence() {
         statuses.push(guess.await.unwrap());
     }
     let checked = statuses.iter().filter(|status| **status == 401).count();
-    assert!(checked <= 2, "more guesses checked than the allowance: {statuses:?}");
-    assert!(statuses.iter().all(|status| [401, 429].contains(status)), "{statuses:?}");
+    assert!(
+        checked <= 2,
+        "more guesses checked than the allowance: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|status| [401, 429].contains(status)),
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -815,10 +821,14 @@ async fn wrong_current_passwords_on_a_password_change_are_throttled_like_logins(
     let app = spawn_app_with(&[("LOGIN_MAX_FAILURES", "2"), ("LOGIN_LOCKOUT", "60s")]).await;
     let (user, tokens) = app.signed_in_user().await;
     for attempt in 1..=2 {
-        let response = app.change_password(&tokens.access, "not my password", "brand new secret").await;
+        let response = app
+            .change_password(&tokens.access, "not my password", "brand new secret")
+            .await;
         assert_eq!(response.status(), 401, "wrong current password #{attempt}");
     }
-    let locked = app.change_password(&tokens.access, &user.password, "brand new secret").await;
+    let locked = app
+        .change_password(&tokens.access, &user.password, "brand new secret")
+        .await;
     assert_throttled(locked, "PUT /users/me/password after two wrong guesses").await;
     let login = app.login(&user.email, &user.password).await;
     assert_throttled(login, "POST /login on the same address").await;

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use domain::ports::{
-    AccessTokens, AdapterError, Clock, IdSource, InsertUserError, PasswordCheck, PasswordHasher,
-    SessionRepository, TokenRejection, UserRepository,
-};
 use crate::throttle::LoginThrottle;
+use domain::ports::{
+    AccessTokens, AdapterError, Clock, HashReplacement, IdSource, InsertUserError, PasswordCheck,
+    PasswordHasher, SessionRepository, TokenRejection, UserRepository,
+};
 use domain::{Email, NewUser, Password, PersonName, User, UserId};
 
 /// A registration: already-parsed fields.
@@ -243,7 +243,7 @@ impl ChangePassword {
         self.sessions.revoke_all_of_user(user.id, now).await?;
         if !self
             .users
-            .update_password_hash(user.id, new_hash, now, true)
+            .update_password_hash(user.id, new_hash, now, HashReplacement::Changed)
             .await?
         {
             return Err(ChangePasswordError::UserGone);

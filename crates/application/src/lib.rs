@@ -14,8 +14,8 @@ pub use accounts::{
     RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
 };
 pub use sessions::{
-    LogIn, LogInCommand, LogInError, LogOut, Refresh, SessionError,
-    SessionPolicy, TokenPair, TokenPairIssuer,
+    LogIn, LogInCommand, LogInError, LogOut, Refresh, SessionError, SessionPolicy, TokenPair,
+    TokenPairIssuer,
 };
 
 pub use throttle::{LoginThrottle, LoginThrottlePolicy, PasswordAttempt};

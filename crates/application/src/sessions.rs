@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
+use crate::throttle::LoginThrottle;
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, IdSource, PasswordCheck, PasswordHasher, RefreshTokenMint, SessionRepository, UserRepository,
+    AccessTokens, AdapterError, Clock, HashReplacement, IdSource, PasswordCheck, PasswordHasher,
+    RefreshTokenMint, SessionRepository, UserRepository,
 };
-use crate::throttle::LoginThrottle;
 use domain::{
-    Email, IssuedAccessToken, NewRefreshToken, Password, RefreshToken, RefreshTokenRecord,
-    SessionId, User,
+    Email, IssuedAccessToken, NewRefreshToken, Password, PasswordHash, RefreshToken,
+    RefreshTokenRecord, SessionId, User,
 };
 
 /// How long the tokens of a session live.
@@ -168,18 +169,24 @@ impl LogIn {
         };
         let user = credentials.user;
         if outdated {
-            self.upgrade_hash(&user, &command.password).await;
+            self.upgrade_hash(&user, &command.password, credentials.password_hash)
+                .await;
         }
         Ok(user)
     }
 
     /// Replaces an outdated hash. The login succeeds whatever happens here: the user
     /// proved who they are, and the upgrade is retried at their next login.
-    async fn upgrade_hash(&self, user: &User, password: &Password) {
+    async fn upgrade_hash(&self, user: &User, password: &Password, previous: PasswordHash) {
         let upgraded = match self.hasher.hash(password).await {
             Ok(hash) => {
                 self.users
-                    .update_password_hash(user.id, hash, self.clock.now(), false)
+                    .update_password_hash(
+                        user.id,
+                        hash,
+                        self.clock.now(),
+                        HashReplacement::Upgrade { previous },
+                    )
                     .await
             }
             Err(error) => Err(error),

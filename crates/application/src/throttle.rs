@@ -110,7 +110,8 @@ pub struct PasswordAttempt {
 impl PasswordAttempt {
     fn settle(mut self, outcome: AttemptOutcome) {
         self.settled = true;
-        self.attempts.finish(&self.email, outcome, self.forget_before);
+        self.attempts
+            .finish(&self.email, outcome, self.forget_before);
     }
 
     /// The password was wrong, at `at`.

@@ -117,19 +117,31 @@ pub trait UserRepository: Send + Sync {
         updated_at: DateTime<Utc>,
     ) -> Result<Option<User>, AdapterError>;
 
-    /// Replaces the user's password hash. `touch` says whether `updated_at` moves to
-    /// `at`: a password the user changed does, a transparent rehash does not.
-    /// Returns whether a user was updated.
+    /// Replaces the user's password hash, as `replacement` says; returns whether it did.
     ///
     /// # Errors
-    /// [`AdapterError`] when the store fails.
+    /// [`AdapterError`] when the store fails. An [`HashReplacement::Upgrade`] whose
+    /// `previous` is no longer the stored hash MUST change nothing and return `false`.
     async fn update_password_hash(
         &self,
         id: UserId,
         password_hash: PasswordHash,
         at: DateTime<Utc>,
-        touch: bool,
+        replacement: HashReplacement,
     ) -> Result<bool, AdapterError>;
+}
+
+/// Why a password hash is being replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashReplacement {
+    /// The user chose a new password: the hash is replaced and `updated_at` moves.
+    Changed,
+    /// The same password rehashed with stronger settings: replaced only while the stored
+    /// hash is still `previous` (a password change in between wins), `updated_at` stays.
+    Upgrade {
+        /// The hash the password was just verified against.
+        previous: PasswordHash,
+    },
 }
 
 /// Where sessions (refresh-token families) and their refresh tokens live.

@@ -99,7 +99,13 @@ mod tests {
             attempts.finish(&ada(), failed(now, false), now);
         }
         let state = attempts.begin(&ada());
-        assert_eq!(state.failures, Some(FailedLogins { count: 2, last_at: now }));
+        assert_eq!(
+            state.failures,
+            Some(FailedLogins {
+                count: 2,
+                last_at: now
+            })
+        );
         assert_eq!(state.in_flight, 0);
         attempts.finish(&ada(), AttemptOutcome::Succeeded, now);
         assert_eq!(attempts.with_map(|map| map.len()), 0);

@@ -3,7 +3,7 @@
 //! between fails closed.
 
 use domain::User;
-use domain::ports::{PasswordCheck, StoredCredentials};
+use domain::ports::{HashReplacement, PasswordCheck, StoredCredentials};
 use mockall::Sequence;
 
 use super::{
@@ -57,8 +57,11 @@ async fn change_password_revokes_every_session_then_stores_the_new_hash() {
         mocks
             .users
             .expect_update_password_hash()
-            .withf(|id, hash, at, touch| {
-                *id == ADA && *hash == fresh_hash() && *at == now() && *touch
+            .withf(|id, hash, at, replacement| {
+                *id == ADA
+                    && *hash == fresh_hash()
+                    && *at == now()
+                    && *replacement == HashReplacement::Changed
             })
             .times(1)
             .in_sequence(&mut order)

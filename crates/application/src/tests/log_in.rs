@@ -2,7 +2,7 @@
 //! cost the same hashing work and answer the same; an outdated hash is replaced on the
 //! way, without ever failing the login.
 
-use domain::ports::{AdapterError, PasswordCheck, StoredCredentials};
+use domain::ports::{AdapterError, HashReplacement, PasswordCheck, StoredCredentials};
 use domain::{NewRefreshToken, SessionId};
 use mockall::Sequence;
 use uuid::Uuid;
@@ -203,7 +203,15 @@ async fn log_in_replaces_an_outdated_hash_without_moving_updated_at() {
     mocks
         .users
         .expect_update_password_hash()
-        .withf(|id, hash, at, touch| *id == ADA && *hash == fresh_hash() && *at == now() && !*touch)
+        .withf(|id, hash, at, replacement| {
+            *id == ADA
+                && *hash == fresh_hash()
+                && *at == now()
+                && *replacement
+                    == HashReplacement::Upgrade {
+                        previous: stored_hash(),
+                    }
+        })
         .times(1)
         .returning(|_, _, _, _| Ok(true));
     a_session_starts(&mut mocks);

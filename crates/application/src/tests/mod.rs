@@ -25,10 +25,9 @@ use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::ports::{
-    AttemptState,
-    AdapterError, MockAccessTokens, MockClock, MockIdSource, MockLoginAttempts, MockPasswordHasher,
-    MockRefreshTokenMint, MockSessionRepository, MockUserRepository, PasswordCheck,
-    StoredCredentials,
+    AdapterError, AttemptState, MockAccessTokens, MockClock, MockIdSource, MockLoginAttempts,
+    MockPasswordHasher, MockRefreshTokenMint, MockSessionRepository, MockUserRepository,
+    PasswordCheck, StoredCredentials,
 };
 use domain::{
     Email, IssuedAccessToken, Password, PasswordHash, PersonName, RefreshToken, RefreshTokenRecord,
@@ -38,8 +37,7 @@ use uuid::Uuid;
 
 use crate::{
     Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, Refresh,
-    Register,
-    SessionPolicy, TokenPairIssuer, UpdateProfile,
+    Register, SessionPolicy, TokenPairIssuer, UpdateProfile,
 };
 
 /// Ada, the registered user of every story.
@@ -362,7 +360,6 @@ impl Mocks {
             clock: Arc::new(clock),
         })
     }
-
 
     /// The store knows Ada's address, with [`stored_hash`] as her hash.
     fn ada_is_registered(&mut self) {

@@ -68,15 +68,27 @@ async fn checks_in_flight_use_up_the_allowance_so_a_burst_gets_no_more_than_a_se
         let (attempts, _) = attempts_in(state(count, 0, in_flight));
         mocks.attempts = attempts;
         if admitted {
-            mocks.users.expect_find_credentials().returning(|_| Ok(None));
-            mocks.hasher.expect_dummy_hash().returning(super::dummy_hash);
-            mocks.hasher.expect_verify().returning(|_, _| Ok(PasswordCheck::Mismatch));
+            mocks
+                .users
+                .expect_find_credentials()
+                .returning(|_| Ok(None));
+            mocks
+                .hasher
+                .expect_dummy_hash()
+                .returning(super::dummy_hash);
+            mocks
+                .hasher
+                .expect_verify()
+                .returning(|_, _| Ok(PasswordCheck::Mismatch));
         } else {
             mocks.users.expect_find_credentials().never();
         }
         let outcome = log_in(mocks, "nobody@example.com", "guess-guess").await;
         let refused = matches!(outcome, Err(LogInError::Throttled(30)));
-        assert_eq!(!refused, admitted, "{count} failures, {in_flight} in flight: {outcome:?}");
+        assert_eq!(
+            !refused, admitted,
+            "{count} failures, {in_flight} in flight: {outcome:?}"
+        );
     }
 }
 
@@ -87,11 +99,24 @@ async fn after_a_lockout_one_check_goes_through_and_long_after_the_count_restart
         let mut mocks = Mocks::new();
         let (attempts, finished) = attempts_in(state(count, seconds_ago, 0));
         mocks.attempts = attempts;
-        mocks.users.expect_find_credentials().times(1).returning(|_| Ok(None));
-        mocks.hasher.expect_dummy_hash().returning(super::dummy_hash);
-        mocks.hasher.expect_verify().returning(|_, _| Ok(PasswordCheck::Mismatch));
+        mocks
+            .users
+            .expect_find_credentials()
+            .times(1)
+            .returning(|_| Ok(None));
+        mocks
+            .hasher
+            .expect_dummy_hash()
+            .returning(super::dummy_hash);
+        mocks
+            .hasher
+            .expect_verify()
+            .returning(|_, _| Ok(PasswordCheck::Mismatch));
         let outcome = log_in(mocks, "nobody@example.com", "guess-guess").await;
-        assert!(matches!(outcome, Err(LogInError::InvalidCredentials)), "{outcome:?}");
+        assert!(
+            matches!(outcome, Err(LogInError::InvalidCredentials)),
+            "{outcome:?}"
+        );
         assert_eq!(
             *finished.lock().unwrap(),
             [AttemptOutcome::Failed { at: now(), restart }],
@@ -123,12 +148,22 @@ async fn a_wrong_current_password_counts_as_a_guess_and_a_locked_address_cannot_
     mocks.password_check_gives("not the password", PasswordCheck::Mismatch);
     let outcome = mocks
         .change_password()
-        .execute(&super::ada(), &password("not the password"), &password("difference engine"))
+        .execute(
+            &super::ada(),
+            &password("not the password"),
+            &password("difference engine"),
+        )
         .await;
-    assert!(matches!(outcome, Err(ChangePasswordError::InvalidCredentials)));
+    assert!(matches!(
+        outcome,
+        Err(ChangePasswordError::InvalidCredentials)
+    ));
     assert_eq!(
         *finished.lock().unwrap(),
-        [AttemptOutcome::Failed { at: now(), restart: false }]
+        [AttemptOutcome::Failed {
+            at: now(),
+            restart: false
+        }]
     );
 
     let mut mocks = Mocks::new();
@@ -138,7 +173,14 @@ async fn a_wrong_current_password_counts_as_a_guess_and_a_locked_address_cannot_
     mocks.hasher.expect_verify().never();
     let outcome = mocks
         .change_password()
-        .execute(&super::ada(), &password(ADAS_PASSWORD), &password("difference engine"))
+        .execute(
+            &super::ada(),
+            &password(ADAS_PASSWORD),
+            &password("difference engine"),
+        )
         .await;
-    assert!(matches!(outcome, Err(ChangePasswordError::Throttled(30))), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(ChangePasswordError::Throttled(30))),
+        "{outcome:?}"
+    );
 }

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use domain::ports::{AdapterError, InsertUserError, StoredCredentials, UserRepository};
+use domain::ports::{
+    AdapterError, HashReplacement, InsertUserError, StoredCredentials, UserRepository,
+};
 use domain::{Email, NewUser, PasswordHash, PersonName, User, UserId};
 use uuid::Uuid;
 
@@ -182,7 +184,7 @@ impl UserRepository for SqliteUserRepository {
         id: UserId,
         password_hash: PasswordHash,
         at: DateTime<Utc>,
-        touch: bool,
+        replacement: HashReplacement,
     ) -> Result<bool, AdapterError> {
         let id = id.to_string();
         let updated = self
@@ -190,12 +192,15 @@ impl UserRepository for SqliteUserRepository {
             .run(move |connection| {
                 let row = users::table.find(id);
                 let hash = users::password_hash.eq(password_hash.as_ref().to_owned());
-                if touch {
-                    diesel::update(row)
+                match replacement {
+                    HashReplacement::Changed => diesel::update(row)
                         .set((hash, users::updated_at.eq(naive(at))))
-                        .execute(connection)
-                } else {
-                    diesel::update(row).set(hash).execute(connection)
+                        .execute(connection),
+                    HashReplacement::Upgrade { previous } => diesel::update(
+                        row.filter(users::password_hash.eq(previous.as_ref().to_owned())),
+                    )
+                    .set(hash)
+                    .execute(connection),
                 }
             })
             .await?;
@@ -263,7 +268,7 @@ mod tests {
         let hash = PasswordHash::new("x".into());
         assert!(
             !repository
-                .update_password_hash(nobody, hash, at(1), true)
+                .update_password_hash(nobody, hash, at(1), HashReplacement::Changed)
                 .await
                 .unwrap()
         );
@@ -325,7 +330,14 @@ mod tests {
         let rehashed = PasswordHash::new("$argon2id$rehash".into());
         assert!(
             repository
-                .update_password_hash(ada.user.id, rehashed.clone(), at(10), false)
+                .update_password_hash(
+                    ada.user.id,
+                    rehashed.clone(),
+                    at(10),
+                    HashReplacement::Upgrade {
+                        previous: ada.password_hash.clone(),
+                    },
+                )
                 .await
                 .unwrap()
         );
@@ -340,7 +352,12 @@ mod tests {
         let changed = PasswordHash::new("$2b$04$changed".into());
         assert!(
             repository
-                .update_password_hash(ada.user.id, changed.clone(), at(20), true)
+                .update_password_hash(
+                    ada.user.id,
+                    changed.clone(),
+                    at(20),
+                    HashReplacement::Changed
+                )
                 .await
                 .unwrap()
         );
@@ -351,6 +368,25 @@ mod tests {
             .unwrap();
         assert_eq!(stored.password_hash, changed);
         assert_eq!(stored.user.updated_at, at(20));
+
+        // A late upgrade of the old password loses to the change.
+        let late = PasswordHash::new("$argon2id$late".into());
+        let upgraded = repository
+            .update_password_hash(
+                ada.user.id,
+                late,
+                at(30),
+                HashReplacement::Upgrade { previous: rehashed },
+            )
+            .await
+            .unwrap();
+        assert!(!upgraded);
+        let stored = repository
+            .find_credentials(&ada.user.email)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.password_hash, changed);
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::test::TestRequest;
-use domain::ports::{PasswordCheck, StoredCredentials, TokenRejection};
+use domain::ports::{HashReplacement, PasswordCheck, StoredCredentials, TokenRejection};
 use domain::{AccessClaims, User, UserId};
 use serde_json::json;
 use uuid::Uuid;
@@ -295,7 +295,12 @@ async fn a_password_change_whose_user_is_deleted_at_the_write_is_a_401_invalid_t
     mocks
         .users
         .expect_update_password_hash()
-        .withf(|id, hash, at, touch| *id == ADA && *hash == fresh_hash() && *at == now() && *touch)
+        .withf(|id, hash, at, replacement| {
+            *id == ADA
+                && *hash == fresh_hash()
+                && *at == now()
+                && *replacement == HashReplacement::Changed
+        })
         .times(1)
         .returning(|_, _, _, _| Ok(false));
     // Ending the user's sessions first or not at all is the use case's decision.

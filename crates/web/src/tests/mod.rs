@@ -32,13 +32,13 @@ use actix_web::http::header::{self, AsHeaderName, HeaderMap};
 use actix_web::test::{self, TestRequest};
 use actix_web::web::{self, Bytes};
 use application::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, Refresh, Register,
-    SessionPolicy, TokenPairIssuer, UpdateProfile,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, Refresh,
+    Register, SessionPolicy, TokenPairIssuer, UpdateProfile,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::ports::{
-    AccessTokens, AdapterError, AttemptState, Clock, IdSource, LoginAttempts, MockAccessTokens, MockClock,
-    MockIdSource, MockLoginAttempts, MockPasswordHasher, MockRefreshTokenMint,
+    AccessTokens, AdapterError, AttemptState, Clock, IdSource, LoginAttempts, MockAccessTokens,
+    MockClock, MockIdSource, MockLoginAttempts, MockPasswordHasher, MockRefreshTokenMint,
     MockSessionRepository, MockStorageHealth, MockUserRepository, PasswordCheck, PasswordHasher,
     RefreshTokenMint, SessionRepository, StorageHealth, StoredCredentials, UserRepository,
 };
@@ -235,7 +235,9 @@ impl Mocks {
         let mut refresh_tokens = MockRefreshTokenMint::new();
         refresh_tokens.expect_digest().returning(digest_of);
         let mut attempts = MockLoginAttempts::new();
-        attempts.expect_begin().return_const(AttemptState::default());
+        attempts
+            .expect_begin()
+            .return_const(AttemptState::default());
         attempts.expect_finish().return_const(());
         Self {
             users: MockUserRepository::new(),
