@@ -37,8 +37,12 @@ fn a_bad_configuration_stops_the_binary_naming_every_bad_variable() {
     }
 }
 
-/// Starts the binary and waits for the log line that gives its address.
-fn serve(folder: &std::path::Path, extra: &[(&str, &str)]) -> (Child, String) {
+/// Starts the binary and waits for the log line that gives its address; the rest of
+/// its log arrives on the returned channel, line by line.
+fn serve(
+    folder: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let database = format!("sqlite://{}", folder.join("portico.db").display());
     let mut command = portico();
     command
@@ -63,8 +67,13 @@ fn serve(folder: &std::path::Path, extra: &[(&str, &str)]) -> (Child, String) {
         .flatten()
         .unwrap();
     // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, format!("http://{address}"))
+    let (log, rest) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = log.send(line);
+        }
+    });
+    (child, format!("http://{address}"), rest)
 }
 
 #[tokio::test]
@@ -80,7 +89,13 @@ async fn sigint_drains_just_like_sigterm() {
 async fn drains_an_in_flight_login_on(signal: &str) {
     let folder = tempfile::tempdir().unwrap();
     // A costly hash makes the login slow enough to be in flight when the signal lands.
-    let (mut child, address) = serve(folder.path(), &[("BCRYPT_COST", "13")]);
+    let (mut child, address, log) = serve(
+        folder.path(),
+        &[
+            ("BCRYPT_COST", "13"),
+            ("RUST_LOG", "info,portico_web=debug"),
+        ],
+    );
     let client = reqwest::Client::new();
     let credentials = json!({"email": "ada@example.com", "password": PASSWORD});
     let registered = client
@@ -96,8 +111,14 @@ async fn drains_an_in_flight_login_on(signal: &str) {
         let url = format!("{address}/login");
         async move { client.post(url).json(&credentials).send().await }
     });
-    // Give the request time to reach the server; the hash then takes far longer.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Signal only once the server has the request in hand.
+    let started = tokio::task::spawn_blocking(move || {
+        log.iter()
+            .any(|line| line.contains("request started") && line.contains("/login"))
+    })
+    .await
+    .unwrap();
+    assert!(started, "the server never logged the login's start");
     let killed = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()

@@ -27,6 +27,7 @@ pub async fn request_span(
         %request_id,
     );
     let started = Instant::now();
+    span.in_scope(|| tracing::debug!("request started"));
     let mut response = next.call(request).instrument(span.clone()).await?;
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
