@@ -52,6 +52,7 @@ pub struct Application {
     clock: Arc<dyn Clock>,
     prune_interval: std::time::Duration,
     rate_limits: Arc<RateLimits>,
+    database: Database,
 }
 
 impl Application {
@@ -134,7 +135,7 @@ impl Application {
                 clock: clock.clone(),
                 throttle,
             },
-            storage: Arc::new(database),
+            storage: Arc::new(database.clone()),
         });
         let rate_limits = Arc::new(RateLimits::new(config.rate_limits.clone()));
         let settings = HttpSettings {
@@ -160,6 +161,7 @@ impl Application {
             clock,
             prune_interval: config.session_prune_interval,
             rate_limits,
+            database,
         })
     }
 
@@ -192,8 +194,10 @@ impl Application {
             () = pruning => Ok(()),
             () = forgetting => Ok(()),
         };
-        // The use cases, and with them the database pool, are dropped with the server:
-        // its connections close and SQLite checkpoints its write-ahead log.
+        // Every write into the main file; the pool closes as the process ends.
+        if let Err(error) = self.database.checkpoint().await {
+            tracing::warn!(error.cause_chain = ?error, "final checkpoint failed");
+        }
         tracing::info!("portico stopped");
         outcome
     }
