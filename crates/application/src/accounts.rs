@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::throttle::LoginThrottle;
+use crate::throttle::{AdmitError, LoginThrottle};
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, HashReplacement, IdSource, InsertUserError, PasswordCheck,
+    Ports, AccessTokens, AdapterError, Clock, HashReplacement, IdSource, InsertUserError, PasswordCheck,
     PasswordHasher, SessionRepository, TokenRejection, UserRepository,
 };
 use domain::{Email, NewUser, Password, PersonName, User, UserId};
@@ -37,16 +37,25 @@ pub enum RegisterError {
 /// Creates accounts.
 pub struct Register {
     /// Where the user is stored.
-    pub users: Arc<dyn UserRepository>,
+    users: Arc<dyn UserRepository>,
     /// Hashes the password.
-    pub hasher: Arc<dyn PasswordHasher>,
+    hasher: Arc<dyn PasswordHasher>,
     /// The time.
-    pub clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
     /// Gives the user their id.
-    pub ids: Arc<dyn IdSource>,
+    ids: Arc<dyn IdSource>,
 }
 
 impl Register {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            hasher: Arc::clone(&ports.hasher),
+            clock: Arc::clone(&ports.clock),
+            ids: Arc::clone(&ports.ids),
+        }
+    }
+
     /// Hashes the password and stores the new user.
     ///
     /// # Errors
@@ -96,12 +105,19 @@ pub enum AuthenticateError {
 /// Turns a presented access token into the user it was issued to.
 pub struct Authenticate {
     /// Verifies tokens.
-    pub access_tokens: Arc<dyn AccessTokens>,
+    access_tokens: Arc<dyn AccessTokens>,
     /// Where the user is read.
-    pub users: Arc<dyn UserRepository>,
+    users: Arc<dyn UserRepository>,
 }
 
 impl Authenticate {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            access_tokens: Arc::clone(&ports.access_tokens),
+            users: Arc::clone(&ports.users),
+        }
+    }
+
     /// Verifies the token and reads its user, so that a token outliving its account
     /// authenticates no one and every handler sees the current profile.
     ///
@@ -141,12 +157,19 @@ pub enum UpdateProfileError {
 /// Changes a user's names.
 pub struct UpdateProfile {
     /// Where the user is updated.
-    pub users: Arc<dyn UserRepository>,
+    users: Arc<dyn UserRepository>,
     /// The time.
-    pub clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
 }
 
 impl UpdateProfile {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            clock: Arc::clone(&ports.clock),
+        }
+    }
+
     /// Applies the given changes on top of the current names and moves `updated_at`.
     ///
     /// # Errors
@@ -177,7 +200,7 @@ pub enum ChangePasswordError {
     InvalidCredentials,
     /// Too many wrong passwords for this address: try again after this many seconds.
     #[error("too many failed password checks; retry in {0} s")]
-    Throttled(i64),
+    Throttled(u64),
     /// The user was deleted meanwhile.
     #[error("the user no longer exists")]
     UserGone,
@@ -189,19 +212,29 @@ pub enum ChangePasswordError {
 /// Changes a user's password and ends their sessions.
 pub struct ChangePassword {
     /// Where the hash is read and replaced.
-    pub users: Arc<dyn UserRepository>,
+    users: Arc<dyn UserRepository>,
     /// Where the user's sessions are revoked.
-    pub sessions: Arc<dyn SessionRepository>,
+    sessions: Arc<dyn SessionRepository>,
     /// Checks the current password, hashes the new one.
-    pub hasher: Arc<dyn PasswordHasher>,
+    hasher: Arc<dyn PasswordHasher>,
     /// The time.
-    pub clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
     /// The same allowance of guesses as logins: a stolen access token must not become
     /// a way to guess the password.
-    pub throttle: Arc<LoginThrottle>,
+    throttle: Arc<LoginThrottle>,
 }
 
 impl ChangePassword {
+    pub(crate) fn new(ports: &Ports, throttle: Arc<LoginThrottle>) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            sessions: Arc::clone(&ports.sessions),
+            hasher: Arc::clone(&ports.hasher),
+            clock: Arc::clone(&ports.clock),
+            throttle,
+        }
+    }
+
     /// Checks `current`, stores the hash of `new` and revokes every session of the user:
     /// whoever learnt the old password (or stole a refresh token) is locked out.
     ///
@@ -222,19 +255,16 @@ impl ChangePassword {
             .await?
             .filter(|credentials| credentials.user.id == user.id)
             .ok_or(ChangePasswordError::UserGone)?;
-        let attempt = self
-            .throttle
-            .admit(&user.email)
-            .map_err(ChangePasswordError::Throttled)?;
+        let attempt = self.throttle.admit(&user.email).await?;
         let check = self
             .hasher
             .verify(current, &credentials.password_hash)
             .await?;
         if check == PasswordCheck::Mismatch {
-            attempt.failed(self.clock.now());
+            attempt.failed(self.clock.now()).await;
             return Err(ChangePasswordError::InvalidCredentials);
         }
-        attempt.succeeded();
+        attempt.succeeded().await;
         let new_hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
         // Sessions first: if storing the hash then fails, the user is logged out with
@@ -250,5 +280,14 @@ impl ChangePassword {
         }
         tracing::info!("password changed; every session revoked");
         Ok(())
+    }
+}
+
+impl From<AdmitError> for ChangePasswordError {
+    fn from(error: AdmitError) -> Self {
+        match error {
+            AdmitError::Throttled(seconds) => Self::Throttled(seconds),
+            AdmitError::Adapter(error) => Self::Adapter(error),
+        }
     }
 }

@@ -8,6 +8,7 @@
 mod accounts;
 mod sessions;
 mod throttle;
+mod use_cases;
 
 pub use accounts::{
     Authenticate, AuthenticateError, ChangePassword, ChangePasswordError, ProfileChanges, Register,
@@ -18,7 +19,8 @@ pub use sessions::{
     TokenPairIssuer,
 };
 
-pub use throttle::{LoginThrottle, LoginThrottlePolicy, PasswordAttempt};
+pub use throttle::{AdmitError, LoginThrottle, LoginThrottlePolicy, PasswordAttempt};
+pub use use_cases::{Policies, UseCases};
 
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::throttle::LoginThrottle;
+use crate::throttle::{AdmitError, LoginThrottle};
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, HashReplacement, IdSource, PasswordCheck, PasswordHasher,
+    Ports, AccessTokens, AdapterError, Clock, HashReplacement, IdSource, PasswordCheck, PasswordHasher,
     RefreshTokenMint, SessionRepository, UserRepository,
 };
 use domain::{
@@ -38,16 +38,25 @@ pub struct TokenPair {
 /// pair), so both issue them the same way.
 pub struct TokenPairIssuer {
     /// Signs access tokens.
-    pub access_tokens: Arc<dyn AccessTokens>,
+    access_tokens: Arc<dyn AccessTokens>,
     /// Mints refresh tokens.
-    pub refresh_tokens: Arc<dyn RefreshTokenMint>,
+    refresh_tokens: Arc<dyn RefreshTokenMint>,
     /// Gives every access token its `jti`.
-    pub ids: Arc<dyn IdSource>,
+    ids: Arc<dyn IdSource>,
     /// Token lifetimes.
-    pub policy: SessionPolicy,
+    policy: SessionPolicy,
 }
 
 impl TokenPairIssuer {
+    pub(crate) fn new(ports: &Ports, policy: SessionPolicy) -> Self {
+        Self {
+            access_tokens: Arc::clone(&ports.access_tokens),
+            refresh_tokens: Arc::clone(&ports.refresh_tokens),
+            ids: Arc::clone(&ports.ids),
+            policy,
+        }
+    }
+
     /// Mints a refresh token for `session` and an access token for `user`, both issued
     /// at `now`; returns the pair and the refresh token's record to store.
     fn issue(
@@ -92,7 +101,7 @@ pub enum LogInError {
     InvalidCredentials,
     /// Too many failures against this address: try again after this many seconds.
     #[error("too many failed logins; retry in {0} s")]
-    Throttled(i64),
+    Throttled(u64),
     /// An adapter failed.
     #[error(transparent)]
     Adapter(#[from] AdapterError),
@@ -101,20 +110,35 @@ pub enum LogInError {
 /// Checks credentials and starts a session.
 pub struct LogIn {
     /// Where users are found.
-    pub users: Arc<dyn UserRepository>,
+    users: Arc<dyn UserRepository>,
     /// Where sessions are started.
-    pub sessions: Arc<dyn SessionRepository>,
+    sessions: Arc<dyn SessionRepository>,
     /// Checks (and, when outdated, recomputes) password hashes.
-    pub hasher: Arc<dyn PasswordHasher>,
+    hasher: Arc<dyn PasswordHasher>,
     /// Mints the tokens.
-    pub tokens: Arc<TokenPairIssuer>,
+    tokens: Arc<TokenPairIssuer>,
     /// The time.
-    pub clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
     /// Slows guessers of one address down.
-    pub throttle: Arc<LoginThrottle>,
+    throttle: Arc<LoginThrottle>,
 }
 
 impl LogIn {
+    pub(crate) fn new(
+        ports: &Ports,
+        tokens: Arc<TokenPairIssuer>,
+        throttle: Arc<LoginThrottle>,
+    ) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            sessions: Arc::clone(&ports.sessions),
+            hasher: Arc::clone(&ports.hasher),
+            tokens,
+            clock: Arc::clone(&ports.clock),
+            throttle,
+        }
+    }
+
     /// Verifies the password and, on success, starts a new session (a new refresh-token
     /// family). A stored hash weaker than the configured setting is replaced, within
     /// the same request, by a fresh one of the same password.
@@ -128,14 +152,11 @@ impl LogIn {
         let now = self.clock.now();
         // Refused before any lookup: the answer is the same whether or not the address
         // has an account.
-        let attempt = self
-            .throttle
-            .admit(&command.email)
-            .map_err(LogInError::Throttled)?;
+        let attempt = self.throttle.admit(&command.email).await?;
         let outcome = self.authenticate(&command).await;
         match &outcome {
-            Ok(_) => attempt.succeeded(),
-            Err(LogInError::InvalidCredentials) => attempt.failed(now),
+            Ok(_) => attempt.succeeded().await,
+            Err(LogInError::InvalidCredentials) => attempt.failed(now).await,
             // No verdict on the password: dropping the attempt records nothing.
             Err(_) => drop(attempt),
         }
@@ -263,16 +284,25 @@ async fn revoke_for_reuse(
 /// Exchanges a refresh token for a new pair.
 pub struct Refresh {
     /// Where the session's user is read.
-    pub users: Arc<dyn UserRepository>,
+    users: Arc<dyn UserRepository>,
     /// Where tokens are judged and rotated.
-    pub sessions: Arc<dyn SessionRepository>,
+    sessions: Arc<dyn SessionRepository>,
     /// Mints the new pair.
-    pub tokens: Arc<TokenPairIssuer>,
+    tokens: Arc<TokenPairIssuer>,
     /// The time.
-    pub clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Refresh {
+    pub(crate) fn new(ports: &Ports, tokens: Arc<TokenPairIssuer>) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            sessions: Arc::clone(&ports.sessions),
+            tokens,
+            clock: Arc::clone(&ports.clock),
+        }
+    }
+
     /// Spends the presented token and issues a new pair in the same session. A token
     /// presented after it was spent revokes its whole session. Of two concurrent
     /// refreshes with one token, one wins; the other is the same reuse and revokes the
@@ -312,14 +342,22 @@ impl Refresh {
 /// Ends the session a refresh token belongs to.
 pub struct LogOut {
     /// Where the session is revoked.
-    pub sessions: Arc<dyn SessionRepository>,
+    sessions: Arc<dyn SessionRepository>,
     /// Computes token digests.
-    pub refresh_tokens: Arc<dyn RefreshTokenMint>,
+    refresh_tokens: Arc<dyn RefreshTokenMint>,
     /// The time.
-    pub clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
 }
 
 impl LogOut {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            sessions: Arc::clone(&ports.sessions),
+            refresh_tokens: Arc::clone(&ports.refresh_tokens),
+            clock: Arc::clone(&ports.clock),
+        }
+    }
+
     /// Revokes the session of a live token. Access tokens already issued stay valid
     /// until their short expiry.
     ///
@@ -347,6 +385,15 @@ impl LogOut {
                 Err(revoke_for_reuse(self.sessions.as_ref(), &record, now).await?)
             }
             Standing::Dead => Err(SessionError::InvalidRefreshToken),
+        }
+    }
+}
+
+impl From<AdmitError> for LogInError {
+    fn from(error: AdmitError) -> Self {
+        match error {
+            AdmitError::Throttled(seconds) => Self::Throttled(seconds),
+            AdmitError::Adapter(error) => Self::Adapter(error),
         }
     }
 }

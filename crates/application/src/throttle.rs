@@ -2,11 +2,12 @@
 //! is locked for a while, doubling with each further failure; checks that run at the
 //! same time count against the same allowance.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use domain::Email;
-use domain::ports::{AttemptOutcome, Clock, LoginAttempts};
+use domain::ports::{AdapterError, Clock, LoginAttempts};
 
 /// How failed password checks against one address slow further checks down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,50 +36,81 @@ impl LoginThrottlePolicy {
 
 /// Admits password checks against an address, or says when to come back.
 pub struct LoginThrottle {
-    /// The failures and checks in progress per address.
-    pub attempts: Arc<dyn LoginAttempts>,
-    /// The rule.
-    pub policy: LoginThrottlePolicy,
-    /// The time.
-    pub clock: Arc<dyn Clock>,
+    attempts: Arc<dyn LoginAttempts>,
+    policy: LoginThrottlePolicy,
+    clock: Arc<dyn Clock>,
+    in_flight: Arc<InFlight>,
+}
+
+/// Why a password check may not go ahead.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// The address is locked, or the checks already running against it use up its
+    /// allowance: retry after this many seconds (at least one).
+    #[error("too many failed password checks; retry after {0} s")]
+    Throttled(u64),
+    /// The record of failures cannot be read. The check is refused: a guesser must not
+    /// get free attempts while the record is down (the throttle fails closed).
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
 }
 
 /// Whole seconds, rounded up, at least one.
-fn whole_seconds(duration: Duration) -> i64 {
-    ((duration.num_milliseconds() + 999).div_euclid(1000)).max(1)
+fn whole_seconds(duration: Duration) -> u64 {
+    let millis = u64::try_from(duration.num_milliseconds()).unwrap_or(0);
+    millis.div_ceil(1000).max(1)
 }
 
 impl LoginThrottle {
-    /// Lets one password check against `email` go ahead, or refuses it with the seconds
-    /// to wait. The check must be settled through the returned [`PasswordAttempt`];
-    /// dropped unsettled (an error, a cancelled request), it records nothing.
+    /// A throttle applying `policy` to the failures kept in `attempts`.
+    #[must_use]
+    pub fn new(
+        attempts: Arc<dyn LoginAttempts>,
+        policy: LoginThrottlePolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            attempts,
+            policy,
+            clock,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Lets one password check against `email` go ahead, or refuses it. The check must
+    /// be settled through the returned [`PasswordAttempt`]; dropped unsettled (an error,
+    /// a cancelled request), it records nothing.
     ///
     /// # Errors
-    /// The number of seconds to wait when the address is locked, or when the checks
-    /// already running against it use up its remaining allowance.
-    pub fn admit(&self, email: &Email) -> Result<PasswordAttempt, i64> {
-        let state = self.attempts.begin(email);
+    /// [`AdmitError::Throttled`] with the seconds to wait when the address is locked or
+    /// the checks in flight use up its allowance; [`AdmitError::Adapter`] when the
+    /// failures cannot be read.
+    pub async fn admit(&self, email: &Email) -> Result<PasswordAttempt, AdmitError> {
+        // Counted in flight before the record is read, so that of many concurrent checks
+        // each sees the others.
+        let (in_flight, others) = InFlightGuard::enter(&self.in_flight, email);
+        let failures = self.attempts.failures(email).await?;
+        let now = self.clock.now();
         let mut attempt = PasswordAttempt {
             attempts: Arc::clone(&self.attempts),
             email: email.clone(),
             restart: false,
-            forget_before: self.clock.now() - self.policy.max_lockout * 2,
-            settled: false,
+            forget_before: now - self.policy.max_lockout * 2,
+            _in_flight: in_flight,
         };
-        let now = self.clock.now();
-        let Some(failures) = state.failures else {
-            return self.within_allowance(attempt, 0, state.in_flight);
+        let Some(failures) = failures else {
+            return self.within_allowance(attempt, 0, others);
         };
         let locked_until = failures.last_at + self.policy.lockout_after(failures.count);
         if now >= locked_until + self.policy.max_lockout {
             // Long enough ago: the next failure starts a new count.
             attempt.restart = true;
-            return self.within_allowance(attempt, 0, state.in_flight);
+            return self.within_allowance(attempt, 0, others);
         }
         if now < locked_until {
-            return Err(whole_seconds(locked_until - now));
+            return Err(AdmitError::Throttled(whole_seconds(locked_until - now)));
         }
-        self.within_allowance(attempt, failures.count, state.in_flight)
+        self.within_allowance(attempt, failures.count, others)
     }
 
     /// Refuses a check when those in flight, were they all to fail, would already lock
@@ -88,12 +120,63 @@ impl LoginThrottle {
         attempt: PasswordAttempt,
         failures: u32,
         in_flight: u32,
-    ) -> Result<PasswordAttempt, i64> {
+    ) -> Result<PasswordAttempt, AdmitError> {
         let allowance = self.policy.max_failures.saturating_sub(failures).max(1);
         if in_flight >= allowance {
-            return Err(whole_seconds(self.policy.lockout));
+            return Err(AdmitError::Throttled(whole_seconds(self.policy.lockout)));
         }
         Ok(attempt)
+    }
+}
+
+/// Password checks in progress per address, in this process.
+#[derive(Debug, Default)]
+struct InFlight(Mutex<HashMap<String, u32>>);
+
+impl InFlight {
+    fn with_map<T>(&self, work: impl FnOnce(&mut HashMap<String, u32>) -> T) -> T {
+        // Every update is a single assignment: a panic elsewhere while the lock was held
+        // cannot have left a count half-written.
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        work(&mut map)
+    }
+}
+
+/// One check counted in flight until dropped.
+struct InFlightGuard {
+    in_flight: Arc<InFlight>,
+    key: String,
+}
+
+impl InFlightGuard {
+    /// Counts a check against `email`; returns the guard and how many were in flight
+    /// before it.
+    fn enter(in_flight: &Arc<InFlight>, email: &Email) -> (Self, u32) {
+        let key = email.as_ref().to_owned();
+        let before = in_flight.with_map(|map| {
+            let count = map.entry(key.clone()).or_default();
+            let before = *count;
+            *count = count.saturating_add(1);
+            before
+        });
+        let guard = Self {
+            in_flight: Arc::clone(in_flight),
+            key,
+        };
+        (guard, before)
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.in_flight.with_map(|map| {
+            if let Some(count) = map.get_mut(&self.key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    map.remove(&self.key);
+                }
+            }
+        });
     }
 }
 
@@ -103,34 +186,29 @@ pub struct PasswordAttempt {
     attempts: Arc<dyn LoginAttempts>,
     email: Email,
     restart: bool,
-    forget_before: chrono::DateTime<chrono::Utc>,
-    settled: bool,
+    forget_before: DateTime<Utc>,
+    _in_flight: InFlightGuard,
 }
 
 impl PasswordAttempt {
-    fn settle(mut self, outcome: AttemptOutcome) {
-        self.settled = true;
-        self.attempts
-            .finish(&self.email, outcome, self.forget_before);
+    /// The password was wrong, at `at`. A failure to record it is logged, not returned:
+    /// the answer to the guess is the same either way, and the next check against the
+    /// address fails closed if the record is still down.
+    pub async fn failed(self, at: DateTime<Utc>) {
+        if let Err(error) = self
+            .attempts
+            .record_failure(&self.email, at, self.restart, self.forget_before)
+            .await
+        {
+            tracing::warn!(error.cause_chain = ?error, "recording a failed password check failed");
+        }
     }
 
-    /// The password was wrong, at `at`.
-    pub fn failed(self, at: chrono::DateTime<chrono::Utc>) {
-        let restart = self.restart;
-        self.settle(AttemptOutcome::Failed { at, restart });
-    }
-
-    /// The password was right.
-    pub fn succeeded(self) {
-        self.settle(AttemptOutcome::Succeeded);
-    }
-}
-
-impl Drop for PasswordAttempt {
-    fn drop(&mut self) {
-        if !self.settled {
-            self.attempts
-                .finish(&self.email, AttemptOutcome::Abandoned, self.forget_before);
+    /// The password was right: earlier failures are forgotten (logged if that fails; the
+    /// owner is let in all the same).
+    pub async fn succeeded(self) {
+        if let Err(error) = self.attempts.forget(&self.email).await {
+            tracing::warn!(error.cause_chain = ?error, "forgetting failed password checks failed");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Portico's adapters: the implementations of the domain's ports.
 //!
-//! SQLite repositories through diesel (with migrations embedded from the workspace's
-//! `migrations/`), bcrypt password hashing on a bounded blocking pool, HS256 JWT access
+//! The storage factory ([`storage::Storage::open`]) and its SQLite backend through diesel
+//! (with migrations embedded from the workspace's `migrations/sqlite/`), bcrypt password hashing on a bounded blocking pool, HS256 JWT access
 //! tokens, random refresh tokens stored as SHA-256 digests, the system clock and random
 //! ids. This crate may depend on `domain` and on the libraries it adapts (diesel,
 //! bcrypt, jsonwebtoken, sha2, getrandom, tokio for the blocking pool); never on
@@ -13,4 +13,5 @@ pub mod jwt;
 pub mod login_attempts;
 pub mod refresh_tokens;
 pub mod sqlite;
+pub mod storage;
 pub mod system;

@@ -1,5 +1,8 @@
-//! SQLite storage through diesel: the connection pool, the blocking door every query
-//! goes through, embedded migrations, and the repositories.
+//! SQLite storage through diesel: the URL forms it accepts, the connection pool and its
+//! pragmas, the blocking door every query goes through (writes in a transaction whose
+//! commit is checked), embedded migrations, constraint names, the WAL checkpoint on stop,
+//! and the repositories. Nothing outside this module names SQLite but the storage
+//! factory.
 
 mod schema;
 mod sessions;
@@ -17,11 +20,37 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrati
 use domain::ports::{AdapterError, StorageHealth};
 use tokio::sync::Semaphore;
 
+use crate::storage::StorageShutdown;
+
 pub use sessions::SqliteSessionRepository;
 pub use users::SqliteUserRepository;
 
-/// The workspace's `migrations/`, compiled into the binary.
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+/// The workspace's `migrations/sqlite/`, compiled into the binary.
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// The unique constraint on `users.email` (named in the migration).
+pub(crate) const USERS_EMAIL_UNIQUE: &str = "users_email_unique";
+
+/// The named constraints, by the columns SQLite reports when one is violated: SQLite
+/// names the columns (`UNIQUE constraint failed: users.email`), not the constraint.
+const CONSTRAINTS_BY_COLUMNS: &[(&str, &str)] = &[("users.email", USERS_EMAIL_UNIQUE)];
+
+/// The name of the constraint a database error violated, when it is one of ours.
+pub(crate) fn violated_constraint(
+    info: &(dyn diesel::result::DatabaseErrorInformation + Send + Sync),
+) -> Option<&'static str> {
+    if let Some(name) = info.constraint_name() {
+        return CONSTRAINTS_BY_COLUMNS
+            .iter()
+            .map(|(_, constraint)| *constraint)
+            .find(|constraint| *constraint == name);
+    }
+    let columns = info.message().split_once("constraint failed: ")?.1;
+    CONSTRAINTS_BY_COLUMNS
+        .iter()
+        .find(|(reported, _)| *reported == columns)
+        .map(|(_, constraint)| *constraint)
+}
 
 /// How long a connection waits on another writer's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,9 +60,6 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// The URL is not a SQLite URL this adapter understands.
-    #[error("unsupported database URL {0:?}: expected sqlite://PATH")]
-    UnsupportedUrl(String),
     /// The folder for the database file could not be created.
     #[error("cannot create the database folder {path}")]
     CreateFolder {
@@ -111,26 +137,47 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// The file path in a `sqlite://PATH` or `sqlite:PATH` URL (or a bare path).
-fn sqlite_path(url: &str) -> Result<&str, OpenError> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    if path.is_empty() || path.contains("://") || path.contains(":memory:") {
-        return Err(OpenError::UnsupportedUrl(url.to_owned()));
+/// The file a SQLite database lives in, from a `sqlite://PATH` or `sqlite:PATH` URL or
+/// a bare path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlitePath(PathBuf);
+
+/// A URL that names no SQLite file this adapter can open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported SQLite URL {0:?}: expected sqlite://PATH (an in-memory database would be empty for every pooled connection)")]
+pub struct SqliteUrlError(pub String);
+
+impl SqlitePath {
+    /// Parses `sqlite://PATH`, `sqlite:PATH` or a bare `PATH`.
+    ///
+    /// # Errors
+    /// [`SqliteUrlError`] for an empty path, another scheme or an in-memory database.
+    pub fn parse(url: &str) -> Result<Self, SqliteUrlError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path.contains("://") || path.contains(":memory:") {
+            return Err(SqliteUrlError(url.to_owned()));
+        }
+        Ok(Self(PathBuf::from(path)))
     }
-    Ok(path)
+
+    /// The file's path.
+    #[must_use]
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
 }
 
 impl Database {
-    /// Opens (creating if needed) the database file named by `url`, with a pool of
+    /// Opens (creating if needed) the database file at `path`, with a pool of
     /// `pool_size` connections, and applies pending migrations.
     ///
     /// # Errors
-    /// [`OpenError`] when the URL, the folder, the file or a migration fails.
-    pub fn open(url: &str, pool_size: u32) -> Result<Self, OpenError> {
-        let path = Path::new(sqlite_path(url)?);
+    /// [`OpenError`] when the folder, the file or a migration fails.
+    pub fn open(path: &SqlitePath, pool_size: u32) -> Result<Self, OpenError> {
+        let path = path.as_path();
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder).map_err(|source| OpenError::CreateFolder {
                 path: folder.to_owned(),
@@ -178,15 +225,27 @@ impl Database {
         .await
         .map_err(DbError::Join)?
     }
+
+    /// Runs `write` like [`Database::run`], inside an IMMEDIATE transaction: the write
+    /// lock is taken up front (concurrent writers queue on `busy_timeout` rather than
+    /// fail at upgrade), and the COMMIT is checked, so a write the database could not
+    /// make durable is an error, never a reported success. (A statement read with
+    /// `get_result` alone can be reset after its first row, hiding a failed autocommit.)
+    pub(crate) async fn write<T, F>(&self, write: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, diesel::result::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(|connection| connection.immediate_transaction(write))
+            .await
+    }
 }
 
-impl Database {
+#[async_trait]
+impl StorageShutdown for Database {
     /// Copies every write from the write-ahead log into the main file and empties the
-    /// log, so that the `.db` file alone holds the data (for a stop, or a file backup).
-    ///
-    /// # Errors
-    /// [`AdapterError`] when the database cannot be reached.
-    pub async fn checkpoint(&self) -> Result<(), AdapterError> {
+    /// log, so that the `.db` file alone holds the data once the process has stopped.
+    async fn close(&self) -> Result<(), AdapterError> {
         self.run(|connection| connection.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)"))
             .await
             .map_err(AdapterError::from)
@@ -203,10 +262,12 @@ impl StorageHealth for Database {
 }
 
 #[cfg(test)]
-pub(crate) mod test_support {
+pub(crate) mod test_database {
     //! A fresh database per test, in its own temporary folder.
 
-    use super::Database;
+    use std::sync::Arc;
+
+    use super::{Database, SqlitePath, SqliteSessionRepository, SqliteUserRepository};
 
     /// A migrated database in a temporary folder that lives as long as the value.
     pub(crate) struct TestDatabase {
@@ -214,10 +275,21 @@ pub(crate) mod test_support {
         _folder: tempfile::TempDir,
     }
 
+    impl TestDatabase {
+        /// The database as the contract suites see a store: through its ports.
+        pub(crate) fn store(self) -> test_support::contracts::Store {
+            test_support::contracts::Store {
+                users: Arc::new(SqliteUserRepository::new(self.database.clone())),
+                sessions: Arc::new(SqliteSessionRepository::new(self.database.clone())),
+                keep_alive: Box::new(self),
+            }
+        }
+    }
+
     pub(crate) fn fresh() -> TestDatabase {
         let folder = tempfile::tempdir().expect("temporary folder");
-        let url = format!("sqlite://{}", folder.path().join("test.db").display());
-        let database = Database::open(&url, 4).expect("open test database");
+        let path = SqlitePath(folder.path().join("test.db"));
+        let database = Database::open(&path, 4).expect("open test database");
         TestDatabase {
             database,
             _folder: folder,
@@ -231,27 +303,25 @@ mod tests {
 
     #[test]
     fn understands_sqlite_urls_and_refuses_others() {
-        assert_eq!(sqlite_path("sqlite://data/p.db").ok(), Some("data/p.db"));
-        assert_eq!(sqlite_path("sqlite:///tmp/p.db").ok(), Some("/tmp/p.db"));
-        assert_eq!(sqlite_path("sqlite:p.db").ok(), Some("p.db"));
-        assert_eq!(sqlite_path("p.db").ok(), Some("p.db"));
+        let path = |url| SqlitePath::parse(url).map(|path| path.as_path().to_owned());
+        assert_eq!(path("sqlite://data/p.db"), Ok(PathBuf::from("data/p.db")));
+        assert_eq!(path("sqlite:///tmp/p.db"), Ok(PathBuf::from("/tmp/p.db")));
+        assert_eq!(path("sqlite:p.db"), Ok(PathBuf::from("p.db")));
+        assert_eq!(path("p.db"), Ok(PathBuf::from("p.db")));
         for url in ["postgres://localhost/db", "sqlite://", "sqlite::memory:"] {
-            assert!(
-                matches!(sqlite_path(url), Err(OpenError::UnsupportedUrl(_))),
-                "sent {url:?}"
-            );
+            assert_eq!(path(url), Err(SqliteUrlError(url.to_owned())), "sent {url:?}");
         }
     }
 
     #[tokio::test]
     async fn opens_creates_folders_migrates_and_answers_pings() {
         let folder = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", folder.path().join("a/b/p.db").display());
-        let database = Database::open(&url, 2).unwrap();
+        let path = SqlitePath(folder.path().join("a/b/p.db"));
+        let database = Database::open(&path, 2).unwrap();
         database.ping().await.unwrap();
-        database.checkpoint().await.unwrap();
+        database.close().await.unwrap();
         // Opening again finds the migrations applied and changes nothing.
-        let again = Database::open(&url, 1).unwrap();
+        let again = Database::open(&path, 1).unwrap();
         again.ping().await.unwrap();
         assert!(format!("{again:?}").contains("Database"));
     }
@@ -276,7 +346,7 @@ mod tests {
             #[diesel(sql_type = BigInt)]
             timeout: i64,
         }
-        let test = test_support::fresh();
+        let test = test_database::fresh();
         let (mode, keys, timeout) = test
             .database
             .run(|c| {
@@ -297,9 +367,9 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let blocker = folder.path().join("file");
         std::fs::write(&blocker, b"").unwrap();
-        let url = format!("sqlite://{}", blocker.join("sub/p.db").display());
+        let path = SqlitePath(blocker.join("sub/p.db"));
         assert!(matches!(
-            Database::open(&url, 1),
+            Database::open(&path, 1),
             Err(OpenError::CreateFolder { .. })
         ));
     }

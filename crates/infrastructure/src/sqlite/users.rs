@@ -11,7 +11,7 @@ use domain::{Email, NewUser, PasswordHash, PersonName, User, UserId};
 use uuid::Uuid;
 
 use super::schema::users;
-use super::{Database, DbError};
+use super::{Database, DbError, USERS_EMAIL_UNIQUE, violated_constraint};
 
 /// A row of `users` as read.
 #[derive(Queryable, Selectable)]
@@ -100,7 +100,7 @@ impl UserRepository for SqliteUserRepository {
     async fn insert(&self, new_user: NewUser) -> Result<(), InsertUserError> {
         let outcome = self
             .database
-            .run(move |connection| {
+            .write(move |connection| {
                 let user = &new_user.user;
                 diesel::insert_into(users::table)
                     .values(NewUserRow {
@@ -117,11 +117,12 @@ impl UserRepository for SqliteUserRepository {
             .await;
         match outcome {
             Ok(_) => Ok(()),
-            // The only unique column besides the random primary key is the address.
             Err(DbError::Query(DieselError::DatabaseError(
                 DatabaseErrorKind::UniqueViolation,
                 info,
-            ))) if info.message().contains("users.email") => Err(InsertUserError::EmailTaken),
+            ))) if violated_constraint(info.as_ref()) == Some(USERS_EMAIL_UNIQUE) => {
+                Err(InsertUserError::EmailTaken)
+            }
             Err(error) => Err(AdapterError::from(error).into()),
         }
     }
@@ -164,7 +165,8 @@ impl UserRepository for SqliteUserRepository {
     ) -> Result<Option<User>, AdapterError> {
         let id = id.to_string();
         let found = self
-            .find_one(move |connection| {
+            .database
+            .write(move |connection| {
                 diesel::update(users::table.find(id))
                     .set((
                         users::first_name.eq(first_name.as_ref()),
@@ -175,7 +177,9 @@ impl UserRepository for SqliteUserRepository {
                     .get_result(connection)
                     .optional()
             })
-            .await?;
+            .await?
+            .map(StoredCredentials::try_from)
+            .transpose()?;
         Ok(found.map(|credentials| credentials.user))
     }
 
@@ -189,7 +193,7 @@ impl UserRepository for SqliteUserRepository {
         let id = id.to_string();
         let updated = self
             .database
-            .run(move |connection| {
+            .write(move |connection| {
                 let row = users::table.find(id);
                 let hash = users::password_hash.eq(password_hash.as_ref().to_owned());
                 match replacement {
@@ -210,188 +214,17 @@ impl UserRepository for SqliteUserRepository {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone as _;
-
     use super::*;
-    use crate::sqlite::test_support;
-
-    fn at(second: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, second).unwrap()
-    }
-
-    fn new_user(email: &str) -> NewUser {
-        NewUser {
-            user: User {
-                id: UserId::from_uuid(Uuid::new_v4()),
-                email: Email::parse(email).unwrap(),
-                first_name: PersonName::parse("Ada").unwrap(),
-                last_name: PersonName::parse("Lovelace").unwrap(),
-                created_at: at(0),
-                updated_at: at(0),
-            },
-            password_hash: PasswordHash::new("$2b$04$hash".into()),
-        }
-    }
+    use crate::sqlite::test_database;
 
     #[tokio::test]
-    async fn a_stored_user_reads_back_by_id_and_by_email() {
-        let test = test_support::fresh();
-        let repository = SqliteUserRepository::new(test.database.clone());
-        let ada = new_user("ada@example.com");
-        repository.insert(ada.clone()).await.unwrap();
-
-        let by_id = repository.find_by_id(ada.user.id).await.unwrap();
-        assert_eq!(by_id, Some(ada.user.clone()));
-        let credentials = repository
-            .find_credentials(&ada.user.email)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(credentials.user, ada.user);
-        assert_eq!(credentials.password_hash, ada.password_hash);
-    }
-
-    #[tokio::test]
-    async fn unknown_users_are_none() {
-        let test = test_support::fresh();
-        let repository = SqliteUserRepository::new(test.database.clone());
-        let nobody = UserId::from_uuid(Uuid::new_v4());
-        assert_eq!(repository.find_by_id(nobody).await.unwrap(), None);
-        let email = Email::parse("nobody@example.com").unwrap();
-        assert_eq!(repository.find_credentials(&email).await.unwrap(), None);
-        let names = PersonName::default();
-        let updated = repository
-            .update_names(nobody, names.clone(), names, at(1))
-            .await
-            .unwrap();
-        assert_eq!(updated, None);
-        let hash = PasswordHash::new("x".into());
-        assert!(
-            !repository
-                .update_password_hash(nobody, hash, at(1), HashReplacement::Changed)
-                .await
-                .unwrap()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_second_user_with_the_same_address_is_email_taken() {
-        let test = test_support::fresh();
-        let repository = SqliteUserRepository::new(test.database.clone());
-        repository
-            .insert(new_user("ada@example.com"))
-            .await
-            .unwrap();
-        let outcome = repository.insert(new_user("ADA@example.com")).await;
-        assert!(matches!(outcome, Err(InsertUserError::EmailTaken)));
-    }
-
-    #[tokio::test]
-    async fn a_duplicate_id_is_a_storage_error_not_email_taken() {
-        let test = test_support::fresh();
-        let repository = SqliteUserRepository::new(test.database.clone());
-        let ada = new_user("ada@example.com");
-        repository.insert(ada.clone()).await.unwrap();
-        let mut twin = new_user("twin@example.com");
-        twin.user.id = ada.user.id;
-        let outcome = repository.insert(twin).await;
-        assert!(matches!(outcome, Err(InsertUserError::Adapter(_))));
-    }
-
-    #[tokio::test]
-    async fn names_update_and_updated_at_moves() {
-        let test = test_support::fresh();
-        let repository = SqliteUserRepository::new(test.database.clone());
-        let ada = new_user("ada@example.com");
-        repository.insert(ada.clone()).await.unwrap();
-        let updated = repository
-            .update_names(
-                ada.user.id,
-                PersonName::parse("Augusta").unwrap(),
-                PersonName::parse("King").unwrap(),
-                at(30),
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(updated.first_name.as_ref(), "Augusta");
-        assert_eq!(updated.last_name.as_ref(), "King");
-        assert_eq!(updated.updated_at, at(30));
-        assert_eq!(updated.created_at, at(0));
-    }
-
-    #[tokio::test]
-    async fn password_hash_updates_touch_updated_at_only_when_asked() {
-        let test = test_support::fresh();
-        let repository = SqliteUserRepository::new(test.database.clone());
-        let ada = new_user("ada@example.com");
-        repository.insert(ada.clone()).await.unwrap();
-
-        let rehashed = PasswordHash::new("$argon2id$rehash".into());
-        assert!(
-            repository
-                .update_password_hash(
-                    ada.user.id,
-                    rehashed.clone(),
-                    at(10),
-                    HashReplacement::Upgrade {
-                        previous: ada.password_hash.clone(),
-                    },
-                )
-                .await
-                .unwrap()
-        );
-        let stored = repository
-            .find_credentials(&ada.user.email)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored.password_hash, rehashed);
-        assert_eq!(stored.user.updated_at, at(0));
-
-        let changed = PasswordHash::new("$2b$04$changed".into());
-        assert!(
-            repository
-                .update_password_hash(
-                    ada.user.id,
-                    changed.clone(),
-                    at(20),
-                    HashReplacement::Changed
-                )
-                .await
-                .unwrap()
-        );
-        let stored = repository
-            .find_credentials(&ada.user.email)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored.password_hash, changed);
-        assert_eq!(stored.user.updated_at, at(20));
-
-        // A late upgrade of the old password loses to the change.
-        let late = PasswordHash::new("$argon2id$late".into());
-        let upgraded = repository
-            .update_password_hash(
-                ada.user.id,
-                late,
-                at(30),
-                HashReplacement::Upgrade { previous: rehashed },
-            )
-            .await
-            .unwrap();
-        assert!(!upgraded);
-        let stored = repository
-            .find_credentials(&ada.user.email)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored.password_hash, changed);
+    async fn honours_the_user_repository_contract() {
+        ::test_support::contracts::users::run(|| async { test_database::fresh().store() }).await;
     }
 
     #[tokio::test]
     async fn a_corrupt_row_is_an_error_not_a_panic() {
-        let test = test_support::fresh();
+        let test = test_database::fresh();
         let repository = SqliteUserRepository::new(test.database.clone());
         test.database
             .run(|connection| {

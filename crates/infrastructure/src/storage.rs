@@ -1,0 +1,144 @@
+//! Choosing the storage: a [`DatabaseUrl`] parsed once from configuration, and the
+//! factory that opens the backend it names and hands back its ports, so that the binary
+//! never names a backend's types.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::ports::{AdapterError, LoginAttempts, SessionRepository, StorageHealth, UserRepository};
+
+use crate::login_attempts::InMemoryLoginAttempts;
+use crate::sqlite::{
+    Database, OpenError, SqlitePath, SqliteSessionRepository, SqliteUrlError,
+    SqliteUserRepository,
+};
+
+/// Where the data lives, as configured by `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An embedded SQLite file (`sqlite://PATH`, `sqlite:PATH` or a bare path).
+    Sqlite(SqlitePath),
+}
+
+/// A `DATABASE_URL` that names no storage Portico can open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DatabaseUrlError {
+    /// A PostgreSQL URL: the backend for several instances is not built yet.
+    #[error("PostgreSQL is not supported yet; use sqlite://PATH")]
+    PostgresNotSupported,
+    /// Not a SQLite URL this adapter understands.
+    #[error(transparent)]
+    Sqlite(#[from] SqliteUrlError),
+}
+
+impl DatabaseUrl {
+    /// The default: `sqlite://data/portico.db`, relative to the working directory.
+    pub const DEFAULT: &'static str = "sqlite://data/portico.db";
+
+    /// Parses a `DATABASE_URL`.
+    ///
+    /// # Errors
+    /// [`DatabaseUrlError`] saying why the URL names nothing Portico can open.
+    pub fn parse(raw: &str) -> Result<Self, DatabaseUrlError> {
+        let scheme = raw.split_once("://").map(|(scheme, _)| scheme);
+        if matches!(scheme, Some("postgres" | "postgresql")) {
+            return Err(DatabaseUrlError::PostgresNotSupported);
+        }
+        Ok(Self::Sqlite(SqlitePath::parse(raw)?))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.as_path().display()),
+        }
+    }
+}
+
+/// What a backend does when the service stops (SQLite: fold the write-ahead log into the
+/// main file).
+#[async_trait]
+pub trait StorageShutdown: Send + Sync {
+    /// Finishes what must be finished before the process ends.
+    ///
+    /// # Errors
+    /// [`AdapterError`] when the store cannot be reached.
+    async fn close(&self) -> Result<(), AdapterError>;
+}
+
+/// An open storage, seen only through its ports.
+#[derive(Clone)]
+pub struct Storage {
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Sessions and refresh tokens.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Failed logins per address.
+    pub login_attempts: Arc<dyn LoginAttempts>,
+    /// Whether the store can serve.
+    pub health: Arc<dyn StorageHealth>,
+    /// What to do on stop.
+    pub shutdown: Arc<dyn StorageShutdown>,
+}
+
+impl Storage {
+    /// Opens (creating and migrating if needed) the storage `url` names, with a pool of
+    /// `pool_size` connections.
+    ///
+    /// # Errors
+    /// [`OpenError`] when the store cannot be opened or migrated.
+    pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Self, OpenError> {
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                let database = Database::open(path, pool_size)?;
+                Ok(Self {
+                    users: Arc::new(SqliteUserRepository::new(database.clone())),
+                    sessions: Arc::new(SqliteSessionRepository::new(database.clone())),
+                    // Per instance, in memory: SQLite serves one instance.
+                    login_attempts: Arc::new(InMemoryLoginAttempts::default()),
+                    health: Arc::new(database.clone()),
+                    shutdown: Arc::new(database),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_are_sqlite_and_postgres_is_refused_for_now() {
+        let url = DatabaseUrl::parse("sqlite://data/portico.db").unwrap();
+        assert_eq!(url.to_string(), "sqlite://data/portico.db");
+        assert_eq!(
+            DatabaseUrl::parse(DatabaseUrl::DEFAULT).unwrap(),
+            url,
+            "the default is a SQLite file"
+        );
+        for raw in ["postgres://db/portico", "postgresql://db/portico"] {
+            assert_eq!(
+                DatabaseUrl::parse(raw),
+                Err(DatabaseUrlError::PostgresNotSupported)
+            );
+        }
+        assert!(matches!(
+            DatabaseUrl::parse("mysql://db"),
+            Err(DatabaseUrlError::Sqlite(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_opened_storage_serves_its_ports_and_closes() {
+        let folder = tempfile::tempdir().unwrap();
+        let raw = format!("sqlite://{}", folder.path().join("p.db").display());
+        let storage = Storage::open(&DatabaseUrl::parse(&raw).unwrap(), 2).unwrap();
+        storage.health.ping().await.unwrap();
+        let email = domain::Email::parse("nobody@example.com").unwrap();
+        assert_eq!(storage.users.find_credentials(&email).await.unwrap(), None);
+        storage.shutdown.close().await.unwrap();
+    }
+}

@@ -1,0 +1,406 @@
+//! The contract of [`SessionRepository`].
+
+use std::future::Future;
+
+use domain::{NewRefreshToken, RefreshTokenRecord, SessionId, TokenDigest, UserId};
+use uuid::Uuid;
+
+use super::{Case, Store, at, new_user, run_cases};
+
+/// Runs every case of the contract, each against a store made by `fresh`.
+///
+/// # Panics
+/// When the adapter breaks the contract; the case is named on standard error.
+pub async fn run<F, Fut>(fresh: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Store>,
+{
+    let cases: Vec<(&str, Case)> = vec![
+        ("a started session finds its first token live", |s| Box::pin(a_started_session_finds_its_first_token_live(s))),
+        ("an unknown digest is none", |s| Box::pin(an_unknown_digest_is_none(s))),
+        ("starting a session for an unknown user fails and stores nothing", |s| Box::pin(starting_a_session_for_an_unknown_user_fails_and_stores_nothing(s))),
+        ("rotating spends the presented token and stores a live replacement", |s| Box::pin(rotating_spends_the_presented_token_and_stores_a_live_replacement(s))),
+        ("a spent token does not rotate again and its replacement is not stored", |s| Box::pin(a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored(s))),
+        ("a rotation whose replacement cannot be stored changes nothing", |s| Box::pin(a_rotation_whose_replacement_cannot_be_stored_changes_nothing(s))),
+        ("an expired token does not rotate", |s| Box::pin(an_expired_token_does_not_rotate(s))),
+        ("a token of a revoked session does not rotate", |s| Box::pin(a_token_of_a_revoked_session_does_not_rotate(s))),
+        ("an unknown token does not rotate", |s| Box::pin(an_unknown_token_does_not_rotate(s))),
+        ("of two concurrent rotations of one token exactly one wins", |s| Box::pin(of_two_concurrent_rotations_of_one_token_exactly_one_wins(s))),
+        ("revoking marks the session once and tolerates repeats and unknown sessions", |s| Box::pin(revoking_marks_the_session_once_and_tolerates_repeats_and_unknown_sessions(s))),
+        ("revoking all of a users sessions leaves other users alone", |s| Box::pin(revoking_all_of_a_users_sessions_leaves_other_users_alone(s))),
+        ("pruning deletes what is dead and keeps what can still be presented", |s| Box::pin(pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(s))),
+    ];
+    run_cases("SessionRepository", &fresh, cases).await;
+}
+
+fn digest(raw: &str) -> TokenDigest {
+    TokenDigest::new(raw.to_owned())
+}
+
+fn new_session() -> SessionId {
+    SessionId::from_uuid(Uuid::new_v4())
+}
+
+/// A token issued at `at(0)` that expires at `at(30)`.
+fn token(raw: &str, session: SessionId) -> NewRefreshToken {
+    NewRefreshToken {
+        digest: digest(raw),
+        session,
+        issued_at: at(0),
+        expires_at: at(30),
+    }
+}
+
+/// Stores a user (sessions belong to one) and returns the id.
+async fn user(store: &Store, email: &str) -> UserId {
+    let user = new_user(email);
+    let id = user.user.id;
+    store.users.insert(user).await.unwrap();
+    id
+}
+
+async fn find(store: &Store, raw: &str) -> Option<RefreshTokenRecord> {
+    store.sessions.find_token(&digest(raw)).await.unwrap()
+}
+
+async fn a_started_session_finds_its_first_token_live(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let session = new_session();
+    store
+            .sessions
+        .start(ada, token("first", session))
+        .await
+        .unwrap();
+
+    let record = find(&store, "first").await;
+    assert_eq!(
+        record,
+        Some(RefreshTokenRecord {
+            session,
+            user_id: ada,
+            expires_at: at(30),
+            spent_at: None,
+            session_revoked_at: None,
+        })
+    );
+}
+
+async fn an_unknown_digest_is_none(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    store
+            .sessions
+        .start(ada, token("first", new_session()))
+        .await
+        .unwrap();
+    assert_eq!(find(&store, "never-issued").await, None);
+}
+
+async fn starting_a_session_for_an_unknown_user_fails_and_stores_nothing(store: Store) {
+    user(&store, "ada@example.com").await;
+    let nobody = UserId::from_uuid(Uuid::new_v4());
+    let outcome = store
+            .sessions
+        .start(nobody, token("orphan", new_session()))
+        .await;
+    assert!(outcome.is_err());
+    assert_eq!(find(&store, "orphan").await, None);
+}
+
+async fn rotating_spends_the_presented_token_and_stores_a_live_replacement(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let session = new_session();
+    store
+            .sessions
+        .start(ada, token("first", session))
+        .await
+        .unwrap();
+
+    let rotated = store
+            .sessions
+        .rotate(&digest("first"), token("second", session), at(10))
+        .await
+        .unwrap();
+
+    assert!(rotated);
+    let presented = find(&store, "first").await.unwrap();
+    assert_eq!(presented.spent_at, Some(at(10)));
+    assert_eq!(presented.session_revoked_at, None);
+    let replacement = find(&store, "second").await.unwrap();
+    assert_eq!(replacement.session, session);
+    assert_eq!(replacement.user_id, ada);
+    assert_eq!(replacement.expires_at, at(30));
+    assert_eq!(replacement.spent_at, None);
+    assert_eq!(replacement.session_revoked_at, None);
+}
+
+async fn a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let session = new_session();
+    store
+            .sessions
+        .start(ada, token("first", session))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .sessions
+            .rotate(&digest("first"), token("second", session), at(10))
+            .await
+            .unwrap()
+    );
+
+    let again = store
+            .sessions
+        .rotate(&digest("first"), token("third", session), at(11))
+        .await
+        .unwrap();
+
+    assert!(!again);
+    assert_eq!(find(&store, "third").await, None);
+    // The first spend is what stays on record.
+    assert_eq!(
+        find(&store, "first").await.unwrap().spent_at,
+        Some(at(10))
+    );
+}
+
+async fn a_rotation_whose_replacement_cannot_be_stored_changes_nothing(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let session = new_session();
+    store
+            .sessions
+        .start(ada, token("first", session))
+        .await
+        .unwrap();
+    store
+            .sessions
+        .start(ada, token("taken", new_session()))
+        .await
+        .unwrap();
+
+    // The replacement's digest is already stored: the insert fails after the spend.
+    let outcome = store
+            .sessions
+        .rotate(&digest("first"), token("taken", session), at(10))
+        .await;
+
+    assert!(outcome.is_err(), "gave {outcome:?}");
+    assert_eq!(find(&store, "first").await.unwrap().spent_at, None);
+    assert!(
+        store
+            .sessions
+            .rotate(&digest("first"), token("second", session), at(11))
+            .await
+            .unwrap(),
+        "the presented token is still live"
+    );
+}
+
+async fn an_expired_token_does_not_rotate(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let session = new_session();
+    store
+            .sessions
+        .start(ada, token("first", session))
+        .await
+        .unwrap();
+
+    // At its expiry instant a token is no longer live.
+    for now in [at(30), at(31)] {
+        let rotated = store
+            .sessions
+            .rotate(&digest("first"), token("second", session), now)
+            .await
+            .unwrap();
+        assert!(!rotated, "rotated at {now}");
+    }
+    assert_eq!(find(&store, "first").await.unwrap().spent_at, None);
+    assert_eq!(find(&store, "second").await, None);
+}
+
+async fn a_token_of_a_revoked_session_does_not_rotate(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let session = new_session();
+    store
+            .sessions
+        .start(ada, token("first", session))
+        .await
+        .unwrap();
+    store.sessions.revoke(session, at(5)).await.unwrap();
+
+    let rotated = store
+            .sessions
+        .rotate(&digest("first"), token("second", session), at(10))
+        .await
+        .unwrap();
+
+    assert!(!rotated);
+    assert_eq!(find(&store, "first").await.unwrap().spent_at, None);
+    assert_eq!(find(&store, "second").await, None);
+}
+
+async fn an_unknown_token_does_not_rotate(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let session = new_session();
+    store
+            .sessions
+        .start(ada, token("first", session))
+        .await
+        .unwrap();
+
+    let rotated = store
+            .sessions
+        .rotate(&digest("never-issued"), token("second", session), at(10))
+        .await
+        .unwrap();
+
+    assert!(!rotated);
+    assert_eq!(find(&store, "second").await, None);
+}
+
+async fn of_two_concurrent_rotations_of_one_token_exactly_one_wins(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let session = new_session();
+    store
+            .sessions
+        .start(ada, token("first", session))
+        .await
+        .unwrap();
+
+    let presented = digest("first");
+    let (left, right) = futures_util::future::join(
+        store.sessions.rotate(&presented, token("left", session), at(10)),
+        store.sessions.rotate(&presented, token("right", session), at(10)),
+    )
+    .await;
+    let (left, right) = (left.unwrap(), right.unwrap());
+
+    assert!(left ^ right, "left rotated: {left}, right rotated: {right}");
+    let stored = [
+        find(&store, "left").await,
+        find(&store, "right").await,
+    ];
+    assert_eq!(
+        stored.iter().filter(|record| record.is_some()).count(),
+        1,
+        "exactly the winner's replacement is stored: {stored:?}"
+    );
+    assert_eq!(stored[0].is_some(), left);
+}
+
+async fn revoking_marks_the_session_once_and_tolerates_repeats_and_unknown_sessions(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let session = new_session();
+    store
+            .sessions
+        .start(ada, token("first", session))
+        .await
+        .unwrap();
+
+    store.sessions.revoke(session, at(5)).await.unwrap();
+    let record = find(&store, "first").await.unwrap();
+    assert_eq!(record.session_revoked_at, Some(at(5)));
+
+    store.sessions.revoke(session, at(6)).await.unwrap();
+    let record = find(&store, "first").await.unwrap();
+    assert_eq!(
+        record.session_revoked_at,
+        Some(at(5)),
+        "a second revocation keeps the first instant"
+    );
+
+    store.sessions.revoke(new_session(), at(7)).await.unwrap();
+}
+
+async fn revoking_all_of_a_users_sessions_leaves_other_users_alone(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let grace = user(&store, "grace@example.com").await;
+    store
+            .sessions
+        .start(ada, token("ada-laptop", new_session()))
+        .await
+        .unwrap();
+    store
+            .sessions
+        .start(ada, token("ada-phone", new_session()))
+        .await
+        .unwrap();
+    store
+            .sessions
+        .start(grace, token("grace-laptop", new_session()))
+        .await
+        .unwrap();
+
+    store.sessions.revoke_all_of_user(ada, at(5)).await.unwrap();
+
+    for raw in ["ada-laptop", "ada-phone"] {
+        let record = find(&store, raw).await.unwrap();
+        assert_eq!(record.session_revoked_at, Some(at(5)), "session of {raw}");
+    }
+    let record = find(&store, "grace-laptop").await.unwrap();
+    assert_eq!(record.session_revoked_at, None, "session of grace-laptop");
+    // A user without sessions is not an error.
+    let nobody = UserId::from_uuid(Uuid::new_v4());
+    store.sessions.revoke_all_of_user(nobody, at(6)).await.unwrap();
+}
+
+async fn pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    // Live: one unspent token, kept.
+    store
+            .sessions
+        .start(ada, token("live", new_session()))
+        .await
+        .unwrap();
+    // Rotated: a spent token and its live replacement, both kept (presenting the spent
+    // one again must still be recognised as reuse).
+    let rotated = new_session();
+    store
+            .sessions
+        .start(ada, token("spent", rotated))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .sessions
+            .rotate(&digest("spent"), token("replacement", rotated), at(10))
+            .await
+            .unwrap()
+    );
+    // Expired: its only token expired, so the token goes and then the empty session.
+    let expired = new_session();
+    let mut short = token("expired", expired);
+    short.expires_at = at(15);
+    store.sessions.start(ada, short).await.unwrap();
+    // Revoked: the session goes, and its live token with it by cascade.
+    let revoked = new_session();
+    store
+            .sessions
+        .start(ada, token("revoked", revoked))
+        .await
+        .unwrap();
+    store.sessions.revoke(revoked, at(12)).await.unwrap();
+
+    let pruned = store.sessions.prune(at(20)).await.unwrap();
+
+    // At least the expired token and the two dead sessions; whether rows deleted by
+    // cascade count is the backend's own business.
+    assert!(pruned >= 3, "pruned {pruned} rows");
+    for raw in ["live", "spent", "replacement"] {
+        assert!(find(&store, raw).await.is_some(), "{raw} was kept");
+    }
+    for raw in ["expired", "revoked"] {
+        assert_eq!(find(&store, raw).await, None, "{raw} was pruned");
+    }
+    assert_eq!(
+        find(&store, "spent").await.unwrap().spent_at,
+        Some(at(10))
+    );
+
+    assert_eq!(
+        store.sessions.prune(at(20)).await.unwrap(),
+        0,
+        "a second prune finds nothing"
+    );
+}

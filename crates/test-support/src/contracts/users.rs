@@ -1,0 +1,177 @@
+//! The contract of [`UserRepository`].
+
+use std::future::Future;
+
+use domain::ports::{HashReplacement, InsertUserError};
+use domain::{Email, PasswordHash, PersonName, UserId};
+use uuid::Uuid;
+
+use super::{Case, Store, at, new_user, run_cases};
+
+/// Runs every case of the contract, each against a store made by `fresh`.
+///
+/// # Panics
+/// When the adapter breaks the contract; the case is named on standard error.
+pub async fn run<F, Fut>(fresh: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Store>,
+{
+    let cases: Vec<(&str, Case)> = vec![
+        ("a stored user reads back by id and by e-mail", |s| {
+            Box::pin(a_stored_user_reads_back_by_id_and_by_email(s))
+        }),
+        ("unknown users are none", |s| Box::pin(unknown_users_are_none(s))),
+        ("a second user with the same address is email_taken", |s| {
+            Box::pin(a_second_user_with_the_same_address_is_email_taken(s))
+        }),
+        ("a duplicate id is a storage error, not email_taken", |s| {
+            Box::pin(a_duplicate_id_is_a_storage_error_not_email_taken(s))
+        }),
+        ("names update and updated_at moves", |s| {
+            Box::pin(names_update_and_updated_at_moves(s))
+        }),
+        ("password hash updates touch updated_at only when asked", |s| {
+            Box::pin(password_hash_updates_touch_updated_at_only_when_asked(s))
+        }),
+    ];
+    run_cases("UserRepository", &fresh, cases).await;
+}
+
+async fn a_stored_user_reads_back_by_id_and_by_email(store: Store) {
+    let ada = new_user("ada@example.com");
+    store.users.insert(ada.clone()).await.unwrap();
+
+    let by_id = store.users.find_by_id(ada.user.id).await.unwrap();
+    assert_eq!(by_id, Some(ada.user.clone()));
+    let credentials = store
+        .users
+        .find_credentials(&ada.user.email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credentials.user, ada.user);
+    assert_eq!(credentials.password_hash, ada.password_hash);
+}
+
+async fn unknown_users_are_none(store: Store) {
+    let nobody = UserId::from_uuid(Uuid::new_v4());
+    assert_eq!(store.users.find_by_id(nobody).await.unwrap(), None);
+    let email = Email::parse("nobody@example.com").unwrap();
+    assert_eq!(store.users.find_credentials(&email).await.unwrap(), None);
+    let names = PersonName::default();
+    let updated = store
+        .users
+        .update_names(nobody, names.clone(), names, at(1))
+        .await
+        .unwrap();
+    assert_eq!(updated, None);
+    let hash = PasswordHash::new("x".into());
+    assert!(
+        !store
+            .users
+            .update_password_hash(nobody, hash, at(1), HashReplacement::Changed)
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_second_user_with_the_same_address_is_email_taken(store: Store) {
+    store
+        .users
+        .insert(new_user("ada@example.com"))
+        .await
+        .unwrap();
+    let outcome = store.users.insert(new_user("ADA@example.com")).await;
+    assert!(
+        matches!(outcome, Err(InsertUserError::EmailTaken)),
+        "{outcome:?}"
+    );
+}
+
+async fn a_duplicate_id_is_a_storage_error_not_email_taken(store: Store) {
+    let ada = new_user("ada@example.com");
+    store.users.insert(ada.clone()).await.unwrap();
+    let mut twin = new_user("twin@example.com");
+    twin.user.id = ada.user.id;
+    let outcome = store.users.insert(twin.clone()).await;
+    assert!(
+        matches!(outcome, Err(InsertUserError::Adapter(_))),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        store.users.find_credentials(&twin.user.email).await.unwrap(),
+        None,
+        "nothing is stored on error"
+    );
+}
+
+async fn names_update_and_updated_at_moves(store: Store) {
+    let ada = new_user("ada@example.com");
+    store.users.insert(ada.clone()).await.unwrap();
+    let updated = store
+        .users
+        .update_names(
+            ada.user.id,
+            PersonName::parse("Augusta").unwrap(),
+            PersonName::parse("King").unwrap(),
+            at(30),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.first_name.as_ref(), "Augusta");
+    assert_eq!(updated.last_name.as_ref(), "King");
+    assert_eq!(updated.updated_at, at(30));
+    assert_eq!(updated.created_at, at(0));
+    let stored = store.users.find_by_id(ada.user.id).await.unwrap();
+    assert_eq!(stored, Some(updated), "what was returned is what is stored");
+}
+
+async fn password_hash_updates_touch_updated_at_only_when_asked(store: Store) {
+    let ada = new_user("ada@example.com");
+    store.users.insert(ada.clone()).await.unwrap();
+    let stored_hash = |store: &Store| {
+        let users = std::sync::Arc::clone(&store.users);
+        let email = ada.user.email.clone();
+        async move { users.find_credentials(&email).await.unwrap().unwrap() }
+    };
+
+    let rehashed = PasswordHash::new("$argon2id$rehash".into());
+    let upgrade = HashReplacement::Upgrade {
+        previous: ada.password_hash.clone(),
+    };
+    assert!(
+        store
+            .users
+            .update_password_hash(ada.user.id, rehashed.clone(), at(10), upgrade)
+            .await
+            .unwrap()
+    );
+    let stored = stored_hash(&store).await;
+    assert_eq!(stored.password_hash, rehashed);
+    assert_eq!(stored.user.updated_at, at(0));
+
+    let changed = PasswordHash::new("$2b$04$changed".into());
+    assert!(
+        store
+            .users
+            .update_password_hash(ada.user.id, changed.clone(), at(20), HashReplacement::Changed)
+            .await
+            .unwrap()
+    );
+    let stored = stored_hash(&store).await;
+    assert_eq!(stored.password_hash, changed);
+    assert_eq!(stored.user.updated_at, at(20));
+
+    // A late upgrade of the old password loses to the change.
+    let late = PasswordHash::new("$argon2id$late".into());
+    let upgrade = HashReplacement::Upgrade { previous: rehashed };
+    let upgraded = store
+        .users
+        .update_password_hash(ada.user.id, late, at(30), upgrade)
+        .await
+        .unwrap();
+    assert!(!upgraded);
+    assert_eq!(stored_hash(&store).await.password_hash, changed);
+}

@@ -1,0 +1,148 @@
+//! A mockall fake of every port, with the expectations the stories share.
+
+use std::sync::Arc;
+
+use domain::ports::{
+    MockAccessTokens, MockClock, MockIdSource, MockLoginAttempts, MockPasswordHasher,
+    MockRefreshTokenMint, MockSessionRepository, MockStorageHealth, MockUserRepository,
+    PasswordCheck, Ports, StoredCredentials,
+};
+use domain::RefreshTokenRecord;
+
+use crate::fixtures::{ada, digest_of, minted, now, presented, signed, stored_hash};
+
+/// A fake of every port. [`Fakes::new`] sets no expectation but a clock stopped at
+/// [`now`]: a call no expectation allows fails the test, so a story lists only the calls
+/// that matter to it. [`Fakes::into_ports`] hands them over as the binary hands over
+/// adapters.
+pub struct Fakes {
+    /// Where users live.
+    pub users: MockUserRepository,
+    /// Where sessions live.
+    pub sessions: MockSessionRepository,
+    /// Failed logins per address.
+    pub login_attempts: MockLoginAttempts,
+    /// Password hashing.
+    pub hasher: MockPasswordHasher,
+    /// Access tokens.
+    pub access_tokens: MockAccessTokens,
+    /// Refresh tokens.
+    pub refresh_tokens: MockRefreshTokenMint,
+    /// The time.
+    pub clock: MockClock,
+    /// Fresh identifiers.
+    pub ids: MockIdSource,
+    /// The storage's health.
+    pub storage: MockStorageHealth,
+}
+
+impl Default for Fakes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Fakes {
+    /// Fakes with no expectation but a clock stopped at [`now`].
+    #[must_use]
+    pub fn new() -> Self {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        Self {
+            users: MockUserRepository::new(),
+            sessions: MockSessionRepository::new(),
+            login_attempts: MockLoginAttempts::new(),
+            hasher: MockPasswordHasher::new(),
+            access_tokens: MockAccessTokens::new(),
+            refresh_tokens: MockRefreshTokenMint::new(),
+            clock,
+            ids: MockIdSource::new(),
+            storage: MockStorageHealth::new(),
+        }
+    }
+
+    /// The fakes as the ports the use cases are built from.
+    #[must_use]
+    pub fn into_ports(self) -> Ports {
+        Ports {
+            users: Arc::new(self.users),
+            sessions: Arc::new(self.sessions),
+            login_attempts: Arc::new(self.login_attempts),
+            hasher: Arc::new(self.hasher),
+            access_tokens: Arc::new(self.access_tokens),
+            refresh_tokens: Arc::new(self.refresh_tokens),
+            clock: Arc::new(self.clock),
+            ids: Arc::new(self.ids),
+            storage: Arc::new(self.storage),
+        }
+    }
+
+    /// No failed logins recorded anywhere; recording and forgetting them allowed.
+    pub fn attempts_are_unremarkable(&mut self) {
+        self.login_attempts
+            .expect_failures()
+            .returning(|_| Ok(None));
+        self.login_attempts
+            .expect_record_failure()
+            .returning(|_, _, _, _| Ok(()));
+        self.login_attempts.expect_forget().returning(|_| Ok(()));
+    }
+
+    /// The store knows Ada's address, with [`stored_hash`] as her hash.
+    pub fn ada_is_registered(&mut self) {
+        self.users
+            .expect_find_credentials()
+            .withf(|email| email.as_ref() == "ada@example.com")
+            .times(1)
+            .returning(|_| {
+                Ok(Some(StoredCredentials {
+                    user: ada(),
+                    password_hash: stored_hash(),
+                }))
+            });
+    }
+
+    /// Checking `typed` against [`stored_hash`] gives `check`, once.
+    pub fn password_check_gives(&mut self, typed: &'static str, check: PasswordCheck) {
+        self.hasher
+            .expect_verify()
+            .withf(move |password, stored| password.expose() == typed && *stored == stored_hash())
+            .times(1)
+            .returning(move |_, _| Ok(check));
+    }
+
+    /// The mint digests any token as [`digest_of`] does, as often as asked.
+    pub fn digests_tokens(&mut self) {
+        self.refresh_tokens.expect_digest().returning(digest_of);
+    }
+
+    /// The store holds `record` for [`presented`], once.
+    pub fn presented_token_is(&mut self, record: Option<RefreshTokenRecord>) {
+        self.sessions
+            .expect_find_token()
+            .withf(|digest| *digest == digest_of(&presented()))
+            .times(1)
+            .returning(move |_| Ok(record.clone()));
+    }
+
+    /// One pair is issued: the mint hands out [`minted`] and the signer signs with
+    /// [`signed`], whatever the user, time and `jti`.
+    pub fn issues_one_pair(&mut self) {
+        self.refresh_tokens
+            .expect_mint()
+            .times(1)
+            .returning(|| Ok(minted()));
+        self.access_tokens
+            .expect_issue()
+            .times(1)
+            .returning(|user, at, jti| Ok(signed(user, at, jti)));
+    }
+
+    /// Nothing is minted, signed or stored for a session.
+    pub fn issues_nothing(&mut self) {
+        self.refresh_tokens.expect_mint().never();
+        self.access_tokens.expect_issue().never();
+        self.sessions.expect_start().never();
+        self.sessions.expect_rotate().never();
+    }
+}

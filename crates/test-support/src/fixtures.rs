@@ -1,0 +1,215 @@
+//! The cast and props of every story: Ada, her password, her session and tokens, and the
+//! instant the clock is stopped at.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use domain::ports::AdapterError;
+use domain::{
+    AccessClaims, Email, IssuedAccessToken, Password, PasswordHash, PersonName, RefreshToken,
+    RefreshTokenRecord, SessionId, TokenDigest, User, UserId,
+};
+use uuid::Uuid;
+
+/// Ada, the registered user of every story.
+pub const ADA: UserId = UserId::from_uuid(Uuid::from_u128(0xada));
+/// Another user, who is not Ada.
+pub const SOMEONE_ELSE: UserId = UserId::from_uuid(Uuid::from_u128(0xb0b));
+/// The session Ada's stored refresh tokens belong to.
+pub const SESSION: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5e55));
+/// The `jti` of Ada's access token.
+pub const JTI: Uuid = Uuid::from_u128(0x171);
+/// The password Ada chose.
+pub const ADAS_PASSWORD: &str = "analytical engine";
+/// What a failing adapter says in [`adapter_failure`]: it must reach the log, never a
+/// client.
+pub const ADAPTER_SECRET: &str = "disk on fire SELECT * FROM users";
+
+/// The instant the clock is stopped at.
+#[must_use]
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 14, 15, 9, 26).unwrap()
+}
+
+/// How long a refresh token lives in the stories.
+#[must_use]
+pub fn refresh_ttl() -> Duration {
+    Duration::days(30)
+}
+
+/// How long the fake signer makes an access token live.
+#[must_use]
+pub fn access_ttl() -> Duration {
+    Duration::minutes(15)
+}
+
+/// A valid address.
+#[must_use]
+pub fn email(raw: &str) -> Email {
+    Email::parse(raw).unwrap()
+}
+
+/// A valid password.
+#[must_use]
+pub fn password(raw: &str) -> Password {
+    Password::parse(raw).unwrap()
+}
+
+/// A valid name.
+#[must_use]
+pub fn name(raw: &str) -> PersonName {
+    PersonName::parse(raw).unwrap()
+}
+
+/// Ada as the store holds her, registered a while before [`now`].
+#[must_use]
+pub fn ada() -> User {
+    let registered = now() - Duration::days(90);
+    User {
+        id: ADA,
+        email: email("ada@example.com"),
+        first_name: name("Ada"),
+        last_name: name("Lovelace"),
+        created_at: registered,
+        updated_at: registered,
+    }
+}
+
+/// What Ada's verified access token says.
+#[must_use]
+pub fn adas_claims() -> AccessClaims {
+    AccessClaims {
+        user_id: ADA,
+        email: email("ada@example.com"),
+        token_id: JTI,
+        expires_at: now() + access_ttl(),
+    }
+}
+
+/// The hash the store holds for Ada's password.
+#[must_use]
+pub fn stored_hash() -> PasswordHash {
+    PasswordHash::new("$2b$12$stored".into())
+}
+
+/// A hash the hasher computes now.
+#[must_use]
+pub fn fresh_hash() -> PasswordHash {
+    PasswordHash::new("$2b$12$fresh".into())
+}
+
+/// The hasher's hash of a password nobody has.
+#[must_use]
+pub fn dummy_hash() -> PasswordHash {
+    PasswordHash::new("$2b$12$dummy".into())
+}
+
+/// An adapter failure; `context` says which, for failure messages.
+#[must_use]
+pub fn boom(context: &'static str) -> AdapterError {
+    AdapterError::new(context, std::io::Error::other("boom"))
+}
+
+/// An adapter failure whose context and cause both carry [`ADAPTER_SECRET`].
+#[must_use]
+pub fn adapter_failure() -> AdapterError {
+    AdapterError::new(ADAPTER_SECRET, std::io::Error::other(ADAPTER_SECRET))
+}
+
+/// `value`, or an adapter failure when `fails`: for tables where one step of a use
+/// case fails at a time.
+///
+/// # Errors
+/// [`boom`] when `fails`.
+pub fn unless_failing<T>(fails: bool, value: T) -> Result<T, AdapterError> {
+    if fails {
+        Err(boom("failed on purpose"))
+    } else {
+        Ok(value)
+    }
+}
+
+/// The refresh token the client presents.
+#[must_use]
+pub fn presented() -> RefreshToken {
+    RefreshToken::new("presented-secret".into())
+}
+
+/// The refresh token the mint hands out next.
+#[must_use]
+pub fn minted() -> RefreshToken {
+    RefreshToken::new("minted-secret".into())
+}
+
+/// The fake mint's digest: deterministic and different for different tokens.
+#[must_use]
+pub fn digest_of(token: &RefreshToken) -> TokenDigest {
+    TokenDigest::new(format!("sha256({})", token.expose()))
+}
+
+/// The fake signer's access token.
+#[must_use]
+pub fn signed(user: &User, issued_at: DateTime<Utc>, jti: Uuid) -> IssuedAccessToken {
+    IssuedAccessToken {
+        token: format!("jwt(sub={}, jti={jti})", user.id),
+        expires_at: issued_at + access_ttl(),
+    }
+}
+
+/// The stored record of [`presented`]: unspent, unexpired, its session live.
+#[must_use]
+pub fn live_record() -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        session: SESSION,
+        user_id: ADA,
+        expires_at: now() + Duration::days(1),
+        spent_at: None,
+        session_revoked_at: None,
+    }
+}
+
+/// The record of [`presented`] after it was exchanged once already.
+#[must_use]
+pub fn spent_record() -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        spent_at: Some(now() - Duration::hours(1)),
+        ..live_record()
+    }
+}
+
+/// What the store may answer for a presented token that refreshes nothing, and is no
+/// reuse either: each case named for the failure messages.
+#[must_use]
+pub fn dead_tokens() -> Vec<(&'static str, Option<RefreshTokenRecord>)> {
+    let revoked = Some(now() - Duration::hours(1));
+    vec![
+        ("an unknown token", None),
+        (
+            "a token of a revoked session",
+            Some(RefreshTokenRecord {
+                session_revoked_at: revoked,
+                ..live_record()
+            }),
+        ),
+        (
+            // The session is over already: nothing left to revoke for the reuse.
+            "a spent token of a revoked session",
+            Some(RefreshTokenRecord {
+                session_revoked_at: revoked,
+                ..spent_record()
+            }),
+        ),
+        (
+            "an expired token",
+            Some(RefreshTokenRecord {
+                expires_at: now() - Duration::seconds(1),
+                ..live_record()
+            }),
+        ),
+        (
+            "a token expiring this very instant",
+            Some(RefreshTokenRecord {
+                expires_at: now(),
+                ..live_record()
+            }),
+        ),
+    ]
+}

@@ -1,0 +1,17 @@
+//! Portico's test support: the fixtures every ring of tests tells its stories with (Ada,
+//! her password and tokens, a clock stopped at [`now`]), [`Fakes`] of every port with
+//! the expectations the stories share, and the contract suites that every adapter of a
+//! port must pass ([`contracts`]).
+//!
+//! This crate may depend on `domain` (with its `mocks` feature) and on what the fakes
+//! need (`mockall`, `chrono`, `uuid`); never on `application`, `web` or an adapter, so
+//! that any of them can use it as a dev-dependency. It is never part of the binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod contracts;
+mod fakes;
+mod fixtures;
+
+pub use fakes::Fakes;
+pub use fixtures::*;
