@@ -8,7 +8,7 @@ use domain::ports::{
     Ports, AccessTokens, AdapterError, Clock, HashReplacement, IdSource, InsertUserError, PasswordCheck,
     PasswordHasher, SessionRepository, TokenRejection, UserRepository,
 };
-use domain::{Email, NewUser, Password, PersonName, User, UserId};
+use domain::{AccessClaims, Email, NewUser, Password, PersonName, User, UserId};
 
 /// A registration: already-parsed fields.
 #[derive(Debug, Clone)]
@@ -126,7 +126,26 @@ impl Authenticate {
     /// [`AuthenticateError::UserGone`] when its user was deleted,
     /// [`AuthenticateError::Adapter`] when an adapter fails.
     pub async fn execute(&self, token: &str) -> Result<User, AuthenticateError> {
-        let claims = self.access_tokens.verify(token)?;
+        let claims = self.verify(token)?;
+        self.user_of(&claims).await
+    }
+
+    /// The first half of [`Authenticate::execute`]: checks the token alone (no I/O), for
+    /// the edge that verifies a request's token once and uses the claims twice (budgets
+    /// per user, then the handler).
+    ///
+    /// # Errors
+    /// The [`TokenRejection`] of a refused token.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
+        self.access_tokens.verify(token)
+    }
+
+    /// The second half of [`Authenticate::execute`]: the user a verified token names.
+    ///
+    /// # Errors
+    /// [`AuthenticateError::UserGone`] when the user was deleted,
+    /// [`AuthenticateError::Adapter`] when the store fails.
+    pub async fn user_of(&self, claims: &AccessClaims) -> Result<User, AuthenticateError> {
         self.users
             .find_by_id(claims.user_id)
             .await?

@@ -1,12 +1,13 @@
 //! The bearer-token extractor: a handler that takes [`Authenticated`] runs only for a
-//! request carrying a valid access token of an existing user.
+//! request carrying a valid access token of an existing user. A request's token is
+//! verified once, whoever asks first (the per-user budget or the extractor), and the
+//! verdict is kept in the request's extensions for the other.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
-use application::AuthenticateError;
-use domain::User;
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use domain::ports::TokenRejection;
+use domain::{AccessClaims, User};
 use futures_util::future::LocalBoxFuture;
 
 use crate::error::ApiError;
@@ -29,19 +30,22 @@ pub fn bearer_token(request: &HttpRequest) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-impl From<AuthenticateError> for ApiError {
-    fn from(error: AuthenticateError) -> Self {
-        match error {
-            AuthenticateError::Rejected(TokenRejection::Expired) => {
-                Self::InvalidToken("the access token expired")
-            }
-            AuthenticateError::Rejected(TokenRejection::Invalid) => {
-                Self::InvalidToken("the access token is invalid")
-            }
-            AuthenticateError::UserGone => Self::InvalidToken("the token's user no longer exists"),
-            AuthenticateError::Adapter(error) => error.into(),
-        }
+/// The verdict on a request's bearer token, kept in its extensions.
+#[derive(Debug, Clone)]
+struct Verdict(Result<AccessClaims, TokenRejection>);
+
+/// The verdict on the request's bearer token, verifying it only the first time it is
+/// asked for; `None` when the request carries no bearer token (or no use cases are
+/// configured).
+pub fn verified_claims(request: &HttpRequest) -> Option<Result<AccessClaims, TokenRejection>> {
+    if let Some(Verdict(verdict)) = request.extensions().get::<Verdict>() {
+        return Some(verdict.clone());
     }
+    let token = bearer_token(request)?;
+    let use_cases = request.app_data::<web::Data<UseCases>>()?;
+    let verdict = use_cases.authenticate.verify(token);
+    request.extensions_mut().insert(Verdict(verdict.clone()));
+    Some(verdict)
 }
 
 impl FromRequest for Authenticated {
@@ -49,13 +53,15 @@ impl FromRequest for Authenticated {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(request).map(str::to_owned);
+        let verdict = verified_claims(request);
         let use_cases = request.app_data::<web::Data<UseCases>>().cloned();
         Box::pin(async move {
-            let token = token.ok_or(ApiError::MissingToken)?;
+            let claims = verdict
+                .ok_or(ApiError::MissingToken)?
+                .map_err(application::AuthenticateError::Rejected)?;
             let use_cases =
                 use_cases.ok_or_else(|| ApiError::internal("use cases are not configured"))?;
-            let user = use_cases.authenticate.execute(&token).await?;
+            let user = use_cases.authenticate.user_of(&claims).await?;
             Ok(Self(user))
         })
     }

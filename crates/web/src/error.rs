@@ -6,6 +6,11 @@ use std::error::Error as StdError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
+use application::{
+    AuthenticateError, ChangePasswordError, LogInError, RegisterError, SessionError,
+    UpdateProfileError,
+};
+use domain::ports::TokenRejection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -103,6 +108,73 @@ pub enum ApiError {
     /// 500 `internal`: anything unexpected; its cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+/// The answer to a token that names a user who is gone: the token no longer proves
+/// anything, whichever route it was presented to.
+const USER_GONE: ApiError = ApiError::InvalidToken("the token's user no longer exists");
+
+impl From<AuthenticateError> for ApiError {
+    fn from(error: AuthenticateError) -> Self {
+        match error {
+            AuthenticateError::Rejected(TokenRejection::Expired) => {
+                Self::InvalidToken("the access token expired")
+            }
+            AuthenticateError::Rejected(TokenRejection::Invalid) => {
+                Self::InvalidToken("the access token is invalid")
+            }
+            AuthenticateError::UserGone => USER_GONE,
+            AuthenticateError::Adapter(error) => error.into(),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            RegisterError::EmailTaken => Self::EmailTaken,
+            RegisterError::Adapter(error) => error.into(),
+        }
+    }
+}
+
+impl From<UpdateProfileError> for ApiError {
+    fn from(error: UpdateProfileError) -> Self {
+        match error {
+            UpdateProfileError::UserGone => USER_GONE,
+            UpdateProfileError::Adapter(error) => error.into(),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for ApiError {
+    fn from(error: ChangePasswordError) -> Self {
+        match error {
+            ChangePasswordError::InvalidCredentials => Self::InvalidCredentials,
+            ChangePasswordError::Throttled(seconds) => Self::RateLimited(seconds),
+            ChangePasswordError::UserGone => USER_GONE,
+            ChangePasswordError::Adapter(error) => error.into(),
+        }
+    }
+}
+
+impl From<LogInError> for ApiError {
+    fn from(error: LogInError) -> Self {
+        match error {
+            LogInError::InvalidCredentials => Self::InvalidCredentials,
+            LogInError::Throttled(seconds) => Self::RateLimited(seconds),
+            LogInError::Adapter(error) => error.into(),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::InvalidRefreshToken => Self::InvalidRefreshToken,
+            SessionError::Adapter(error) => error.into(),
+        }
+    }
 }
 
 impl From<domain::ports::AdapterError> for ApiError {

@@ -19,15 +19,14 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use utoipa::OpenApi as _;
-use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, Problem};
+pub use routes::RouteTable;
 pub use state::{HttpSettings, UseCases};
 
 /// Where the OpenAPI document is served.
@@ -35,63 +34,10 @@ pub const OPENAPI_PATH: &str = "/openapi.json";
 /// Where the Swagger UI is served.
 pub const DOCS_PATH: &str = "/docs";
 
-/// The routes the service answers, by path template, with their methods: what a
-/// request that matches no route is judged against (404 or 405).
-#[derive(Debug, Clone)]
-struct KnownRoutes(Arc<Vec<(Vec<String>, Vec<Method>)>>);
-
-impl KnownRoutes {
-    fn new(api: &OpenApi) -> Self {
-        let mut routes: Vec<(Vec<String>, Vec<Method>)> = api
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let methods = [
-                    (&item.get, Method::GET),
-                    (&item.post, Method::POST),
-                    (&item.put, Method::PUT),
-                    (&item.patch, Method::PATCH),
-                    (&item.delete, Method::DELETE),
-                ]
-                .into_iter()
-                .filter_map(|(operation, method)| operation.as_ref().map(|_| method))
-                .collect();
-                (segments(path), methods)
-            })
-            .collect();
-        for path in [OPENAPI_PATH, DOCS_PATH] {
-            routes.push((segments(path), vec![Method::GET]));
-        }
-        Self(Arc::new(routes))
-    }
-
-    /// The methods of the route matching `path`, if one does.
-    fn methods_of(&self, path: &str) -> Option<&[Method]> {
-        let requested = segments(path);
-        self.0
-            .iter()
-            .find(|(template, _)| {
-                template.len() == requested.len()
-                    && template
-                        .iter()
-                        .zip(&requested)
-                        .all(|(expected, actual)| expected.starts_with('{') || expected == actual)
-            })
-            .map(|(_, methods)| methods.as_slice())
-    }
-}
-
-/// Paths are matched exactly: `/users/me/` is not `/users/me` (a 404, never a 405
-/// whose `Allow` lists the method just sent).
-fn segments(path: &str) -> Vec<String> {
-    path.split('/').map(str::to_owned).collect()
-}
-
 /// Answers every request no route took: 405 with `Allow` for a known path, else 404.
-async fn fallback(request: HttpRequest, known: web::Data<KnownRoutes>) -> HttpResponse {
-    let error = match known.methods_of(request.path()) {
-        Some(methods) => ApiError::MethodNotAllowed(methods.to_vec()),
+async fn fallback(request: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
+    let error = match routes.find(request.match_info().as_str()) {
+        Some(route) => ApiError::MethodNotAllowed(route.methods.clone()),
         None => ApiError::NotFound,
     };
     actix_web::ResponseError::error_response(&error)
@@ -116,13 +62,13 @@ pub fn app(
         .openapi(openapi::ApiDoc::openapi())
         .configure(routes::configure)
         .split_for_parts();
-    let known = web::Data::new(KnownRoutes::new(&api));
+    let routes = web::Data::new(RouteTable::default());
     let cors = Condition::new(settings.cors.enabled(), settings.cors.middleware());
     let rate_limits = web::Data::from(Arc::clone(&settings.rate_limits));
     app.app_data(use_cases)
         .app_data(rate_limits)
         .app_data(settings)
-        .app_data(known)
+        .app_data(routes)
         .service(web::resource(DOCS_PATH).get(|| async {
             HttpResponse::PermanentRedirect()
                 .insert_header(("Location", "/docs/"))

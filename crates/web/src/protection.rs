@@ -11,6 +11,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 
 use crate::error::{ApiError, PROBLEM_JSON};
+use crate::routes::{CspProfile, RouteTable};
 
 /// The policy of every API response: it is data, never a document to render or frame.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
@@ -26,9 +27,8 @@ pub async fn security_headers(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let is_docs = request.path() == crate::DOCS_PATH
-        || request.path().starts_with("/docs/")
-        || request.path() == crate::OPENAPI_PATH;
+    let is_docs = RouteTable::route_of(&request)
+        .is_some_and(|route| route.csp == CspProfile::Docs);
     let mut response = next.call(request).await?;
     let headers = response.headers_mut();
     headers.insert(

@@ -23,9 +23,9 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use ipnet::IpNet;
 
-use crate::auth::bearer_token;
+use crate::auth::verified_claims;
+use crate::routes::{BudgetClass, RouteTable};
 use crate::error::ApiError;
-use crate::state::UseCases;
 
 /// `burst` requests at once, refilled evenly over `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,9 +112,6 @@ pub struct RateLimits {
     session_routes: Limiter,
     per_user: Limiter,
 }
-
-/// The paths with the tighter per-IP budget: they hash passwords or mint sessions.
-const SESSION_ROUTES: [&str; 4] = ["/register", "/login", "/refresh", "/logout"];
 
 impl RateLimits {
     /// Limiters for these settings.
@@ -258,9 +255,7 @@ fn parse_forwarded_node(node: &str) -> Option<IpAddr> {
 
 /// The user id in a request's bearer token, when it verifies.
 fn user_key(request: &ServiceRequest) -> Option<String> {
-    let token = bearer_token(request.request())?;
-    let use_cases = request.app_data::<web::Data<UseCases>>()?;
-    let claims = use_cases.authenticate.access_tokens.verify(token).ok()?;
+    let claims = verified_claims(request.request())?.ok()?;
     Some(claims.user_id.to_string())
 }
 
@@ -286,7 +281,8 @@ pub async fn limit(
     .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let mut charges = vec![(&limits.per_ip, settings.per_ip, ip.clone())];
     // The decoded path, as the router matches it: `/log%69n` is `/login` too.
-    if SESSION_ROUTES.contains(&request.match_info().as_str()) {
+    let class = RouteTable::route_of(&request).map(|route| route.budget);
+    if class == Some(BudgetClass::Session) {
         charges.push((&limits.session_routes, settings.session_routes, ip));
     }
     if let Some(user) = user_key(&request) {

@@ -1,32 +1,13 @@
-//! What the handlers share: the use cases and the HTTP settings.
+//! What the handlers share: the use cases (built by `application::UseCases::new`) and
+//! the HTTP settings.
 
 use std::sync::Arc;
 
-use application::{Authenticate, ChangePassword, LogIn, LogOut, Refresh, Register, UpdateProfile};
-use domain::ports::StorageHealth;
+pub use application::UseCases;
+use tokio_util::sync::CancellationToken;
 
 use crate::protection::CorsSettings;
 use crate::rate_limit::{RateLimitSettings, RateLimits};
-
-/// The use cases behind the routes, built once by the binary (or a test) from adapters.
-pub struct UseCases {
-    /// `POST /register`.
-    pub register: Register,
-    /// `POST /login`.
-    pub log_in: LogIn,
-    /// `POST /refresh`.
-    pub refresh: Refresh,
-    /// `POST /logout`.
-    pub log_out: LogOut,
-    /// Every route that takes an access token.
-    pub authenticate: Authenticate,
-    /// `PATCH /users/me`.
-    pub update_profile: UpdateProfile,
-    /// `PUT /users/me/password`.
-    pub change_password: ChangePassword,
-    /// `GET /health/ready`.
-    pub storage: Arc<dyn StorageHealth>,
-}
 
 /// Settings of the HTTP side.
 #[derive(Clone)]
@@ -40,6 +21,10 @@ pub struct HttpSettings {
     pub cors: CorsSettings,
     /// The rate limiters, shared by every worker.
     pub rate_limits: Arc<RateLimits>,
+    /// Cancelled when the service starts to stop: long-lived work (WebSocket sessions,
+    /// background tasks) observes it and ends, so a drain need not wait out the grace
+    /// period for connections that never end on their own.
+    pub shutdown: CancellationToken,
 }
 
 impl HttpSettings {
@@ -56,6 +41,7 @@ impl HttpSettings {
             refresh_cookie: false,
             cors: CorsSettings::default(),
             rate_limits: Arc::new(RateLimits::new(RateLimitSettings::disabled())),
+            shutdown: CancellationToken::new(),
         }
     }
 }

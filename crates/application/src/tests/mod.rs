@@ -20,187 +20,21 @@ mod update_profile;
 
 use std::cell::RefCell;
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
-use std::sync::{Arc, Once};
+use std::sync::Once;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use domain::ports::{
-    AdapterError, AttemptState, MockAccessTokens, MockClock, MockIdSource, MockLoginAttempts,
-    MockPasswordHasher, MockRefreshTokenMint, MockSessionRepository, MockUserRepository,
-    PasswordCheck, StoredCredentials,
+use chrono::Duration;
+pub(crate) use test_support::{
+    ADA, ADAS_PASSWORD, Fakes, JTI, SESSION, SOMEONE_ELSE, ada, boom, dead_tokens, digest_of,
+    dummy_hash, email, fresh_hash, live_record, minted, name, now, password, presented,
+    refresh_ttl, signed, spent_record, stored_hash, unless_failing,
 };
-use domain::{
-    Email, IssuedAccessToken, Password, PasswordHash, PersonName, RefreshToken, RefreshTokenRecord,
-    SessionId, TokenDigest, User, UserId,
-};
-use uuid::Uuid;
 
 use crate::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, Refresh,
-    Register, SessionPolicy, TokenPairIssuer, UpdateProfile,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Policies, Refresh,
+    Register, SessionPolicy, UpdateProfile, UseCases,
 };
-
-/// Ada, the registered user of every story.
-const ADA: UserId = UserId::from_uuid(Uuid::from_u128(0xada));
-/// Another user, who is not Ada.
-const SOMEONE_ELSE: UserId = UserId::from_uuid(Uuid::from_u128(0xb0b));
-/// The session Ada's stored refresh tokens belong to.
-const SESSION: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5e55));
-/// The `jti` the id source hands to the next access token.
-const JTI: Uuid = Uuid::from_u128(0x171);
-
-/// The instant the clock is stopped at.
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 14, 15, 9, 26).unwrap()
-}
-
-/// How long a refresh token lives in these tests.
-fn refresh_ttl() -> Duration {
-    Duration::days(30)
-}
-
-/// How long the fake signer makes an access token live.
-fn access_ttl() -> Duration {
-    Duration::minutes(15)
-}
-
-fn email(raw: &str) -> Email {
-    Email::parse(raw).unwrap()
-}
-
-fn password(raw: &str) -> Password {
-    Password::parse(raw).unwrap()
-}
-
-fn name(raw: &str) -> PersonName {
-    PersonName::parse(raw).unwrap()
-}
-
-/// Ada as the store holds her, registered a while before [`now`].
-fn ada() -> User {
-    let registered = now() - Duration::days(90);
-    User {
-        id: ADA,
-        email: email("ada@example.com"),
-        first_name: name("Ada"),
-        last_name: name("Lovelace"),
-        created_at: registered,
-        updated_at: registered,
-    }
-}
-
-/// The password Ada chose.
-const ADAS_PASSWORD: &str = "analytical engine";
-
-/// The hash the store holds for Ada's password.
-fn stored_hash() -> PasswordHash {
-    PasswordHash::new("$2b$12$stored".into())
-}
-
-/// A hash the hasher computes now.
-fn fresh_hash() -> PasswordHash {
-    PasswordHash::new("$2b$12$fresh".into())
-}
-
-/// The hasher's hash of a password nobody has.
-fn dummy_hash() -> PasswordHash {
-    PasswordHash::new("$2b$12$dummy".into())
-}
-
-/// An adapter failure; `context` says which, for the failure messages.
-fn boom(context: &'static str) -> AdapterError {
-    AdapterError::new(context, std::io::Error::other("boom"))
-}
-
-/// `value`, or an adapter failure when `fails`: for tables where one step of a use
-/// case fails at a time.
-fn unless_failing<T>(fails: bool, value: T) -> Result<T, AdapterError> {
-    if fails {
-        Err(boom("failed on purpose"))
-    } else {
-        Ok(value)
-    }
-}
-
-/// The refresh token the client presents.
-fn presented() -> RefreshToken {
-    RefreshToken::new("presented-secret".into())
-}
-
-/// The refresh token the mint hands out next.
-fn minted() -> RefreshToken {
-    RefreshToken::new("minted-secret".into())
-}
-
-/// The fake mint's digest: deterministic and different for different tokens.
-fn digest_of(token: &RefreshToken) -> TokenDigest {
-    TokenDigest::new(format!("sha256({})", token.expose()))
-}
-
-/// The fake signer's access token.
-fn signed(user: &User, issued_at: DateTime<Utc>, jti: Uuid) -> IssuedAccessToken {
-    IssuedAccessToken {
-        token: format!("jwt(sub={}, jti={jti})", user.id),
-        expires_at: issued_at + access_ttl(),
-    }
-}
-
-/// The stored record of [`presented`]: unspent, unexpired, its session live.
-fn live_record() -> RefreshTokenRecord {
-    RefreshTokenRecord {
-        session: SESSION,
-        user_id: ADA,
-        expires_at: now() + Duration::days(1),
-        spent_at: None,
-        session_revoked_at: None,
-    }
-}
-
-/// The record of [`presented`] after it was exchanged once already.
-fn spent_record() -> RefreshTokenRecord {
-    RefreshTokenRecord {
-        spent_at: Some(now() - Duration::hours(1)),
-        ..live_record()
-    }
-}
-
-/// What the store may answer for a presented token that refreshes nothing, and is no
-/// reuse either: each case named for the failure messages.
-fn dead_tokens() -> Vec<(&'static str, Option<RefreshTokenRecord>)> {
-    let revoked = Some(now() - Duration::hours(1));
-    vec![
-        ("an unknown token", None),
-        (
-            "a token of a revoked session",
-            Some(RefreshTokenRecord {
-                session_revoked_at: revoked,
-                ..live_record()
-            }),
-        ),
-        (
-            // The session is over already: nothing left to revoke for the reuse.
-            "a spent token of a revoked session",
-            Some(RefreshTokenRecord {
-                session_revoked_at: revoked,
-                ..spent_record()
-            }),
-        ),
-        (
-            "an expired token",
-            Some(RefreshTokenRecord {
-                expires_at: now() - Duration::seconds(1),
-                ..live_record()
-            }),
-        ),
-        (
-            "a token expiring this very instant",
-            Some(RefreshTokenRecord {
-                expires_at: now(),
-                ..live_record()
-            }),
-        ),
-    ]
-}
 
 /// Every event and span field a use case logs on this thread while a capture is on, one
 /// line each: `LEVEL field=value ...`.
@@ -302,16 +136,22 @@ impl tracing::Subscriber for LogCapture {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
-/// A fake of every port, to be turned into any use case.
-struct Mocks {
-    users: MockUserRepository,
-    sessions: MockSessionRepository,
-    hasher: MockPasswordHasher,
-    access_tokens: MockAccessTokens,
-    refresh_tokens: MockRefreshTokenMint,
-    clock: MockClock,
-    ids: MockIdSource,
-    attempts: MockLoginAttempts,
+/// A fake of every port ([`Fakes`]), to be turned into the use case under test through
+/// the one wiring the binary uses ([`UseCases::new`]).
+struct Mocks(Fakes);
+
+impl Deref for Mocks {
+    type Target = Fakes;
+
+    fn deref(&self) -> &Fakes {
+        &self.0
+    }
+}
+
+impl DerefMut for Mocks {
+    fn deref_mut(&mut self) -> &mut Fakes {
+        &mut self.0
+    }
 }
 
 /// The throttle the login tests run under: three free failures, then 30 s doubling up
@@ -324,174 +164,53 @@ fn throttle() -> LoginThrottlePolicy {
     }
 }
 
+/// The policies every story runs under.
+fn policies() -> Policies {
+    Policies {
+        session: SessionPolicy {
+            refresh_token_ttl: refresh_ttl(),
+        },
+        login_throttle: throttle(),
+    }
+}
+
 impl Mocks {
     /// Fakes with no expectation but a clock stopped at [`now`]; logs go to [`LogCapture`].
     fn new() -> Self {
         install_log_capture();
-        let mut clock = MockClock::new();
-        clock.expect_now().returning(now);
-        Self {
-            users: MockUserRepository::new(),
-            sessions: MockSessionRepository::new(),
-            hasher: MockPasswordHasher::new(),
-            access_tokens: MockAccessTokens::new(),
-            refresh_tokens: MockRefreshTokenMint::new(),
-            clock,
-            ids: MockIdSource::new(),
-            attempts: MockLoginAttempts::new(),
-        }
+        Self(Fakes::new())
     }
 
-    /// No failures recorded; recording and clearing allowed.
-    fn attempts_are_unremarkable(&mut self) {
-        self.attempts
-            .expect_begin()
-            .returning(|_| AttemptState::default());
-        self.attempts.expect_finish().returning(|_, _, _| ());
-    }
-
-    /// The throttle over these fakes' attempts, with its own clock stopped at [`now`].
-    fn login_throttle(attempts: MockLoginAttempts) -> Arc<LoginThrottle> {
-        let mut clock = MockClock::new();
-        clock.expect_now().returning(now);
-        Arc::new(LoginThrottle {
-            attempts: Arc::new(attempts),
-            policy: throttle(),
-            clock: Arc::new(clock),
-        })
-    }
-
-    /// The store knows Ada's address, with [`stored_hash`] as her hash.
-    fn ada_is_registered(&mut self) {
-        self.users
-            .expect_find_credentials()
-            .withf(|email| email.as_ref() == "ada@example.com")
-            .times(1)
-            .returning(|_| {
-                Ok(Some(StoredCredentials {
-                    user: ada(),
-                    password_hash: stored_hash(),
-                }))
-            });
-    }
-
-    /// Checking `typed` against [`stored_hash`] gives `check`, once.
-    fn password_check_gives(&mut self, typed: &'static str, check: PasswordCheck) {
-        self.hasher
-            .expect_verify()
-            .withf(move |password, stored| password.expose() == typed && *stored == stored_hash())
-            .times(1)
-            .returning(move |_, _| Ok(check));
-    }
-
-    /// The mint digests any token as [`digest_of`] does, as often as asked.
-    fn digests_tokens(&mut self) {
-        self.refresh_tokens.expect_digest().returning(digest_of);
-    }
-
-    /// The store holds `record` for [`presented`].
-    fn presented_token_is(&mut self, record: Option<RefreshTokenRecord>) {
-        self.sessions
-            .expect_find_token()
-            .withf(|digest| *digest == digest_of(&presented()))
-            .times(1)
-            .returning(move |_| Ok(record.clone()));
-    }
-
-    /// One pair is issued: the mint hands out [`minted`] and the signer signs with
-    /// [`signed`], whatever the user, time and `jti`.
-    fn issues_one_pair(&mut self) {
-        self.refresh_tokens
-            .expect_mint()
-            .times(1)
-            .returning(|| Ok(minted()));
-        self.access_tokens
-            .expect_issue()
-            .times(1)
-            .returning(|user, at, jti| Ok(signed(user, at, jti)));
-    }
-
-    /// Nothing is minted, signed or stored for a session.
-    fn issues_nothing(&mut self) {
-        self.refresh_tokens.expect_mint().never();
-        self.access_tokens.expect_issue().never();
-        self.sessions.expect_start().never();
-        self.sessions.expect_rotate().never();
-    }
-
-    fn issuer(
-        access_tokens: MockAccessTokens,
-        refresh_tokens: MockRefreshTokenMint,
-        ids: MockIdSource,
-    ) -> Arc<TokenPairIssuer> {
-        Arc::new(TokenPairIssuer {
-            access_tokens: Arc::new(access_tokens),
-            refresh_tokens: Arc::new(refresh_tokens),
-            ids: Arc::new(ids),
-            policy: SessionPolicy {
-                refresh_token_ttl: refresh_ttl(),
-            },
-        })
+    /// Every use case, wired as the binary wires them, over these fakes.
+    fn use_cases(self) -> UseCases {
+        UseCases::new(&self.0.into_ports(), policies())
     }
 
     fn register(self) -> Register {
-        Register {
-            users: Arc::new(self.users),
-            hasher: Arc::new(self.hasher),
-            clock: Arc::new(self.clock),
-            ids: Arc::new(self.ids),
-        }
+        self.use_cases().register
     }
 
     fn log_in(self) -> LogIn {
-        LogIn {
-            users: Arc::new(self.users),
-            sessions: Arc::new(self.sessions),
-            hasher: Arc::new(self.hasher),
-            tokens: Self::issuer(self.access_tokens, self.refresh_tokens, self.ids),
-            clock: Arc::new(self.clock),
-            throttle: Self::login_throttle(self.attempts),
-        }
+        self.use_cases().log_in
     }
 
     fn refresh(self) -> Refresh {
-        Refresh {
-            users: Arc::new(self.users),
-            sessions: Arc::new(self.sessions),
-            tokens: Self::issuer(self.access_tokens, self.refresh_tokens, self.ids),
-            clock: Arc::new(self.clock),
-        }
+        self.use_cases().refresh
     }
 
     fn log_out(self) -> LogOut {
-        LogOut {
-            sessions: Arc::new(self.sessions),
-            refresh_tokens: Arc::new(self.refresh_tokens),
-            clock: Arc::new(self.clock),
-        }
+        self.use_cases().log_out
     }
 
     fn authenticate(self) -> Authenticate {
-        Authenticate {
-            access_tokens: Arc::new(self.access_tokens),
-            users: Arc::new(self.users),
-        }
+        self.use_cases().authenticate
     }
 
     fn update_profile(self) -> UpdateProfile {
-        UpdateProfile {
-            users: Arc::new(self.users),
-            clock: Arc::new(self.clock),
-        }
+        self.use_cases().update_profile
     }
 
     fn change_password(self) -> ChangePassword {
-        ChangePassword {
-            users: Arc::new(self.users),
-            sessions: Arc::new(self.sessions),
-            hasher: Arc::new(self.hasher),
-            clock: Arc::new(self.clock),
-            throttle: Self::login_throttle(self.attempts),
-        }
+        self.use_cases().change_password
     }
 }

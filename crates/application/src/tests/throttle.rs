@@ -1,14 +1,15 @@
 //! Throttling password checks per address: failures in a row lock the address for a
 //! while, doubling; checks running at once share one allowance; the same rule guards
-//! logins and password changes, for addresses with and without an account alike.
+//! logins and password changes, for addresses with and without an account alike; a
+//! record of failures that cannot be read refuses the check (fails closed).
 
 use std::sync::{Arc, Mutex};
 
-use chrono::Duration;
-use domain::ports::{AttemptOutcome, AttemptState, FailedLogins, MockLoginAttempts, PasswordCheck};
+use chrono::{DateTime, Duration, Utc};
+use domain::ports::{FailedLogins, MockLoginAttempts, PasswordCheck};
 
-use super::{ADAS_PASSWORD, Mocks, email, now, password};
-use crate::{ChangePasswordError, LogInCommand, LogInError, TokenPair};
+use super::{ADAS_PASSWORD, Mocks, boom, email, now, password, throttle};
+use crate::{AdmitError, ChangePasswordError, LogInCommand, LogInError, LoginThrottle, TokenPair};
 
 async fn log_in(mocks: Mocks, address: &str, typed: &str) -> Result<TokenPair, LogInError> {
     mocks
@@ -20,26 +21,45 @@ async fn log_in(mocks: Mocks, address: &str, typed: &str) -> Result<TokenPair, L
         .await
 }
 
-fn state(count: u32, seconds_ago: i64, in_flight: u32) -> AttemptState {
-    AttemptState {
-        failures: (count > 0).then(|| FailedLogins {
-            count,
-            last_at: now() - Duration::seconds(seconds_ago),
-        }),
-        in_flight,
-    }
+fn failures(count: u32, seconds_ago: i64) -> Option<FailedLogins> {
+    (count > 0).then(|| FailedLogins {
+        count,
+        last_at: now() - Duration::seconds(seconds_ago),
+    })
 }
 
-/// Attempts that begin in `state` and remember how they finished.
-fn attempts_in(state: AttemptState) -> (MockLoginAttempts, Arc<Mutex<Vec<AttemptOutcome>>>) {
-    let finished = Arc::new(Mutex::new(Vec::new()));
+/// What a check recorded when it was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    Failure { at: DateTime<Utc>, restart: bool },
+    Forgotten,
+}
+
+/// A record holding `failures` that remembers what the checks recorded.
+fn attempts_with(failures: Option<FailedLogins>) -> (MockLoginAttempts, Arc<Mutex<Vec<Recorded>>>) {
+    let recorded = Arc::new(Mutex::new(Vec::new()));
     let mut attempts = MockLoginAttempts::new();
-    attempts.expect_begin().returning(move |_| state);
-    let log = Arc::clone(&finished);
+    attempts.expect_failures().returning(move |_| Ok(failures));
+    let log = Arc::clone(&recorded);
     attempts
-        .expect_finish()
-        .returning(move |_, outcome, _| log.lock().unwrap().push(outcome));
-    (attempts, finished)
+        .expect_record_failure()
+        .returning(move |_, at, restart, _| {
+            log.lock().unwrap().push(Recorded::Failure { at, restart });
+            Ok(())
+        });
+    let log = Arc::clone(&recorded);
+    attempts.expect_forget().returning(move |_| {
+        log.lock().unwrap().push(Recorded::Forgotten);
+        Ok(())
+    });
+    (attempts, recorded)
+}
+
+/// A throttle over `attempts` with its own clock stopped at [`now`].
+fn throttle_over(attempts: MockLoginAttempts) -> LoginThrottle {
+    let mut clock = domain::ports::MockClock::new();
+    clock.expect_now().returning(now);
+    LoginThrottle::new(Arc::new(attempts), throttle(), Arc::new(clock))
 }
 
 #[tokio::test]
@@ -47,8 +67,8 @@ async fn a_locked_address_is_refused_before_any_lookup_with_the_time_left() {
     // Three free failures, then 30 s doubling up to 10 min.
     for (count, seconds_ago, retry) in [(3, 10, 20), (4, 10, 50), (5, 100, 20), (30, 1, 599)] {
         let mut mocks = Mocks::new();
-        let (attempts, finished) = attempts_in(state(count, seconds_ago, 0));
-        mocks.attempts = attempts;
+        let (attempts, recorded) = attempts_with(failures(count, seconds_ago));
+        mocks.login_attempts = attempts;
         mocks.users.expect_find_credentials().never();
         mocks.hasher.expect_verify().never();
         let outcome = log_in(mocks, "ada@example.com", ADAS_PASSWORD).await;
@@ -56,40 +76,80 @@ async fn a_locked_address_is_refused_before_any_lookup_with_the_time_left() {
             matches!(outcome, Err(LogInError::Throttled(seconds)) if seconds == retry),
             "{count} failures {seconds_ago} s ago: {outcome:?}"
         );
-        assert_eq!(*finished.lock().unwrap(), [AttemptOutcome::Abandoned]);
+        assert!(recorded.lock().unwrap().is_empty(), "a refusal records nothing");
     }
 }
 
 #[tokio::test]
 async fn checks_in_flight_use_up_the_allowance_so_a_burst_gets_no_more_than_a_sequence() {
-    // (failures so far, checks in flight, admitted?)
+    // (failures so far, checks left in flight, admitted?)
     for (count, in_flight, admitted) in [(0, 2, true), (0, 3, false), (2, 0, true), (2, 1, false)] {
-        let mut mocks = Mocks::new();
-        let (attempts, _) = attempts_in(state(count, 0, in_flight));
-        mocks.attempts = attempts;
-        if admitted {
-            mocks
-                .users
-                .expect_find_credentials()
-                .returning(|_| Ok(None));
-            mocks
-                .hasher
-                .expect_dummy_hash()
-                .returning(super::dummy_hash);
-            mocks
-                .hasher
-                .expect_verify()
-                .returning(|_, _| Ok(PasswordCheck::Mismatch));
-        } else {
-            mocks.users.expect_find_credentials().never();
+        let (attempts, _) = attempts_with(failures(count, 0));
+        let throttle = throttle_over(attempts);
+        let ada = email("ada@example.com");
+        let mut running = Vec::new();
+        for _ in 0..in_flight {
+            running.push(throttle.admit(&ada).await.unwrap());
         }
-        let outcome = log_in(mocks, "nobody@example.com", "guess-guess").await;
-        let refused = matches!(outcome, Err(LogInError::Throttled(30)));
+        let outcome = throttle.admit(&ada).await;
         assert_eq!(
-            !refused, admitted,
-            "{count} failures, {in_flight} in flight: {outcome:?}"
+            outcome.is_ok(),
+            admitted,
+            "{count} failures, {in_flight} in flight"
         );
+        if !admitted {
+            assert!(matches!(outcome, Err(AdmitError::Throttled(30))));
+        }
+        // Checks that end (settled or dropped) give their place back.
+        drop(running);
+        drop(outcome);
+        if count == 0 {
+            assert!(throttle.admit(&ada).await.is_ok(), "the allowance came back");
+        }
     }
+}
+
+#[tokio::test]
+async fn another_address_has_its_own_allowance() {
+    let (attempts, _) = attempts_with(None);
+    let throttle = throttle_over(attempts);
+    let ada = email("ada@example.com");
+    let _running: Vec<_> = [
+        throttle.admit(&ada).await.unwrap(),
+        throttle.admit(&ada).await.unwrap(),
+        throttle.admit(&ada).await.unwrap(),
+    ]
+    .into();
+    assert!(throttle.admit(&ada).await.is_err());
+    assert!(throttle.admit(&email("grace@example.com")).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_unreadable_record_refuses_the_check() {
+    let mut mocks = Mocks::new();
+    mocks
+        .login_attempts
+        .expect_failures()
+        .returning(|_| Err(boom("attempts store down")));
+    mocks.users.expect_find_credentials().never();
+    mocks.hasher.expect_verify().never();
+    let outcome = log_in(mocks, "ada@example.com", ADAS_PASSWORD).await;
+    assert!(matches!(outcome, Err(LogInError::Adapter(_))), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_written_does_not_change_the_answer() {
+    let mut mocks = Mocks::new();
+    mocks.login_attempts.expect_failures().returning(|_| Ok(None));
+    mocks
+        .login_attempts
+        .expect_record_failure()
+        .times(1)
+        .returning(|_, _, _, _| Err(boom("attempts store down")));
+    mocks.ada_is_registered();
+    mocks.password_check_gives("not the password", PasswordCheck::Mismatch);
+    let outcome = log_in(mocks, "ada@example.com", "not the password").await;
+    assert!(matches!(outcome, Err(LogInError::InvalidCredentials)), "{outcome:?}");
 }
 
 #[tokio::test]
@@ -97,8 +157,8 @@ async fn after_a_lockout_one_check_goes_through_and_long_after_the_count_restart
     // (failures, seconds since the latest, restart expected)
     for (count, seconds_ago, restart) in [(3, 30, false), (4, 60, false), (4, 60 + 600, true)] {
         let mut mocks = Mocks::new();
-        let (attempts, finished) = attempts_in(state(count, seconds_ago, 0));
-        mocks.attempts = attempts;
+        let (attempts, recorded) = attempts_with(failures(count, seconds_ago));
+        mocks.login_attempts = attempts;
         mocks
             .users
             .expect_find_credentials()
@@ -118,8 +178,8 @@ async fn after_a_lockout_one_check_goes_through_and_long_after_the_count_restart
             "{outcome:?}"
         );
         assert_eq!(
-            *finished.lock().unwrap(),
-            [AttemptOutcome::Failed { at: now(), restart }],
+            *recorded.lock().unwrap(),
+            [Recorded::Failure { at: now(), restart }],
             "{count} failures {seconds_ago} s ago"
         );
     }
@@ -128,22 +188,22 @@ async fn after_a_lockout_one_check_goes_through_and_long_after_the_count_restart
 #[tokio::test]
 async fn a_success_is_recorded_and_an_adapter_failure_is_not_a_guess() {
     let mut mocks = Mocks::new();
-    let (attempts, finished) = attempts_in(AttemptState::default());
-    mocks.attempts = attempts;
+    let (attempts, recorded) = attempts_with(None);
+    mocks.login_attempts = attempts;
     mocks
         .users
         .expect_find_credentials()
-        .returning(|_| Err(super::boom("store down")));
+        .returning(|_| Err(boom("store down")));
     let outcome = log_in(mocks, "ada@example.com", ADAS_PASSWORD).await;
     assert!(matches!(outcome, Err(LogInError::Adapter(_))));
-    assert_eq!(*finished.lock().unwrap(), [AttemptOutcome::Abandoned]);
+    assert!(recorded.lock().unwrap().is_empty(), "no verdict, nothing recorded");
 }
 
 #[tokio::test]
 async fn a_wrong_current_password_counts_as_a_guess_and_a_locked_address_cannot_change_it() {
     let mut mocks = Mocks::new();
-    let (attempts, finished) = attempts_in(AttemptState::default());
-    mocks.attempts = attempts;
+    let (attempts, recorded) = attempts_with(None);
+    mocks.login_attempts = attempts;
     mocks.ada_is_registered();
     mocks.password_check_gives("not the password", PasswordCheck::Mismatch);
     let outcome = mocks
@@ -159,16 +219,16 @@ async fn a_wrong_current_password_counts_as_a_guess_and_a_locked_address_cannot_
         Err(ChangePasswordError::InvalidCredentials)
     ));
     assert_eq!(
-        *finished.lock().unwrap(),
-        [AttemptOutcome::Failed {
+        *recorded.lock().unwrap(),
+        [Recorded::Failure {
             at: now(),
             restart: false
         }]
     );
 
     let mut mocks = Mocks::new();
-    let (attempts, _) = attempts_in(state(3, 0, 0));
-    mocks.attempts = attempts;
+    let (attempts, _) = attempts_with(failures(3, 0));
+    mocks.login_attempts = attempts;
     mocks.ada_is_registered();
     mocks.hasher.expect_verify().never();
     let outcome = mocks

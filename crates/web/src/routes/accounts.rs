@@ -1,9 +1,7 @@
 //! Registering, reading and changing one's own account.
 
 use actix_web::{HttpResponse, get, patch, post, put, web};
-use application::{
-    ChangePasswordError, ProfileChanges, RegisterCommand, RegisterError, UpdateProfileError,
-};
+use application::{ProfileChanges, RegisterCommand, UseCases};
 use chrono::{DateTime, Utc};
 use domain::{Email, Password, PersonName, User};
 use serde::{Deserialize, Serialize};
@@ -13,7 +11,6 @@ use uuid::Uuid;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::{FieldErrors, Json};
-use crate::state::UseCases;
 
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -111,14 +108,7 @@ pub async fn register(
             last_name: last_name?.unwrap_or_default(),
         })
     })?;
-    let user = use_cases
-        .register
-        .execute(command)
-        .await
-        .map_err(|error| match error {
-            RegisterError::EmailTaken => ApiError::EmailTaken,
-            RegisterError::Adapter(error) => error.into(),
-        })?;
+    let user = use_cases.register.execute(command).await?;
     Ok(HttpResponse::Created().json(UserResponse::from(user)))
 }
 
@@ -173,16 +163,7 @@ pub async fn update_me(
             last_name: last_name?,
         })
     })?;
-    let updated = use_cases
-        .update_profile
-        .execute(&user, changes)
-        .await
-        .map_err(|error| match error {
-            UpdateProfileError::UserGone => {
-                ApiError::InvalidToken("the token's user no longer exists")
-            }
-            UpdateProfileError::Adapter(error) => error.into(),
-        })?;
+    let updated = use_cases.update_profile.execute(&user, changes).await?;
     Ok(web::Json(updated.into()))
 }
 
@@ -223,16 +204,6 @@ pub async fn change_password(
     use_cases
         .change_password
         .execute(&user, &current, &new)
-        .await
-        .map_err(|error| match error {
-            ChangePasswordError::InvalidCredentials => ApiError::InvalidCredentials,
-            ChangePasswordError::Throttled(seconds) => {
-                ApiError::RateLimited(u64::try_from(seconds).unwrap_or(1))
-            }
-            ChangePasswordError::UserGone => {
-                ApiError::InvalidToken("the token's user no longer exists")
-            }
-            ChangePasswordError::Adapter(error) => error.into(),
-        })?;
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

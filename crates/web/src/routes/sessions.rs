@@ -5,7 +5,7 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, post, web};
-use application::{LogInCommand, LogInError, SessionError, TokenPair};
+use application::{LogInCommand, TokenPair};
 use domain::{Email, Password, RefreshToken};
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
@@ -194,15 +194,6 @@ fn no_store(response: &mut HttpResponseBuilder) {
     response.insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
 }
 
-impl From<SessionError> for ApiError {
-    fn from(error: SessionError) -> Self {
-        match error {
-            SessionError::InvalidRefreshToken => Self::InvalidRefreshToken,
-            SessionError::Adapter(error) => error.into(),
-        }
-    }
-}
-
 /// Log in with e-mail address and password; starts a session.
 ///
 /// Accepts JSON `{email, password}` or the OAuth2 password form `username`/`password`.
@@ -237,17 +228,7 @@ pub async fn log_in(
             password: password?,
         })
     })?;
-    let pair = use_cases
-        .log_in
-        .execute(command)
-        .await
-        .map_err(|error| match error {
-            LogInError::InvalidCredentials => ApiError::InvalidCredentials,
-            LogInError::Throttled(seconds) => {
-                ApiError::RateLimited(u64::try_from(seconds).unwrap_or(1))
-            }
-            LogInError::Adapter(error) => error.into(),
-        })?;
+    let pair = use_cases.log_in.execute(command).await?;
     Ok(token_response(&request, pair))
 }
 

@@ -22,8 +22,8 @@ mod health;
 mod routing;
 mod sessions;
 
+use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
@@ -31,55 +31,25 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, AsHeaderName, HeaderMap};
 use actix_web::test::{self, TestRequest};
 use actix_web::web::{self, Bytes};
-use application::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, Refresh,
-    Register, SessionPolicy, TokenPairIssuer, UpdateProfile,
-};
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use domain::ports::{
-    AccessTokens, AdapterError, AttemptState, Clock, IdSource, LoginAttempts, MockAccessTokens,
-    MockClock, MockIdSource, MockLoginAttempts, MockPasswordHasher, MockRefreshTokenMint,
-    MockSessionRepository, MockStorageHealth, MockUserRepository, PasswordCheck, PasswordHasher,
-    RefreshTokenMint, SessionRepository, StorageHealth, StoredCredentials, UserRepository,
-};
-use domain::{
-    AccessClaims, Email, IssuedAccessToken, PasswordHash, PersonName, RefreshToken,
-    RefreshTokenRecord, SessionId, TokenDigest, User, UserId,
-};
+use application::{LoginThrottlePolicy, Policies, SessionPolicy, UseCases};
+use chrono::Duration;
 use futures_util::Stream;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::error::PROBLEM_JSON;
-use crate::state::{HttpSettings, UseCases};
+pub(crate) use test_support::{
+    ADA, ADAPTER_SECRET, ADAS_PASSWORD, Fakes, access_ttl, ada, adapter_failure,
+    adas_claims, email, fresh_hash, live_record, minted, name, now, presented,
+    refresh_ttl, stored_hash,
+};
 
-/// Ada, the registered user of every story.
-const ADA: UserId = UserId::from_uuid(Uuid::from_u128(0xada));
-/// The session Ada's refresh tokens belong to.
-const SESSION: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5e55));
+use crate::error::PROBLEM_JSON;
+use crate::state::HttpSettings;
+
 /// What the id source hands out, every time it is asked.
 const NEXT_ID: Uuid = Uuid::from_u128(0x1d);
 /// The access token the fake verifier accepts as Ada's.
 const ADAS_ACCESS_TOKEN: &str = "ada.access.jwt";
-/// The password Ada chose.
-const ADAS_PASSWORD: &str = "analytical engine";
-/// What every failing adapter says: it must reach the log, never a client.
-const ADAPTER_SECRET: &str = "disk on fire SELECT * FROM users";
-
-/// The instant the clock is stopped at.
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 14, 15, 9, 26).unwrap()
-}
-
-/// How long the fake signer makes an access token live.
-fn access_ttl() -> Duration {
-    Duration::minutes(15)
-}
-
-/// How long a refresh token lives in these tests.
-fn refresh_ttl() -> Duration {
-    Duration::days(30)
-}
 
 /// How failed logins slow further ones in these tests.
 fn throttle() -> LoginThrottlePolicy {
@@ -87,86 +57,6 @@ fn throttle() -> LoginThrottlePolicy {
         max_failures: 5,
         lockout: Duration::seconds(30),
         max_lockout: Duration::minutes(15),
-    }
-}
-
-fn email(raw: &str) -> Email {
-    Email::parse(raw).unwrap()
-}
-
-fn name(raw: &str) -> PersonName {
-    PersonName::parse(raw).unwrap()
-}
-
-/// Ada as the store holds her, registered a while before [`now`].
-fn ada() -> User {
-    let registered = now() - Duration::days(90);
-    User {
-        id: ADA,
-        email: email("ada@example.com"),
-        first_name: name("Ada"),
-        last_name: name("Lovelace"),
-        created_at: registered,
-        updated_at: registered,
-    }
-}
-
-/// What a verified [`ADAS_ACCESS_TOKEN`] says.
-fn adas_claims() -> AccessClaims {
-    AccessClaims {
-        user_id: ADA,
-        email: email("ada@example.com"),
-        token_id: Uuid::from_u128(0x171),
-        expires_at: now() + access_ttl(),
-    }
-}
-
-/// The hash the store holds for Ada's password.
-fn stored_hash() -> PasswordHash {
-    PasswordHash::new("$2b$12$stored".into())
-}
-
-/// A hash the hasher computes now.
-fn fresh_hash() -> PasswordHash {
-    PasswordHash::new("$2b$12$fresh".into())
-}
-
-/// An adapter failure whose context and cause both carry [`ADAPTER_SECRET`].
-fn adapter_failure() -> AdapterError {
-    AdapterError::new(ADAPTER_SECRET, std::io::Error::other(ADAPTER_SECRET))
-}
-
-/// The refresh token the client presents.
-fn presented() -> RefreshToken {
-    RefreshToken::new("presented-secret".into())
-}
-
-/// The refresh token the mint hands out next.
-fn minted() -> RefreshToken {
-    RefreshToken::new("minted-secret".into())
-}
-
-/// The fake mint's digest: deterministic and different for different tokens.
-fn digest_of(token: &RefreshToken) -> TokenDigest {
-    TokenDigest::new(format!("sha256({})", token.expose()))
-}
-
-/// The fake signer's access token.
-fn signed(user: &User, issued_at: DateTime<Utc>) -> IssuedAccessToken {
-    IssuedAccessToken {
-        token: format!("jwt(sub={})", user.id),
-        expires_at: issued_at + access_ttl(),
-    }
-}
-
-/// The stored record of [`presented`]: unspent, unexpired, its session live.
-fn live_record() -> RefreshTokenRecord {
-    RefreshTokenRecord {
-        session: SESSION,
-        user_id: ADA,
-        expires_at: now() + Duration::days(1),
-        spent_at: None,
-        session_revoked_at: None,
     }
 }
 
@@ -209,18 +99,24 @@ fn as_ada(request: TestRequest) -> TestRequest {
 /// A request body that arrives as a stream of chunks, without a `Content-Length`.
 type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
 
-/// A fake of every port, and the HTTP settings, to be turned into the app.
+/// A fake of every port ([`Fakes`]), and the HTTP settings, to be turned into the app.
 struct Mocks {
-    users: MockUserRepository,
-    sessions: MockSessionRepository,
-    hasher: MockPasswordHasher,
-    access_tokens: MockAccessTokens,
-    refresh_tokens: MockRefreshTokenMint,
-    clock: MockClock,
-    ids: MockIdSource,
-    storage: MockStorageHealth,
-    attempts: MockLoginAttempts,
+    fakes: Fakes,
     settings: HttpSettings,
+}
+
+impl Deref for Mocks {
+    type Target = Fakes;
+
+    fn deref(&self) -> &Fakes {
+        &self.fakes
+    }
+}
+
+impl DerefMut for Mocks {
+    fn deref_mut(&mut self) -> &mut Fakes {
+        &mut self.fakes
+    }
 }
 
 impl Mocks {
@@ -228,27 +124,12 @@ impl Mocks {
     /// [`NEXT_ID`], a mint that digests as [`digest_of`] does and a record of login
     /// attempts that holds no failures and takes any; default settings, no rate limits.
     fn new() -> Self {
-        let mut clock = MockClock::new();
-        clock.expect_now().returning(now);
-        let mut ids = MockIdSource::new();
-        ids.expect_new_id().return_const(NEXT_ID);
-        let mut refresh_tokens = MockRefreshTokenMint::new();
-        refresh_tokens.expect_digest().returning(digest_of);
-        let mut attempts = MockLoginAttempts::new();
-        attempts
-            .expect_begin()
-            .return_const(AttemptState::default());
-        attempts.expect_finish().return_const(());
+        let mut fakes = Fakes::new();
+        fakes.ids.expect_new_id().return_const(NEXT_ID);
+        fakes.digests_tokens();
+        fakes.attempts_are_unremarkable();
         Self {
-            users: MockUserRepository::new(),
-            sessions: MockSessionRepository::new(),
-            hasher: MockPasswordHasher::new(),
-            access_tokens: MockAccessTokens::new(),
-            refresh_tokens,
-            clock,
-            ids,
-            storage: MockStorageHealth::new(),
-            attempts,
+            fakes,
             settings: HttpSettings::unlimited(),
         }
     }
@@ -267,19 +148,6 @@ impl Mocks {
             .returning(|_| Ok(Some(ada())));
     }
 
-    /// The store knows Ada's address, with [`stored_hash`] as her hash.
-    fn ada_is_registered(&mut self) {
-        self.users
-            .expect_find_credentials()
-            .withf(|email| email.as_ref() == "ada@example.com")
-            .times(1)
-            .returning(|_| {
-                Ok(Some(StoredCredentials {
-                    user: ada(),
-                    password_hash: stored_hash(),
-                }))
-            });
-    }
 
     /// Ada's password matches her stored hash, which is up to date.
     fn adas_password_matches(&mut self) {
@@ -289,20 +157,9 @@ impl Mocks {
                 password.expose() == ADAS_PASSWORD && *stored == stored_hash()
             })
             .times(1)
-            .returning(|_, _| Ok(PasswordCheck::Match { outdated: false }));
+            .returning(|_, _| Ok(domain::ports::PasswordCheck::Match { outdated: false }));
     }
 
-    /// One pair is issued: the mint hands out [`minted`], the signer signs with [`signed`].
-    fn issues_one_pair(&mut self) {
-        self.refresh_tokens
-            .expect_mint()
-            .times(1)
-            .returning(|| Ok(minted()));
-        self.access_tokens
-            .expect_issue()
-            .times(1)
-            .returning(|user, at, _| Ok(signed(user, at)));
-    }
 
     /// Ada logs in with the right password and a session starts.
     fn ada_logs_in(&mut self) {
@@ -318,11 +175,7 @@ impl Mocks {
 
     /// The store holds [`live_record`] for [`presented`].
     fn presented_token_is_live(&mut self) {
-        self.sessions
-            .expect_find_token()
-            .withf(|digest| *digest == digest_of(&presented()))
-            .times(1)
-            .returning(|_| Ok(Some(live_record())));
+        self.presented_token_is(Some(live_record()));
     }
 
     /// A registration hashes the password and the store takes the new user.
@@ -352,72 +205,16 @@ impl Mocks {
 
     /// The use cases, wired as the binary wires them, over these fakes.
     fn into_parts(self) -> (UseCases, HttpSettings) {
-        let users: Arc<dyn UserRepository> = Arc::new(self.users);
-        let sessions: Arc<dyn SessionRepository> = Arc::new(self.sessions);
-        let hasher: Arc<dyn PasswordHasher> = Arc::new(self.hasher);
-        let access_tokens: Arc<dyn AccessTokens> = Arc::new(self.access_tokens);
-        let refresh_tokens: Arc<dyn RefreshTokenMint> = Arc::new(self.refresh_tokens);
-        let clock: Arc<dyn Clock> = Arc::new(self.clock);
-        let ids: Arc<dyn IdSource> = Arc::new(self.ids);
-        let storage: Arc<dyn StorageHealth> = Arc::new(self.storage);
-        let attempts: Arc<dyn LoginAttempts> = Arc::new(self.attempts);
-        let throttle = Arc::new(LoginThrottle {
-            attempts,
-            policy: throttle(),
-            clock: Arc::clone(&clock),
-        });
-        let tokens = Arc::new(TokenPairIssuer {
-            access_tokens: Arc::clone(&access_tokens),
-            refresh_tokens: Arc::clone(&refresh_tokens),
-            ids: Arc::clone(&ids),
-            policy: SessionPolicy {
+        let policies = Policies {
+            session: SessionPolicy {
                 refresh_token_ttl: refresh_ttl(),
             },
-        });
-        let use_cases = UseCases {
-            register: Register {
-                users: Arc::clone(&users),
-                hasher: Arc::clone(&hasher),
-                clock: Arc::clone(&clock),
-                ids,
-            },
-            log_in: LogIn {
-                users: Arc::clone(&users),
-                sessions: Arc::clone(&sessions),
-                hasher: Arc::clone(&hasher),
-                tokens: Arc::clone(&tokens),
-                clock: Arc::clone(&clock),
-                throttle: Arc::clone(&throttle),
-            },
-            refresh: Refresh {
-                users: Arc::clone(&users),
-                sessions: Arc::clone(&sessions),
-                tokens,
-                clock: Arc::clone(&clock),
-            },
-            log_out: LogOut {
-                sessions: Arc::clone(&sessions),
-                refresh_tokens,
-                clock: Arc::clone(&clock),
-            },
-            authenticate: Authenticate {
-                access_tokens,
-                users: Arc::clone(&users),
-            },
-            update_profile: UpdateProfile {
-                users: Arc::clone(&users),
-                clock: Arc::clone(&clock),
-            },
-            change_password: ChangePassword {
-                users,
-                sessions,
-                hasher,
-                clock,
-                throttle,
-            },
-            storage,
+            login_throttle: throttle(),
         };
-        (use_cases, self.settings)
+        (
+            UseCases::new(&self.fakes.into_ports(), policies),
+            self.settings,
+        )
     }
 
     /// Sends one request to the app built over these fakes and reads the whole answer.

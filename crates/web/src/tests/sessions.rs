@@ -2,10 +2,10 @@
 
 use actix_web::http::header;
 use chrono::Duration;
-use domain::ports::{AttemptOutcome, AttemptState, FailedLogins, MockLoginAttempts};
+use domain::ports::{FailedLogins, MockLoginAttempts};
 use serde_json::json;
 
-use super::{Mocks, access_ttl, ada, login_request, now, refresh_token_request, signed};
+use super::{Mocks, access_ttl, ada, login_request, now, refresh_token_request};
 
 #[actix_web::test]
 async fn login_answers_the_pair_and_forbids_caching_it() {
@@ -24,7 +24,7 @@ async fn login_answers_the_pair_and_forbids_caching_it() {
     assert_eq!(
         answer.json(),
         json!({
-            "access_token": signed(&ada(), now()).token,
+            "access_token": test_support::signed(&ada(), now(), super::NEXT_ID).token,
             "refresh_token": "minted-secret",
             "token_type": "Bearer",
             "expires_in": access_ttl().num_seconds(),
@@ -59,25 +59,19 @@ async fn refresh_answers_the_new_pair_and_forbids_caching_it() {
 async fn a_throttled_login_is_a_429_that_says_when_to_retry_and_looks_nothing_up() {
     let mut mocks = Mocks::new();
     // Six failures, the latest ten seconds ago: locked for 2 × 30 s from then.
-    mocks.attempts = MockLoginAttempts::new();
+    mocks.login_attempts = MockLoginAttempts::new();
     mocks
-        .attempts
-        .expect_begin()
+        .login_attempts
+        .expect_failures()
         .withf(|email| email.as_ref() == "ada@example.com")
         .times(1)
-        .return_const(AttemptState {
-            failures: Some(FailedLogins {
+        .returning(|_| {
+            Ok(Some(FailedLogins {
                 count: 6,
                 last_at: now() - Duration::seconds(10),
-            }),
-            in_flight: 0,
+            }))
         });
-    mocks
-        .attempts
-        .expect_finish()
-        .withf(|_, outcome, _| *outcome == AttemptOutcome::Abandoned)
-        .times(1)
-        .return_const(());
+    mocks.login_attempts.expect_record_failure().never();
     mocks.no_session_is_touched();
     mocks.hasher.expect_verify().never();
 
