@@ -9,4 +9,4 @@ pub mod startup;
 pub mod telemetry;
 
 pub use config::Config;
-pub use startup::{Application, StartupError};
+pub use startup::{Application, Overrides, StartupError};

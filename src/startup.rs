@@ -4,29 +4,30 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use ::web::HttpSettings;
 use ::web::rate_limit::RateLimits;
-use ::web::{HttpSettings, UseCases};
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use actix_web::web::Data;
-use application::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, Refresh, Register, SessionPolicy,
-    TokenPairIssuer, UpdateProfile,
-};
-use domain::ports::{Clock, SessionRepository};
+use application::{Policies, SessionPolicy, UseCases};
+use domain::ports::{Clock, IdSource, Ports, SessionRepository};
 use infrastructure::blocking::CpuLane;
 use infrastructure::hashing::{HashPolicyError, PasswordHashing};
 use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
-use infrastructure::login_attempts::InMemoryLoginAttempts;
 use infrastructure::refresh_tokens::RandomRefreshTokens;
-use infrastructure::sqlite::{Database, OpenError, SqliteSessionRepository, SqliteUserRepository};
+use infrastructure::sqlite::OpenError;
+use infrastructure::storage::{DatabaseUrl, DatabaseUrlError, Storage, StorageShutdown};
 use infrastructure::system::{RandomIds, SystemClock};
+use tokio_util::sync::CancellationToken;
 
 use crate::Config;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// `DATABASE_URL` names no storage Portico can open.
+    #[error("invalid DATABASE_URL")]
+    DatabaseUrl(#[from] DatabaseUrlError),
     /// The database could not be opened or migrated.
     #[error("cannot open the database")]
     Database(#[from] OpenError),
@@ -44,6 +45,16 @@ pub enum StartupError {
     Bind(#[from] std::io::Error),
 }
 
+/// Adapters a caller supplies instead of the real ones: an end-to-end test runs the real
+/// app on a clock it moves itself, or with ids it chooses.
+#[derive(Default, Clone)]
+pub struct Overrides {
+    /// The time, instead of the system clock.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Identifiers, instead of random UUIDs.
+    pub ids: Option<Arc<dyn IdSource>>,
+}
+
 /// A built service: listening, not yet serving.
 pub struct Application {
     server: Server,
@@ -52,97 +63,65 @@ pub struct Application {
     clock: Arc<dyn Clock>,
     prune_interval: std::time::Duration,
     rate_limits: Arc<RateLimits>,
-    database: Database,
+    storage_shutdown: Arc<dyn StorageShutdown>,
+    shutdown: CancellationToken,
 }
 
 impl Application {
-    /// Opens the database (migrating it), builds every adapter and use case, and binds
+    /// Opens the storage (migrating it), builds every adapter and use case, and binds
     /// the listening socket (port 0 picks a free port: see [`Application::address`]).
     ///
     /// # Errors
     /// [`StartupError`] naming the part that failed.
     pub fn build(config: Config) -> Result<Self, StartupError> {
-        let database = Database::open(&config.database_url, config.database_pool_size)?;
-        let users = Arc::new(SqliteUserRepository::new(database.clone()));
-        let sessions: Arc<dyn SessionRepository> =
-            Arc::new(SqliteSessionRepository::new(database.clone()));
-        let hasher = Arc::new(PasswordHashing::new(
-            config.hash_policy,
-            CpuLane::new(config.hash_concurrency, config.hash_queue),
-        )?);
-        let access_tokens = Arc::new(JwtAccessTokens::new(JwtSettings {
-            secret: config.jwt_secret.clone(),
-            issuer: config.jwt_issuer.clone(),
-            audience: config.jwt_audience.clone(),
-            ttl: chrono::Duration::from_std(config.access_token_ttl)?,
-        })?);
-        let refresh_tokens = Arc::new(RandomRefreshTokens);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ids = Arc::new(RandomIds);
-        let tokens = Arc::new(TokenPairIssuer {
-            access_tokens: access_tokens.clone(),
-            refresh_tokens: refresh_tokens.clone(),
-            ids: ids.clone(),
-            policy: SessionPolicy {
+        Self::build_with(config, Overrides::default())
+    }
+
+    /// [`Application::build`], with some adapters replaced.
+    ///
+    /// # Errors
+    /// [`StartupError`] naming the part that failed.
+    pub fn build_with(config: Config, overrides: Overrides) -> Result<Self, StartupError> {
+        let storage = Storage::open(
+            &DatabaseUrl::parse(&config.database_url)?,
+            config.database_pool_size,
+        )?;
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let ids = overrides.ids.unwrap_or_else(|| Arc::new(RandomIds));
+        let ports = Ports {
+            users: storage.users,
+            sessions: Arc::clone(&storage.sessions),
+            login_attempts: storage.login_attempts,
+            hasher: Arc::new(PasswordHashing::new(
+                config.hash_policy,
+                CpuLane::new(config.hash_concurrency, config.hash_queue),
+            )?),
+            access_tokens: Arc::new(JwtAccessTokens::new(JwtSettings {
+                secret: config.jwt_secret.clone(),
+                issuer: config.jwt_issuer.clone(),
+                audience: config.jwt_audience.clone(),
+                ttl: chrono::Duration::from_std(config.access_token_ttl)?,
+            })?),
+            refresh_tokens: Arc::new(RandomRefreshTokens),
+            clock: Arc::clone(&clock),
+            ids,
+            storage: storage.health,
+        };
+        let policies = Policies {
+            session: SessionPolicy {
                 refresh_token_ttl: chrono::Duration::from_std(config.refresh_token_ttl)?,
             },
-        });
-
-        let throttle = Arc::new(LoginThrottle {
-            attempts: Arc::new(InMemoryLoginAttempts::default()),
-            policy: config.login_throttle,
-            clock: clock.clone(),
-        });
-
-        let use_cases = Data::new(UseCases {
-            register: Register {
-                users: users.clone(),
-                hasher: hasher.clone(),
-                clock: clock.clone(),
-                ids,
-            },
-            log_in: LogIn {
-                users: users.clone(),
-                sessions: sessions.clone(),
-                hasher: hasher.clone(),
-                tokens: tokens.clone(),
-                clock: clock.clone(),
-                throttle: throttle.clone(),
-            },
-            refresh: Refresh {
-                users: users.clone(),
-                sessions: sessions.clone(),
-                tokens,
-                clock: clock.clone(),
-            },
-            log_out: LogOut {
-                sessions: sessions.clone(),
-                refresh_tokens,
-                clock: clock.clone(),
-            },
-            authenticate: Authenticate {
-                access_tokens,
-                users: users.clone(),
-            },
-            update_profile: UpdateProfile {
-                users: users.clone(),
-                clock: clock.clone(),
-            },
-            change_password: ChangePassword {
-                users,
-                sessions: sessions.clone(),
-                hasher,
-                clock: clock.clone(),
-                throttle,
-            },
-            storage: Arc::new(database.clone()),
-        });
+            login_throttle: config.login_throttle,
+        };
+        let use_cases = Data::new(UseCases::new(&ports, policies));
         let rate_limits = Arc::new(RateLimits::new(config.rate_limits.clone()));
+        let shutdown = CancellationToken::new();
         let settings = HttpSettings {
             body_limit: config.body_limit,
             refresh_cookie: config.refresh_cookie,
             cors: config.cors.clone(),
             rate_limits: Arc::clone(&rate_limits),
+            shutdown: shutdown.clone(),
         };
 
         let listener = TcpListener::bind(config.bind)?;
@@ -157,11 +136,12 @@ impl Application {
         Ok(Self {
             server,
             address,
-            sessions,
+            sessions: ports.sessions,
             clock,
             prune_interval: config.session_prune_interval,
             rate_limits,
-            database,
+            storage_shutdown: storage.shutdown,
+            shutdown,
         })
     }
 
@@ -179,41 +159,56 @@ impl Application {
     /// The I/O error that stopped the server.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let shutdown = self.shutdown.clone();
         let draining = async move {
             stop.await;
             tracing::info!("stop requested; draining in-flight requests");
+            // Long-lived work is told first, so the drain waits only for requests.
+            shutdown.cancel();
             handle.stop(true).await;
             // The server's own future reports the end.
             std::future::pending::<()>().await;
         };
-        let pruning = prune_periodically(self.sessions, self.clock, self.prune_interval);
+        let pruning = prune_periodically(
+            self.sessions,
+            self.clock,
+            self.prune_interval,
+            self.shutdown.clone(),
+        );
         let forgetting = forget_idle_clients(self.rate_limits);
         let outcome = tokio::select! {
             outcome = self.server => outcome,
             () = draining => Ok(()),
-            () = pruning => Ok(()),
+            // Pruning ends when the stop begins; the drain goes on without it.
+            () = async { pruning.await; std::future::pending().await } => Ok(()),
             () = forgetting => Ok(()),
         };
-        // Every write into the main file; the pool closes as the process ends.
-        if let Err(error) = self.database.checkpoint().await {
-            tracing::warn!(error.cause_chain = ?error, "final checkpoint failed");
+        self.shutdown.cancel();
+        // SQLite: every write into the main file; the pool closes as the process ends.
+        if let Err(error) = self.storage_shutdown.close().await {
+            tracing::warn!(error.cause_chain = ?error, "closing the storage failed");
         }
         tracing::info!("portico stopped");
         outcome
     }
 }
 
-/// Deletes expired tokens and ended sessions every `interval`. The work runs on the
-/// database's blocking door, so requests never wait for it.
+/// Deletes expired tokens and ended sessions every `interval` until `shutdown` is
+/// cancelled. The work runs on the database's blocking door, so requests never wait
+/// for it.
 async fn prune_periodically(
     sessions: Arc<dyn SessionRepository>,
     clock: Arc<dyn Clock>,
     interval: std::time::Duration,
+    shutdown: CancellationToken,
 ) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
         match sessions.prune(clock.now()).await {
             Ok(0) => {}
             Ok(rows) => tracing::info!(rows, "pruned expired and revoked sessions"),

@@ -1,8 +1,7 @@
 //! Registering, reading and changing one's account, and password hashes that move.
 
 use domain::Email;
-use domain::ports::UserRepository as _;
-use infrastructure::sqlite::{Database, SqliteUserRepository};
+use infrastructure::storage::{DatabaseUrl, Storage};
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, Registered, assert_problem, spawn_app};
@@ -60,6 +59,7 @@ async fn a_profile_update_changes_only_the_given_names_and_moves_updated_at() {
     let app = spawn_app().await;
     let (_, tokens) = app.signed_in_user().await;
     let before: Value = app.me(&tokens.access).await.json().await.unwrap();
+    app.clock.advance(chrono::Duration::seconds(1));
 
     let response = app
         .update_me(&tokens.access, &json!({"last_name": "Byron"}))
@@ -168,9 +168,10 @@ async fn account_routes_need_an_access_token() {
 }
 
 async fn stored_hash(database_url: &str, email: &str) -> String {
-    let database = Database::open(database_url, 1).unwrap();
-    let users = SqliteUserRepository::new(database);
-    let credentials = users
+    let url = DatabaseUrl::parse(database_url).unwrap();
+    let storage = Storage::open(&url, 1).unwrap();
+    let credentials = storage
+        .users
         .find_credentials(&Email::parse(email).unwrap())
         .await
         .unwrap()

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use portico::{Application, Config};
+use portico::{Application, Config, Overrides};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
+use test_support::ManualClock;
 
 /// The password every test user registers with.
 pub const PASSWORD: &str = "correct horse battery";
@@ -21,6 +22,8 @@ pub struct TestApp {
     pub client: Client,
     /// The `DATABASE_URL` the app uses.
     pub database_url: String,
+    /// The app's clock: time passes when the test moves it.
+    pub clock: Arc<ManualClock>,
     _folder: Arc<tempfile::TempDir>,
 }
 
@@ -60,9 +63,11 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let folder = tempfile::tempdir().expect("temporary folder");
     let database_url = format!("sqlite://{}", folder.path().join("portico.db").display());
-    let address = start(test_config(&database_url, overrides));
+    let clock = Arc::new(ManualClock::starting_at(chrono::Utc::now()));
+    let address = start(test_config(&database_url, overrides), &clock);
     TestApp {
         address,
+        clock,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -72,9 +77,13 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     }
 }
 
-/// Builds and starts an app in the background; returns its base URL.
-pub fn start(config: Config) -> String {
-    let application = Application::build(config).expect("the app starts");
+/// Builds and starts an app on `clock` in the background; returns its base URL.
+pub fn start(config: Config, clock: &Arc<ManualClock>) -> String {
+    let overrides = Overrides {
+        clock: Some(Arc::clone(clock) as _),
+        ..Overrides::default()
+    };
+    let application = Application::build_with(config, overrides).expect("the app starts");
     let address = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped(std::future::pending()));
     address
@@ -114,7 +123,8 @@ impl TestApp {
     /// configuration (the first instance keeps running beside it).
     pub fn restarted_with(&self, overrides: &[(&str, &str)]) -> TestApp {
         TestApp {
-            address: start(test_config(&self.database_url, overrides)),
+            address: start(test_config(&self.database_url, overrides), &self.clock),
+            clock: Arc::clone(&self.clock),
             client: self.client.clone(),
             database_url: self.database_url.clone(),
             _folder: Arc::clone(&self._folder),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::throttle::{AdmitError, LoginThrottle};
 use domain::ports::{
-    Ports, AccessTokens, AdapterError, Clock, HashReplacement, IdSource, InsertUserError, PasswordCheck,
-    PasswordHasher, SessionRepository, TokenRejection, UserRepository,
+    AccessTokens, AdapterError, Clock, HashReplacement, IdSource, InsertUserError, PasswordCheck,
+    PasswordHasher, Ports, SessionRepository, TokenRejection, UserRepository,
 };
 use domain::{AccessClaims, Email, NewUser, Password, PersonName, User, UserId};
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::throttle::{AdmitError, LoginThrottle};
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
-    Ports, AccessTokens, AdapterError, Clock, HashReplacement, IdSource, PasswordCheck, PasswordHasher,
-    RefreshTokenMint, SessionRepository, UserRepository,
+    AccessTokens, AdapterError, Clock, HashReplacement, IdSource, PasswordCheck, PasswordHasher,
+    Ports, RefreshTokenMint, SessionRepository, UserRepository,
 };
 use domain::{
     Email, IssuedAccessToken, NewRefreshToken, Password, PasswordHash, RefreshToken,

@@ -49,7 +49,10 @@ impl LoginAttempts for InMemoryLoginAttempts {
                 Some(failures) if !restart => failures.count.saturating_add(1),
                 _ => 1,
             };
-            map.insert(email.as_ref().to_owned(), FailedLogins { count, last_at: at });
+            map.insert(
+                email.as_ref().to_owned(),
+                FailedLogins { count, last_at: at },
+            );
         });
         Ok(())
     }

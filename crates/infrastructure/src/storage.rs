@@ -6,12 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain::ports::{AdapterError, LoginAttempts, SessionRepository, StorageHealth, UserRepository};
+use domain::ports::{
+    AdapterError, LoginAttempts, SessionRepository, StorageHealth, UserRepository,
+};
 
 use crate::login_attempts::InMemoryLoginAttempts;
 use crate::sqlite::{
-    Database, OpenError, SqlitePath, SqliteSessionRepository, SqliteUrlError,
-    SqliteUserRepository,
+    Database, OpenError, SqlitePath, SqliteSessionRepository, SqliteUrlError, SqliteUserRepository,
 };
 
 /// Where the data lives, as configured by `DATABASE_URL`.

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
+use domain::RefreshTokenRecord;
 use domain::ports::{
     MockAccessTokens, MockClock, MockIdSource, MockLoginAttempts, MockPasswordHasher,
     MockRefreshTokenMint, MockSessionRepository, MockStorageHealth, MockUserRepository,
     PasswordCheck, Ports, StoredCredentials,
 };
-use domain::RefreshTokenRecord;
 
 use crate::fixtures::{ada, digest_of, minted, now, presented, signed, stored_hash};
 

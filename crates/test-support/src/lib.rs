@@ -9,9 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod clock;
 pub mod contracts;
 mod fakes;
 mod fixtures;
 
+pub use clock::ManualClock;
 pub use fakes::Fakes;
 pub use fixtures::*;

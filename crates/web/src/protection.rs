@@ -27,8 +27,7 @@ pub async fn security_headers(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let is_docs = RouteTable::route_of(&request)
-        .is_some_and(|route| route.csp == CspProfile::Docs);
+    let is_docs = RouteTable::route_of(&request).is_some_and(|route| route.csp == CspProfile::Docs);
     let mut response = next.call(request).await?;
     let headers = response.headers_mut();
     headers.insert(

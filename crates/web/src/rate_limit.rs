@@ -24,8 +24,8 @@ use governor::{Quota, RateLimiter};
 use ipnet::IpNet;
 
 use crate::auth::verified_claims;
-use crate::routes::{BudgetClass, RouteTable};
 use crate::error::ApiError;
+use crate::routes::{BudgetClass, RouteTable};
 
 /// `burst` requests at once, refilled evenly over `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,8 +32,8 @@ pub(crate) use test_support::{
 };
 
 use crate::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Policies, Refresh,
-    Register, SessionPolicy, UpdateProfile, UseCases,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Policies, Refresh, Register,
+    SessionPolicy, UpdateProfile, UseCases,
 };
 
 /// Every event and span field a use case logs on this thread while a capture is on, one

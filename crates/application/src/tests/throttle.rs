@@ -76,7 +76,10 @@ async fn a_locked_address_is_refused_before_any_lookup_with_the_time_left() {
             matches!(outcome, Err(LogInError::Throttled(seconds)) if seconds == retry),
             "{count} failures {seconds_ago} s ago: {outcome:?}"
         );
-        assert!(recorded.lock().unwrap().is_empty(), "a refusal records nothing");
+        assert!(
+            recorded.lock().unwrap().is_empty(),
+            "a refusal records nothing"
+        );
     }
 }
 
@@ -104,7 +107,10 @@ async fn checks_in_flight_use_up_the_allowance_so_a_burst_gets_no_more_than_a_se
         drop(running);
         drop(outcome);
         if count == 0 {
-            assert!(throttle.admit(&ada).await.is_ok(), "the allowance came back");
+            assert!(
+                throttle.admit(&ada).await.is_ok(),
+                "the allowance came back"
+            );
         }
     }
 }
@@ -134,13 +140,19 @@ async fn an_unreadable_record_refuses_the_check() {
     mocks.users.expect_find_credentials().never();
     mocks.hasher.expect_verify().never();
     let outcome = log_in(mocks, "ada@example.com", ADAS_PASSWORD).await;
-    assert!(matches!(outcome, Err(LogInError::Adapter(_))), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(LogInError::Adapter(_))),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_record_that_cannot_be_written_does_not_change_the_answer() {
     let mut mocks = Mocks::new();
-    mocks.login_attempts.expect_failures().returning(|_| Ok(None));
+    mocks
+        .login_attempts
+        .expect_failures()
+        .returning(|_| Ok(None));
     mocks
         .login_attempts
         .expect_record_failure()
@@ -149,7 +161,10 @@ async fn a_record_that_cannot_be_written_does_not_change_the_answer() {
     mocks.ada_is_registered();
     mocks.password_check_gives("not the password", PasswordCheck::Mismatch);
     let outcome = log_in(mocks, "ada@example.com", "not the password").await;
-    assert!(matches!(outcome, Err(LogInError::InvalidCredentials)), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(LogInError::InvalidCredentials)),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]
@@ -196,7 +211,10 @@ async fn a_success_is_recorded_and_an_adapter_failure_is_not_a_guess() {
         .returning(|_| Err(boom("store down")));
     let outcome = log_in(mocks, "ada@example.com", ADAS_PASSWORD).await;
     assert!(matches!(outcome, Err(LogInError::Adapter(_))));
-    assert!(recorded.lock().unwrap().is_empty(), "no verdict, nothing recorded");
+    assert!(
+        recorded.lock().unwrap().is_empty(),
+        "no verdict, nothing recorded"
+    );
 }
 
 #[tokio::test]

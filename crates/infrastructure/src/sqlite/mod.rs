@@ -144,7 +144,9 @@ pub struct SqlitePath(PathBuf);
 
 /// A URL that names no SQLite file this adapter can open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported SQLite URL {0:?}: expected sqlite://PATH (an in-memory database would be empty for every pooled connection)")]
+#[error(
+    "unsupported SQLite URL {0:?}: expected sqlite://PATH (an in-memory database would be empty for every pooled connection)"
+)]
 pub struct SqliteUrlError(pub String);
 
 impl SqlitePath {
@@ -309,7 +311,11 @@ mod tests {
         assert_eq!(path("sqlite:p.db"), Ok(PathBuf::from("p.db")));
         assert_eq!(path("p.db"), Ok(PathBuf::from("p.db")));
         for url in ["postgres://localhost/db", "sqlite://", "sqlite::memory:"] {
-            assert_eq!(path(url), Err(SqliteUrlError(url.to_owned())), "sent {url:?}");
+            assert_eq!(
+                path(url),
+                Err(SqliteUrlError(url.to_owned())),
+                "sent {url:?}"
+            );
         }
     }
 

@@ -62,12 +62,12 @@ impl SessionRepository for SqliteSessionRepository {
         self.database
             .write(move |connection| {
                 diesel::insert_into(sessions::table)
-                        .values((
-                            sessions::id.eq(first.session.as_uuid().to_string()),
-                            sessions::user_id.eq(user_id.to_string()),
-                            sessions::created_at.eq(first.issued_at.naive_utc()),
-                        ))
-                        .execute(connection)?;
+                    .values((
+                        sessions::id.eq(first.session.as_uuid().to_string()),
+                        sessions::user_id.eq(user_id.to_string()),
+                        sessions::created_at.eq(first.issued_at.naive_utc()),
+                    ))
+                    .execute(connection)?;
                 diesel::insert_into(refresh_tokens::table)
                     .values(NewRefreshTokenRow::from(first))
                     .execute(connection)
@@ -124,27 +124,25 @@ impl SessionRepository for SqliteSessionRepository {
             // rotations of one token run one after the other; the conditional update then
             // lets exactly one of them spend it.
             .write(move |connection| {
-                {
-                    let live_sessions = sessions::table
-                        .filter(sessions::revoked_at.is_null())
-                        .select(sessions::id);
-                    let spent = diesel::update(
-                        refresh_tokens::table
-                            .filter(refresh_tokens::digest.eq(&presented))
-                            .filter(refresh_tokens::spent_at.is_null())
-                            .filter(refresh_tokens::expires_at.gt(now))
-                            .filter(refresh_tokens::session_id.eq_any(live_sessions)),
-                    )
-                    .set(refresh_tokens::spent_at.eq(now))
-                    .execute(connection)?;
-                    if spent != 1 {
-                        return Ok(false);
-                    }
-                    diesel::insert_into(refresh_tokens::table)
-                        .values(NewRefreshTokenRow::from(replacement))
-                        .execute(connection)?;
-                    Ok(true)
+                let live_sessions = sessions::table
+                    .filter(sessions::revoked_at.is_null())
+                    .select(sessions::id);
+                let spent = diesel::update(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::digest.eq(&presented))
+                        .filter(refresh_tokens::spent_at.is_null())
+                        .filter(refresh_tokens::expires_at.gt(now))
+                        .filter(refresh_tokens::session_id.eq_any(live_sessions)),
+                )
+                .set(refresh_tokens::spent_at.eq(now))
+                .execute(connection)?;
+                if spent != 1 {
+                    return Ok(false);
                 }
+                diesel::insert_into(refresh_tokens::table)
+                    .values(NewRefreshTokenRow::from(replacement))
+                    .execute(connection)?;
+                Ok(true)
             })
             .await?;
         Ok(rotated)
@@ -281,8 +279,7 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_session_repository_contract() {
-        ::test_support::contracts::sessions::run(|| async { test_database::fresh().store() })
-            .await;
+        ::test_support::contracts::sessions::run(|| async { test_database::fresh().store() }).await;
     }
 
     #[tokio::test]

@@ -17,19 +17,57 @@ where
     Fut: Future<Output = Store>,
 {
     let cases: Vec<(&str, Case)> = vec![
-        ("a started session finds its first token live", |s| Box::pin(a_started_session_finds_its_first_token_live(s))),
-        ("an unknown digest is none", |s| Box::pin(an_unknown_digest_is_none(s))),
-        ("starting a session for an unknown user fails and stores nothing", |s| Box::pin(starting_a_session_for_an_unknown_user_fails_and_stores_nothing(s))),
-        ("rotating spends the presented token and stores a live replacement", |s| Box::pin(rotating_spends_the_presented_token_and_stores_a_live_replacement(s))),
-        ("a spent token does not rotate again and its replacement is not stored", |s| Box::pin(a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored(s))),
-        ("a rotation whose replacement cannot be stored changes nothing", |s| Box::pin(a_rotation_whose_replacement_cannot_be_stored_changes_nothing(s))),
-        ("an expired token does not rotate", |s| Box::pin(an_expired_token_does_not_rotate(s))),
-        ("a token of a revoked session does not rotate", |s| Box::pin(a_token_of_a_revoked_session_does_not_rotate(s))),
-        ("an unknown token does not rotate", |s| Box::pin(an_unknown_token_does_not_rotate(s))),
-        ("of two concurrent rotations of one token exactly one wins", |s| Box::pin(of_two_concurrent_rotations_of_one_token_exactly_one_wins(s))),
-        ("revoking marks the session once and tolerates repeats and unknown sessions", |s| Box::pin(revoking_marks_the_session_once_and_tolerates_repeats_and_unknown_sessions(s))),
-        ("revoking all of a users sessions leaves other users alone", |s| Box::pin(revoking_all_of_a_users_sessions_leaves_other_users_alone(s))),
-        ("pruning deletes what is dead and keeps what can still be presented", |s| Box::pin(pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(s))),
+        ("a started session finds its first token live", |s| {
+            Box::pin(a_started_session_finds_its_first_token_live(s))
+        }),
+        ("an unknown digest is none", |s| {
+            Box::pin(an_unknown_digest_is_none(s))
+        }),
+        (
+            "starting a session for an unknown user fails and stores nothing",
+            |s| Box::pin(starting_a_session_for_an_unknown_user_fails_and_stores_nothing(s)),
+        ),
+        (
+            "rotating spends the presented token and stores a live replacement",
+            |s| Box::pin(rotating_spends_the_presented_token_and_stores_a_live_replacement(s)),
+        ),
+        (
+            "a spent token does not rotate again and its replacement is not stored",
+            |s| Box::pin(a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored(s)),
+        ),
+        (
+            "a rotation whose replacement cannot be stored changes nothing",
+            |s| Box::pin(a_rotation_whose_replacement_cannot_be_stored_changes_nothing(s)),
+        ),
+        ("an expired token does not rotate", |s| {
+            Box::pin(an_expired_token_does_not_rotate(s))
+        }),
+        ("a token of a revoked session does not rotate", |s| {
+            Box::pin(a_token_of_a_revoked_session_does_not_rotate(s))
+        }),
+        ("an unknown token does not rotate", |s| {
+            Box::pin(an_unknown_token_does_not_rotate(s))
+        }),
+        (
+            "of two concurrent rotations of one token exactly one wins",
+            |s| Box::pin(of_two_concurrent_rotations_of_one_token_exactly_one_wins(s)),
+        ),
+        (
+            "revoking marks the session once and tolerates repeats and unknown sessions",
+            |s| {
+                Box::pin(
+                    revoking_marks_the_session_once_and_tolerates_repeats_and_unknown_sessions(s),
+                )
+            },
+        ),
+        (
+            "revoking all of a users sessions leaves other users alone",
+            |s| Box::pin(revoking_all_of_a_users_sessions_leaves_other_users_alone(s)),
+        ),
+        (
+            "pruning deletes what is dead and keeps what can still be presented",
+            |s| Box::pin(pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(s)),
+        ),
     ];
     run_cases("SessionRepository", &fresh, cases).await;
 }
@@ -68,7 +106,7 @@ async fn a_started_session_finds_its_first_token_live(store: Store) {
     let ada = user(&store, "ada@example.com").await;
     let session = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("first", session))
         .await
         .unwrap();
@@ -89,7 +127,7 @@ async fn a_started_session_finds_its_first_token_live(store: Store) {
 async fn an_unknown_digest_is_none(store: Store) {
     let ada = user(&store, "ada@example.com").await;
     store
-            .sessions
+        .sessions
         .start(ada, token("first", new_session()))
         .await
         .unwrap();
@@ -100,7 +138,7 @@ async fn starting_a_session_for_an_unknown_user_fails_and_stores_nothing(store: 
     user(&store, "ada@example.com").await;
     let nobody = UserId::from_uuid(Uuid::new_v4());
     let outcome = store
-            .sessions
+        .sessions
         .start(nobody, token("orphan", new_session()))
         .await;
     assert!(outcome.is_err());
@@ -111,13 +149,13 @@ async fn rotating_spends_the_presented_token_and_stores_a_live_replacement(store
     let ada = user(&store, "ada@example.com").await;
     let session = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("first", session))
         .await
         .unwrap();
 
     let rotated = store
-            .sessions
+        .sessions
         .rotate(&digest("first"), token("second", session), at(10))
         .await
         .unwrap();
@@ -138,7 +176,7 @@ async fn a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored(s
     let ada = user(&store, "ada@example.com").await;
     let session = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("first", session))
         .await
         .unwrap();
@@ -151,7 +189,7 @@ async fn a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored(s
     );
 
     let again = store
-            .sessions
+        .sessions
         .rotate(&digest("first"), token("third", session), at(11))
         .await
         .unwrap();
@@ -159,29 +197,26 @@ async fn a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored(s
     assert!(!again);
     assert_eq!(find(&store, "third").await, None);
     // The first spend is what stays on record.
-    assert_eq!(
-        find(&store, "first").await.unwrap().spent_at,
-        Some(at(10))
-    );
+    assert_eq!(find(&store, "first").await.unwrap().spent_at, Some(at(10)));
 }
 
 async fn a_rotation_whose_replacement_cannot_be_stored_changes_nothing(store: Store) {
     let ada = user(&store, "ada@example.com").await;
     let session = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("first", session))
         .await
         .unwrap();
     store
-            .sessions
+        .sessions
         .start(ada, token("taken", new_session()))
         .await
         .unwrap();
 
     // The replacement's digest is already stored: the insert fails after the spend.
     let outcome = store
-            .sessions
+        .sessions
         .rotate(&digest("first"), token("taken", session), at(10))
         .await;
 
@@ -201,7 +236,7 @@ async fn an_expired_token_does_not_rotate(store: Store) {
     let ada = user(&store, "ada@example.com").await;
     let session = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("first", session))
         .await
         .unwrap();
@@ -223,14 +258,14 @@ async fn a_token_of_a_revoked_session_does_not_rotate(store: Store) {
     let ada = user(&store, "ada@example.com").await;
     let session = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("first", session))
         .await
         .unwrap();
     store.sessions.revoke(session, at(5)).await.unwrap();
 
     let rotated = store
-            .sessions
+        .sessions
         .rotate(&digest("first"), token("second", session), at(10))
         .await
         .unwrap();
@@ -244,13 +279,13 @@ async fn an_unknown_token_does_not_rotate(store: Store) {
     let ada = user(&store, "ada@example.com").await;
     let session = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("first", session))
         .await
         .unwrap();
 
     let rotated = store
-            .sessions
+        .sessions
         .rotate(&digest("never-issued"), token("second", session), at(10))
         .await
         .unwrap();
@@ -263,24 +298,25 @@ async fn of_two_concurrent_rotations_of_one_token_exactly_one_wins(store: Store)
     let ada = user(&store, "ada@example.com").await;
     let session = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("first", session))
         .await
         .unwrap();
 
     let presented = digest("first");
     let (left, right) = futures_util::future::join(
-        store.sessions.rotate(&presented, token("left", session), at(10)),
-        store.sessions.rotate(&presented, token("right", session), at(10)),
+        store
+            .sessions
+            .rotate(&presented, token("left", session), at(10)),
+        store
+            .sessions
+            .rotate(&presented, token("right", session), at(10)),
     )
     .await;
     let (left, right) = (left.unwrap(), right.unwrap());
 
     assert!(left ^ right, "left rotated: {left}, right rotated: {right}");
-    let stored = [
-        find(&store, "left").await,
-        find(&store, "right").await,
-    ];
+    let stored = [find(&store, "left").await, find(&store, "right").await];
     assert_eq!(
         stored.iter().filter(|record| record.is_some()).count(),
         1,
@@ -293,7 +329,7 @@ async fn revoking_marks_the_session_once_and_tolerates_repeats_and_unknown_sessi
     let ada = user(&store, "ada@example.com").await;
     let session = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("first", session))
         .await
         .unwrap();
@@ -317,17 +353,17 @@ async fn revoking_all_of_a_users_sessions_leaves_other_users_alone(store: Store)
     let ada = user(&store, "ada@example.com").await;
     let grace = user(&store, "grace@example.com").await;
     store
-            .sessions
+        .sessions
         .start(ada, token("ada-laptop", new_session()))
         .await
         .unwrap();
     store
-            .sessions
+        .sessions
         .start(ada, token("ada-phone", new_session()))
         .await
         .unwrap();
     store
-            .sessions
+        .sessions
         .start(grace, token("grace-laptop", new_session()))
         .await
         .unwrap();
@@ -342,14 +378,18 @@ async fn revoking_all_of_a_users_sessions_leaves_other_users_alone(store: Store)
     assert_eq!(record.session_revoked_at, None, "session of grace-laptop");
     // A user without sessions is not an error.
     let nobody = UserId::from_uuid(Uuid::new_v4());
-    store.sessions.revoke_all_of_user(nobody, at(6)).await.unwrap();
+    store
+        .sessions
+        .revoke_all_of_user(nobody, at(6))
+        .await
+        .unwrap();
 }
 
 async fn pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(store: Store) {
     let ada = user(&store, "ada@example.com").await;
     // Live: one unspent token, kept.
     store
-            .sessions
+        .sessions
         .start(ada, token("live", new_session()))
         .await
         .unwrap();
@@ -357,7 +397,7 @@ async fn pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(stor
     // one again must still be recognised as reuse).
     let rotated = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("spent", rotated))
         .await
         .unwrap();
@@ -376,7 +416,7 @@ async fn pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(stor
     // Revoked: the session goes, and its live token with it by cascade.
     let revoked = new_session();
     store
-            .sessions
+        .sessions
         .start(ada, token("revoked", revoked))
         .await
         .unwrap();
@@ -393,10 +433,7 @@ async fn pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(stor
     for raw in ["expired", "revoked"] {
         assert_eq!(find(&store, raw).await, None, "{raw} was pruned");
     }
-    assert_eq!(
-        find(&store, "spent").await.unwrap().spent_at,
-        Some(at(10))
-    );
+    assert_eq!(find(&store, "spent").await.unwrap().spent_at, Some(at(10)));
 
     assert_eq!(
         store.sessions.prune(at(20)).await.unwrap(),

@@ -21,7 +21,9 @@ where
         ("a stored user reads back by id and by e-mail", |s| {
             Box::pin(a_stored_user_reads_back_by_id_and_by_email(s))
         }),
-        ("unknown users are none", |s| Box::pin(unknown_users_are_none(s))),
+        ("unknown users are none", |s| {
+            Box::pin(unknown_users_are_none(s))
+        }),
         ("a second user with the same address is email_taken", |s| {
             Box::pin(a_second_user_with_the_same_address_is_email_taken(s))
         }),
@@ -31,9 +33,10 @@ where
         ("names update and updated_at moves", |s| {
             Box::pin(names_update_and_updated_at_moves(s))
         }),
-        ("password hash updates touch updated_at only when asked", |s| {
-            Box::pin(password_hash_updates_touch_updated_at_only_when_asked(s))
-        }),
+        (
+            "password hash updates touch updated_at only when asked",
+            |s| Box::pin(password_hash_updates_touch_updated_at_only_when_asked(s)),
+        ),
     ];
     run_cases("UserRepository", &fresh, cases).await;
 }
@@ -100,7 +103,11 @@ async fn a_duplicate_id_is_a_storage_error_not_email_taken(store: Store) {
         "{outcome:?}"
     );
     assert_eq!(
-        store.users.find_credentials(&twin.user.email).await.unwrap(),
+        store
+            .users
+            .find_credentials(&twin.user.email)
+            .await
+            .unwrap(),
         None,
         "nothing is stored on error"
     );
@@ -156,7 +163,12 @@ async fn password_hash_updates_touch_updated_at_only_when_asked(store: Store) {
     assert!(
         store
             .users
-            .update_password_hash(ada.user.id, changed.clone(), at(20), HashReplacement::Changed)
+            .update_password_hash(
+                ada.user.id,
+                changed.clone(),
+                at(20),
+                HashReplacement::Changed
+            )
             .await
             .unwrap()
     );

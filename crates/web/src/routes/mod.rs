@@ -146,7 +146,10 @@ fn declared() -> Vec<Declared> {
 
 /// Registers every API route (each with its OpenAPI operation).
 pub fn configure(config: &mut ServiceConfig<'_>) {
-    for register in declared().into_iter().filter_map(|declared| declared.register) {
+    for register in declared()
+        .into_iter()
+        .filter_map(|declared| declared.register)
+    {
         register(config);
     }
 }

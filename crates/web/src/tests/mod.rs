@@ -38,9 +38,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub(crate) use test_support::{
-    ADA, ADAPTER_SECRET, ADAS_PASSWORD, Fakes, access_ttl, ada, adapter_failure,
-    adas_claims, email, fresh_hash, live_record, minted, name, now, presented,
-    refresh_ttl, stored_hash,
+    ADA, ADAPTER_SECRET, ADAS_PASSWORD, Fakes, access_ttl, ada, adapter_failure, adas_claims,
+    email, fresh_hash, live_record, minted, name, now, presented, refresh_ttl, stored_hash,
 };
 
 use crate::error::PROBLEM_JSON;
@@ -148,7 +147,6 @@ impl Mocks {
             .returning(|_| Ok(Some(ada())));
     }
 
-
     /// Ada's password matches her stored hash, which is up to date.
     fn adas_password_matches(&mut self) {
         self.hasher
@@ -159,7 +157,6 @@ impl Mocks {
             .times(1)
             .returning(|_, _| Ok(domain::ports::PasswordCheck::Match { outdated: false }));
     }
-
 
     /// Ada logs in with the right password and a session starts.
     fn ada_logs_in(&mut self) {
