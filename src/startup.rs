@@ -70,14 +70,17 @@ impl Application {
             config.hash_policy,
             CpuLane::new(config.hash_concurrency, config.hash_queue),
         )?);
-        let access_tokens = Arc::new(JwtAccessTokens::new(JwtSettings {
-            secret: config.jwt_secret.clone(),
-            issuer: config.jwt_issuer.clone(),
-            audience: config.jwt_audience.clone(),
-            ttl: chrono::Duration::from_std(config.access_token_ttl)?,
-        })?);
-        let refresh_tokens = Arc::new(RandomRefreshTokens);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let access_tokens = Arc::new(JwtAccessTokens::new(
+            JwtSettings {
+                secret: config.jwt_secret.clone(),
+                issuer: config.jwt_issuer.clone(),
+                audience: config.jwt_audience.clone(),
+                ttl: chrono::Duration::from_std(config.access_token_ttl)?,
+            },
+            clock.clone(),
+        )?);
+        let refresh_tokens = Arc::new(RandomRefreshTokens);
         let ids = Arc::new(RandomIds);
         let tokens = Arc::new(TokenPairIssuer {
             access_tokens: access_tokens.clone(),
