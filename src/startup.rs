@@ -96,12 +96,15 @@ impl Application {
                 config.hash_policy,
                 CpuLane::new(config.hash_concurrency, config.hash_queue),
             )?),
-            access_tokens: Arc::new(JwtAccessTokens::new(JwtSettings {
-                secret: config.jwt_secret.clone(),
-                issuer: config.jwt_issuer.clone(),
-                audience: config.jwt_audience.clone(),
-                ttl: chrono::Duration::from_std(config.access_token_ttl)?,
-            })?),
+            access_tokens: Arc::new(JwtAccessTokens::new(
+                JwtSettings {
+                    secret: config.jwt_secret.clone(),
+                    issuer: config.jwt_issuer.clone(),
+                    audience: config.jwt_audience.clone(),
+                    ttl: chrono::Duration::from_std(config.access_token_ttl)?,
+                },
+                Arc::clone(&clock),
+            )?),
             refresh_tokens: Arc::new(RandomRefreshTokens),
             clock: Arc::clone(&clock),
             ids,

@@ -4,7 +4,7 @@ use domain::Email;
 use infrastructure::storage::{DatabaseUrl, Storage};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Registered, assert_problem, spawn_app};
+use crate::helpers::{PASSWORD, Registered, Tokens, assert_problem, spawn_app};
 
 #[tokio::test]
 async fn registration_returns_the_user_without_any_hash() {
@@ -55,6 +55,83 @@ async fn names_are_empty_when_not_given() {
 }
 
 #[tokio::test]
+async fn a_right_to_left_override_in_a_name_or_address_is_refused_and_creates_nothing() {
+    let app = spawn_app().await;
+    // U+202E shows what follows it reversed: "ecalevoL" would be displayed "Lovelace".
+    let cases = [
+        (
+            "first_name",
+            json!({
+                "email": "rlo-name@example.com", "password": PASSWORD,
+                "first_name": "Ada\u{202E}ecalevoL"
+            }),
+            "rlo-name@example.com",
+        ),
+        (
+            "email",
+            json!({"email": "ada\u{202E}moc.elpmaxe@example.com", "password": PASSWORD}),
+            "adamoc.elpmaxe@example.com",
+        ),
+    ];
+    for (field, body, clean_email) in cases {
+        let response = app.register(&body).await;
+        let problem = assert_problem(response, 422, "validation_failed").await;
+        assert_eq!(
+            problem["errors"],
+            json!([{
+                "field": field,
+                "message": "must not contain control or formatting characters"
+            }]),
+            "sent {body}"
+        );
+
+        // Nothing was stored: the address is still free, and nobody can log in with it.
+        assert_problem(
+            app.login(clean_email, PASSWORD).await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+        let clean = app
+            .register(&json!({"email": clean_email, "password": PASSWORD}))
+            .await;
+        assert_eq!(
+            clean.status(),
+            201,
+            "registering {clean_email} after {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_decomposed_name_or_address_is_stored_and_returned_composed() {
+    let app = spawn_app().await;
+    // "Zoë" typed as "e" followed by U+0308 COMBINING DIAERESIS, as some keyboards send it.
+    let response = app
+        .register(&json!({
+            "email": "zoe\u{308}@example.com", "password": PASSWORD,
+            "first_name": "Zoe\u{308}", "last_name": "Bro\u{302}me"
+        }))
+        .await;
+    assert_eq!(response.status(), 201);
+    let registered: Value = response.json().await.unwrap();
+    assert_eq!(registered["email"], "zo\u{EB}@example.com");
+    assert_eq!(registered["first_name"], "Zo\u{EB}");
+    assert_eq!(registered["last_name"], "Br\u{F4}me");
+
+    // The composed spelling is the same account, and what was stored is composed.
+    let login = app.login("zo\u{EB}@example.com", PASSWORD).await;
+    assert_eq!(login.status(), 200, "login with the composed address");
+    let tokens = Tokens::from_body(&login.json().await.unwrap());
+    let stored: Value = app.me(&tokens.access).await.json().await.unwrap();
+    assert_eq!(stored, registered);
+    let again = app
+        .register(&json!({"email": "zo\u{EB}@example.com", "password": PASSWORD}))
+        .await;
+    assert_problem(again, 409, "email_taken").await;
+}
+
+#[tokio::test]
 async fn a_profile_update_changes_only_the_given_names_and_moves_updated_at() {
     let app = spawn_app().await;
     let (_, tokens) = app.signed_in_user().await;
@@ -84,6 +161,7 @@ async fn an_invalid_profile_update_changes_nothing() {
     for body in [
         json!({"first_name": "Ok", "last_name": too_long}),
         json!({"first_name": "line\nbreak"}),
+        json!({"last_name": "zero\u{200B}width"}),
         json!({"email": "new@example.com"}),
         json!({"first_name": 7}),
     ] {

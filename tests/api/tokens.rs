@@ -1,5 +1,6 @@
 //! JWT hardening over HTTP: every access token that is not exactly one the service would
-//! issue, for a user who exists, is refused with `invalid_token`.
+//! issue, for a user who exists, is refused with `invalid_token`. The forged tokens are
+//! signed with the test secret, so each is refused by the one rule it breaks.
 
 #![allow(
     clippy::expect_used,
@@ -62,6 +63,20 @@ fn sign(alg: Algorithm, typ: Option<&str>, claims: &Value, secret: &str) -> Stri
         &header,
         claims,
         &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("signing a test token")
+}
+
+/// A token as the service would issue it, but whose header also declares `crit`
+/// extensions (RFC 7515 §4.1.11) that the service does not understand.
+fn forge_with_crit(claims: &Value, extensions: &[&str]) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+    header.crit = Some(extensions.iter().map(|&name| name.to_owned()).collect());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
     )
     .expect("signing a test token")
 }
@@ -204,6 +219,23 @@ async fn forged_foreign_tampered_or_stale_tokens_are_refused_as_invalid_token() 
             )),
         ),
         (
+            "an iat an hour ahead, with a current nbf and exp",
+            forge(&with(valid.clone(), &json!({"iat": now + 3_600}))),
+        ),
+        (
+            "an iat two minutes ahead, beyond the clock-skew leeway",
+            forge(&with(valid.clone(), &json!({"iat": now + 120}))),
+        ),
+        (
+            "a crit header naming an extension",
+            forge_with_crit(&valid, &["exp"]),
+        ),
+        (
+            "a crit header naming an unknown extension",
+            forge_with_crit(&valid, &["urn:example:must-understand"]),
+        ),
+        ("an empty crit header", forge_with_crit(&valid, &[])),
+        (
             "typ JWT instead of at+jwt",
             sign(Algorithm::HS256, Some("JWT"), &valid, JWT_SECRET),
         ),
@@ -229,6 +261,34 @@ async fn forged_foreign_tampered_or_stale_tokens_are_refused_as_invalid_token() 
         200,
         "the genuine token"
     );
+}
+
+#[tokio::test]
+async fn an_expired_token_with_a_crit_header_is_called_invalid_not_expired() {
+    // "Expired" tells a client to refresh and retry; a token we would never have issued
+    // must not earn that answer, whatever its age.
+    let app = spawn_app().await;
+    let user = app.register_user().await;
+    let now = now();
+    let expired = with(
+        claims(&user.id, &user.email),
+        &json!({"iat": now - 1_020, "nbf": now - 1_020, "exp": now - 120}),
+    );
+
+    let plain = app.me(&forge(&expired)).await;
+    let critical = app.me(&forge_with_crit(&expired, &["exp"])).await;
+
+    assert_eq!(
+        challenge(&plain),
+        r#"Bearer realm="portico", error="invalid_token", error_description="the access token expired""#,
+        "the control: an expired token without crit"
+    );
+    assert_eq!(
+        challenge(&critical),
+        r#"Bearer realm="portico", error="invalid_token", error_description="the access token is invalid""#,
+        "an expired token with crit [\"exp\"]"
+    );
+    assert_eq!(critical.status(), 401);
 }
 
 #[tokio::test]

@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+
+use crate::user::is_control_or_formatting;
+
 /// The longest address SMTP can carry (RFC 5321 §4.5.3.1.3 path limit, less the brackets).
 const MAX_LEN: usize = 254;
 /// The longest local part RFC 5321 §4.5.3.1.1 allows.
@@ -9,8 +13,10 @@ const MAX_LOCAL_LEN: usize = 64;
 /// The longest DNS label (RFC 1035 §2.3.4).
 const MAX_LABEL_LEN: usize = 63;
 
-/// A syntactically valid e-mail address, trimmed and lower-cased so that two spellings of
-/// one address compare equal and the store's uniqueness constraint sees one value.
+/// A syntactically valid e-mail address, trimmed, lower-cased and in Unicode
+/// Normalization Form C, so that two spellings of one address compare equal and the
+/// store's uniqueness constraint sees one value. It holds no control or formatting
+/// character, so the address shown is the address stored.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -20,18 +26,26 @@ pub enum EmailError {
     /// Nothing but white space was given.
     #[error("must not be empty")]
     Empty,
-    /// Longer than [`MAX_LEN`] bytes.
+    /// Longer than [`MAX_LEN`] bytes once normalised.
     #[error("must be at most 254 bytes")]
     TooLong,
+    /// Contains a control, formatting or line-separating character: a right-to-left
+    /// override could show `moc.elpmaxe@ada` as another address, a zero-width space
+    /// could make a second account look like the first.
+    #[error("must not contain control or formatting characters")]
+    ControlOrFormattingCharacter,
     /// Not of the form `local@domain.tld`.
     #[error("is not a valid e-mail address")]
     Invalid,
 }
 
 impl Email {
-    /// Trims, lower-cases and checks the shape of an address: one `@`, a local part of
-    /// printable characters without white space or quotes, and a dotted domain of
-    /// letters, digits and inner hyphens.
+    /// Trims, lower-cases and normalises an address to NFC, then checks its shape: one
+    /// `@`, a local part of printable characters without white space or quotes, and a
+    /// dotted domain of letters, digits and inner hyphens.
+    ///
+    /// NFC (RFC 6532 §3.1) makes "zoë" typed as one code point or as "e" and a combining
+    /// diaeresis one address, not two accounts that look the same.
     ///
     /// # Errors
     /// [`EmailError`] naming the first rule the input breaks.
@@ -40,14 +54,20 @@ impl Email {
         if trimmed.is_empty() {
             return Err(EmailError::Empty);
         }
-        if trimmed.len() > MAX_LEN {
+        // Checked before the shape, which would refuse these too, so that the answer
+        // says what is wrong rather than only "not valid".
+        if trimmed.chars().any(is_control_or_formatting) {
+            return Err(EmailError::ControlOrFormattingCharacter);
+        }
+        let normalised: String = trimmed.to_lowercase().nfc().collect();
+        if normalised.len() > MAX_LEN {
             return Err(EmailError::TooLong);
         }
-        let (local, domain) = trimmed.split_once('@').ok_or(EmailError::Invalid)?;
+        let (local, domain) = normalised.split_once('@').ok_or(EmailError::Invalid)?;
         if !is_valid_local_part(local) || !is_valid_domain(domain) {
             return Err(EmailError::Invalid);
         }
-        Ok(Self(trimmed.to_lowercase()))
+        Ok(Self(normalised))
     }
 }
 
@@ -146,7 +166,7 @@ mod tests {
             "ada@example..com",
             "ada@127.0.0.1",
             "\"ada\"@example.com",
-            "ada@example.com\n@x.io",
+            "ada@exa\u{E000}mple.com",
         ] {
             assert_eq!(Email::parse(raw), Err(EmailError::Invalid), "sent {raw:?}");
         }
@@ -161,6 +181,42 @@ mod tests {
         assert_eq!(Email::parse(&long_local), Err(EmailError::Invalid));
         let long_label = format!("a@{}.com", "b".repeat(64));
         assert_eq!(Email::parse(&long_label), Err(EmailError::Invalid));
+    }
+
+    #[test]
+    fn refuses_control_and_formatting_characters_saying_so() {
+        for (what, raw) in [
+            ("a right-to-left override", "ada\u{202E}moc.elpmaxe@x.io"),
+            (
+                "a right-to-left override in the domain",
+                "ada@exa\u{202E}mple.com",
+            ),
+            ("a zero-width joiner", "a\u{200D}da@example.com"),
+            ("a zero-width space", "ada@exam\u{200B}ple.com"),
+            ("a byte-order mark", "\u{FEFF}ada@example.com"),
+            ("a left-to-right mark", "ada\u{200E}@example.com"),
+            ("NUL", "ada\u{0}@example.com"),
+            ("a tab", "ada\t@example.com"),
+            ("a line feed", "ada@example.com\n@x.io"),
+            ("a line separator", "ada@exam\u{2028}ple.com"),
+        ] {
+            assert_eq!(
+                Email::parse(raw),
+                Err(EmailError::ControlOrFormattingCharacter),
+                "sent {what}: {raw:?}"
+            );
+        }
+        assert_eq!(
+            EmailError::ControlOrFormattingCharacter.to_string(),
+            "must not contain control or formatting characters"
+        );
+    }
+
+    #[test]
+    fn a_decomposed_address_is_the_composed_one() {
+        let decomposed = Email::parse("Zoe\u{308}@exa\u{308}mple.de").unwrap();
+        assert_eq!(decomposed.as_ref(), "zo\u{EB}@ex\u{E4}mple.de");
+        assert_eq!(Email::parse("zoë@exämple.de"), Ok(decomposed));
     }
 
     #[test]

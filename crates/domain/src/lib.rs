@@ -5,6 +5,14 @@
 //! This crate may depend on std, `uuid`, `chrono`, `thiserror` and `async-trait` (a
 //! macro that makes the ports object-safe); `mockall` only behind the `mocks` feature, for
 //! other crates' tests. No framework, database, hashing or JWT crate belongs here.
+//!
+//! One deliberate exception to the list in SPEC §1: `unicode-normalization` and
+//! `unicode-properties` (general categories only): pure-Rust Unicode data tables and
+//! lookups from the unicode-rs project, with no I/O and no dependency but `tinyvec`
+//! (a small stack vector). Names and addresses must be stored in
+//! NFC and must refuse invisible and reordering characters (`PersonName`, `Email`); std
+//! offers neither normalisation nor general categories, and a hand-copied table would go
+//! stale with each Unicode version. The rule is the domain's, so the data lives here.
 
 pub mod email;
 pub mod password;

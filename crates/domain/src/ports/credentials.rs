@@ -64,8 +64,9 @@ pub trait AccessTokens: Send + Sync {
         token_id: Uuid,
     ) -> Result<IssuedAccessToken, AdapterError>;
 
-    /// Verifies a presented token: signature with the pinned algorithm, `typ`, `iss`,
-    /// `aud`, `exp` (required) and `nbf`.
+    /// Verifies a presented token: signature with the pinned algorithm, `typ`, no `crit`
+    /// header (no extension is understood), `iss`, `aud`, and `exp` (required), `nbf` and
+    /// `iat` against the [`Clock`](super::Clock), within a small leeway for clock skew.
     ///
     /// # Errors
     /// MUST return [`TokenRejection::Expired`] for a token that is genuine but past its
