@@ -432,7 +432,8 @@ fn read_rate_limits<F: Fn(&str) -> Option<String>>(reader: &mut Reader<F>) -> Ra
         burst: std::num::NonZeroU32::new(count).unwrap_or(std::num::NonZeroU32::MIN),
         period: Duration::from_secs(seconds),
     };
-    let parse_budget = |raw: &str| Budget::parse(raw, parse_duration);
+    let parse_budget =
+        |raw: &str| Budget::parse(raw, parse_duration).map_err(|error| error.to_string());
     RateLimitSettings {
         enabled: reader.get("RATE_LIMIT_ENABLED", true, parse_bool),
         per_ip: reader.get("RATE_LIMIT_PER_IP", budget(600, 60), parse_budget),
