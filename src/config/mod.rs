@@ -13,6 +13,7 @@ mod reader;
 mod server;
 mod tokens;
 
+use std::env::VarError;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,8 +23,8 @@ use ::web::rate_limit::RateLimitSettings;
 use application::LoginThrottlePolicy;
 use infrastructure::hashing::HashPolicy;
 
-use self::reader::Reader;
 pub use self::reader::parse_duration;
+use self::reader::{Lookup, Reader};
 use crate::telemetry::LogFormat;
 
 /// Every setting of the service. Each field's documentation names its variable and
@@ -123,9 +124,10 @@ impl Config {
     /// Reads the process environment.
     ///
     /// # Errors
-    /// [`ConfigErrors`] listing every variable with a bad value.
+    /// [`ConfigErrors`] listing every variable with a bad value, including a value that
+    /// is not valid UTF-8.
     pub fn from_env() -> Result<Self, ConfigErrors> {
-        Self::from_lookup(|variable| std::env::var(variable).ok())
+        Self::from_variables(&|variable: &str| std::env::var(variable))
     }
 
     /// Reads variables through `lookup` (the environment, or a map in tests); `None`
@@ -134,7 +136,13 @@ impl Config {
     /// # Errors
     /// [`ConfigErrors`] listing every variable with a bad value.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
-        let mut reader = Reader::new(&lookup);
+        Self::from_variables(&|variable: &str| lookup(variable).ok_or(VarError::NotPresent))
+    }
+
+    /// Reads variables through `lookup`, which answers as [`std::env::var`] does, so a
+    /// value that is not UTF-8 is reported rather than taken for unset.
+    fn from_variables(lookup: Lookup<'_>) -> Result<Self, ConfigErrors> {
+        let mut reader = Reader::new(lookup);
         // Read in the order docs/configuration.md lists the variables, so the errors are
         // printed in that order too.
         let server = server::Server::read(&mut reader);
@@ -302,6 +310,23 @@ mod tests {
         assert!(
             message.contains("JWT_SECRET: must be at least 32 bytes"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_not_unicode_is_reported_with_its_variable() {
+        let lookup = |variable: &str| match variable {
+            "BCRYPT_COST" | "LOG_FORMAT" => Err(VarError::NotUnicode("not shown".into())),
+            "DATABASE_POOL_SIZE" => Ok("0".to_owned()),
+            _ => Err(VarError::NotPresent),
+        };
+        let errors = Config::from_variables(&lookup).unwrap_err();
+        let message = errors.to_string();
+        assert_eq!(
+            message,
+            "  LOG_FORMAT: is not valid UTF-8\n  \
+               DATABASE_POOL_SIZE: must be between 1 and 256, got 0\n  \
+               BCRYPT_COST: is not valid UTF-8\n"
         );
     }
 }

@@ -2,14 +2,15 @@
 //! booleans, lists and fixed choices, with the syntax `docs/configuration.md` describes.
 //! Every parser answers with a message for the operator; [`Reader`] adds the variable.
 
+use std::env::VarError;
 use std::fmt;
 use std::time::Duration;
 
 use super::ConfigError;
 
-/// Where variables come from: the process environment, or a map in tests. `None` means
-/// unset.
-pub(super) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+/// Where variables come from. It answers as [`std::env::var`] does, so a value that is not
+/// valid UTF-8 stays apart from an absent one and can be reported instead of defaulted.
+pub(super) type Lookup<'a> = &'a dyn Fn(&str) -> Result<String, VarError>;
 
 /// Reads variables through a [`Lookup`] and records each problem, so that every bad
 /// variable is reported at once rather than the first one only.
@@ -27,9 +28,18 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The value of `variable`, or `None` when it is unset or blank.
-    fn raw(&self, variable: &str) -> Option<String> {
-        (self.lookup)(variable).filter(|value| !value.trim().is_empty())
+    /// The value of `variable`, or `None` when it is unset or blank. A value that is not
+    /// valid UTF-8 is recorded as a problem and also gives `None`.
+    fn raw(&mut self, variable: &'static str) -> Option<String> {
+        match (self.lookup)(variable) {
+            Ok(value) if !value.trim().is_empty() => Some(value),
+            Ok(_) | Err(VarError::NotPresent) => None,
+            // The bytes are not echoed: the variable may hold a secret.
+            Err(VarError::NotUnicode(_)) => {
+                self.report(variable, "is not valid UTF-8");
+                None
+            }
+        }
     }
 
     /// The parsed value of `variable`, or `default` when it is unset (or on error, after
@@ -225,5 +235,24 @@ mod tests {
         let config = config_from(&[("PORTICO_BIND", "  "), ("JWT_SECRET", "")]).unwrap();
         assert_eq!(config.bind.port(), 8080);
         assert!(config.jwt_secret_generated);
+    }
+
+    #[test]
+    fn a_value_that_is_not_unicode_is_a_problem_not_a_default() {
+        let lookup = |variable: &str| match variable {
+            "SHUTDOWN_GRACE" => Err(VarError::NotUnicode("not shown".into())),
+            _ => Err(VarError::NotPresent),
+        };
+        let mut reader = Reader::new(&lookup);
+        let grace = reader.get("SHUTDOWN_GRACE", Duration::from_secs(30), parse_duration);
+        let workers = reader.get("HTTP_WORKERS", 2, parse_number(1, 8));
+        assert_eq!((grace, workers), (Duration::from_secs(30), 2));
+        assert_eq!(
+            reader.into_errors(),
+            [ConfigError {
+                variable: "SHUTDOWN_GRACE",
+                problem: "is not valid UTF-8".into()
+            }]
+        );
     }
 }

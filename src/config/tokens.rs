@@ -100,7 +100,9 @@ fn random_secret() -> Result<Vec<u8>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::config_from;
+    use std::env::VarError;
+
+    use super::super::{Config, config_from};
 
     #[test]
     fn production_requires_a_jwt_secret() {
@@ -120,5 +122,21 @@ mod tests {
         let errors = config_from(&[("JWT_SECRET", &"a".repeat(64))]).unwrap_err();
         assert_eq!(errors.0[0].variable, "JWT_SECRET");
         assert!(errors.0[0].problem.contains("repetitive"));
+    }
+
+    #[test]
+    fn a_secret_that_is_not_unicode_is_reported_once_even_in_production() {
+        let lookup = |variable: &str| match variable {
+            "PORTICO_ENV" => Ok("production".to_owned()),
+            "JWT_SECRET" => Err(VarError::NotUnicode("not shown".into())),
+            _ => Err(VarError::NotPresent),
+        };
+        let errors = Config::from_variables(&lookup).unwrap_err();
+        let problems: Vec<(&str, &str)> = errors
+            .0
+            .iter()
+            .map(|error| (error.variable, error.problem.as_str()))
+            .collect();
+        assert_eq!(problems, [("JWT_SECRET", "is not valid UTF-8")]);
     }
 }
