@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, Tokens};
 
+/// The binary with an environment of its own, so a variable set on the developer's machine
+/// cannot change what a test sees; only what a coverage run needs is passed through.
 fn portico() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portico"));
     command
@@ -18,7 +20,15 @@ fn portico() -> Command {
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null());
+    command.envs(std::env::vars_os().filter(|(name, _)| is_coverage_variable(name)));
     command
+}
+
+/// What `cargo llvm-cov` sets for the processes it measures. Without `LLVM_PROFILE_FILE`
+/// an instrumented binary writes `default_*.profraw` into its working directory (the
+/// repository root) and its lines are missing from the report.
+fn is_coverage_variable(name: &OsStr) -> bool {
+    name == "LLVM_PROFILE_FILE" || name.as_bytes().starts_with(b"CARGO_LLVM_COV")
 }
 
 #[test]
