@@ -1,10 +1,11 @@
 # Everyday commands. `make help` lists them.
-.PHONY: help run test lint coverage bench fmt
+.PHONY: help run test lint deny coverage bench fmt
 
 help:
 	@echo "run       serve on 127.0.0.1:8080 with SQLite under ./data (no configuration needed)"
 	@echo "test      every test of the workspace: unit, adapter and end-to-end"
 	@echo "lint      rustfmt check and clippy with warnings as errors"
+	@echo "deny      dependency policy: licences, banned crates, sources (cargo deny)"
 	@echo "coverage  line coverage with cargo llvm-cov (HTML in target/llvm-cov/html)"
 	@echo "bench     criterion micro-benchmarks"
 	@echo "fmt       format the code"
@@ -18,6 +19,9 @@ test:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+deny:
+	cargo deny --locked check licenses bans sources
 
 coverage:
 	cargo llvm-cov --workspace --html

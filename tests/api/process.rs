@@ -1,13 +1,17 @@
 //! The real binary as an operator runs it: configuration errors stop it with a clear
 //! message, and SIGTERM drains in-flight requests before it exits.
 
+use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader};
+use std::os::unix::ffi::OsStrExt as _;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, Tokens};
 
+/// The binary with an environment of its own, so a variable set on the developer's machine
+/// cannot change what a test sees; only what a coverage run needs is passed through.
 fn portico() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portico"));
     command
@@ -16,7 +20,15 @@ fn portico() -> Command {
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null());
+    command.envs(std::env::vars_os().filter(|(name, _)| is_coverage_variable(name)));
     command
+}
+
+/// What `cargo llvm-cov` sets for the processes it measures. Without `LLVM_PROFILE_FILE`
+/// an instrumented binary writes `default_*.profraw` into its working directory (the
+/// repository root) and its lines are missing from the report.
+fn is_coverage_variable(name: &OsStr) -> bool {
+    name == "LLVM_PROFILE_FILE" || name.as_bytes().starts_with(b"CARGO_LLVM_COV")
 }
 
 #[test]
@@ -35,6 +47,29 @@ fn a_bad_configuration_stops_the_binary_naming_every_bad_variable() {
             "{variable} not named in {message}"
         );
     }
+}
+
+#[test]
+fn a_secret_that_is_not_utf8_stops_the_binary_instead_of_being_replaced() {
+    // Taken for unset, this secret would silently become a random one for the run.
+    let secret = OsStr::from_bytes(b"0123456789abcdef\xff0123456789abcdef");
+    let output = portico()
+        .env("JWT_SECRET", secret)
+        // Should the secret be let through, this database stops start-up with status 1
+        // instead of leaving the binary serving and the test waiting for ever.
+        .env("DATABASE_URL", "sqlite::memory:")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("JWT_SECRET: is not valid UTF-8"),
+        "JWT_SECRET not named in {message}"
+    );
+    assert!(
+        !message.contains("0123456789abcdef"),
+        "secret echoed in {message}"
+    );
 }
 
 /// Starts the binary and waits for the log line that gives its address; the rest of

@@ -36,24 +36,52 @@ pub struct Budget {
     pub period: Duration,
 }
 
+/// Why a budget could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetError {
+    /// There is no `/` between the count and the duration.
+    #[error("expected COUNT/DURATION such as 600/1m, got {raw:?}")]
+    MissingSlash {
+        /// The whole value as given.
+        raw: String,
+    },
+    /// The part before `/` is not a positive whole number.
+    #[error("expected a positive count before '/', got {count:?}")]
+    BadCount {
+        /// The part before `/`.
+        count: String,
+    },
+    /// The part after `/` was refused by the duration parser, whose message this carries
+    /// unchanged: the syntax of a duration belongs to the caller, not to this crate.
+    #[error("{0}")]
+    BadPeriod(String),
+}
+
 impl Budget {
     /// Parses `COUNT/DURATION` (`600/1m`, `10/60s`), the duration read by
     /// `parse_duration`.
     ///
     /// # Errors
-    /// A message saying what is wrong.
-    pub fn parse(
+    /// [`BudgetError::MissingSlash`] without a `/`, [`BudgetError::BadCount`] when the
+    /// count is not a positive whole number, [`BudgetError::BadPeriod`] with
+    /// `parse_duration`'s message when it refuses the duration.
+    pub fn parse<E: std::fmt::Display>(
         raw: &str,
-        parse_duration: impl Fn(&str) -> Result<Duration, String>,
-    ) -> Result<Self, String> {
+        parse_duration: impl Fn(&str) -> Result<Duration, E>,
+    ) -> Result<Self, BudgetError> {
         let (count, period) = raw
             .split_once('/')
-            .ok_or_else(|| format!("expected COUNT/DURATION such as 600/1m, got {raw:?}"))?;
+            .ok_or_else(|| BudgetError::MissingSlash {
+                raw: raw.to_owned(),
+            })?;
         let burst = count
             .trim()
             .parse::<NonZeroU32>()
-            .map_err(|_| format!("expected a positive count before '/', got {count:?}"))?;
-        let period = parse_duration(period.trim())?;
+            .map_err(|_| BudgetError::BadCount {
+                count: count.to_owned(),
+            })?;
+        let period = parse_duration(period.trim())
+            .map_err(|problem| BudgetError::BadPeriod(problem.to_string()))?;
         Ok(Self { burst, period })
     }
 

@@ -1,0 +1,44 @@
+//! The database: which SQLite file, how many pooled connections, and how often stale
+//! sessions are pruned from it.
+
+use std::time::Duration;
+
+use super::reader::{Reader, parse_duration, parse_number};
+
+/// The database's settings, as read; [`super::Config`] documents each.
+pub(super) struct Database {
+    /// `DATABASE_URL`.
+    pub(super) database_url: String,
+    /// `DATABASE_POOL_SIZE`.
+    pub(super) database_pool_size: u32,
+    /// `SESSION_PRUNE_INTERVAL`.
+    pub(super) session_prune_interval: Duration,
+}
+
+impl Database {
+    /// Reads the database's variables, recording bad values in `reader`.
+    pub(super) fn read(reader: &mut Reader<'_>) -> Self {
+        Self {
+            database_url: reader.get(
+                "DATABASE_URL",
+                "sqlite://data/portico.db".to_owned(),
+                |raw| {
+                    // A bare path has no scheme and is a SQLite file too.
+                    if raw.starts_with("sqlite:") || !raw.contains("://") {
+                        Ok(raw.to_owned())
+                    } else {
+                        Err(format!(
+                            "only SQLite is supported (sqlite://PATH), got {raw:?}"
+                        ))
+                    }
+                },
+            ),
+            database_pool_size: reader.get("DATABASE_POOL_SIZE", 8, parse_number(1, 256)),
+            session_prune_interval: reader.get(
+                "SESSION_PRUNE_INTERVAL",
+                Duration::from_secs(3_600),
+                parse_duration,
+            ),
+        }
+    }
+}
