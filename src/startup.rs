@@ -16,7 +16,7 @@ use infrastructure::hashing::{HashPolicyError, PasswordHashing};
 use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
 use infrastructure::refresh_tokens::RandomRefreshTokens;
 use infrastructure::sqlite::OpenError;
-use infrastructure::storage::{DatabaseUrl, DatabaseUrlError, Storage, StorageShutdown};
+use infrastructure::storage::{Storage, StorageShutdown};
 use infrastructure::system::{RandomIds, SystemClock};
 use tokio_util::sync::CancellationToken;
 
@@ -25,9 +25,6 @@ use crate::Config;
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// `DATABASE_URL` names no storage Portico can open.
-    #[error("invalid DATABASE_URL")]
-    DatabaseUrl(#[from] DatabaseUrlError),
     /// The database could not be opened or migrated.
     #[error("cannot open the database")]
     Database(#[from] OpenError),
@@ -82,10 +79,7 @@ impl Application {
     /// # Errors
     /// [`StartupError`] naming the part that failed.
     pub fn build_with(config: Config, overrides: Overrides) -> Result<Self, StartupError> {
-        let storage = Storage::open(
-            &DatabaseUrl::parse(&config.database_url)?,
-            config.database_pool_size,
-        )?;
+        let storage = Storage::open(&config.database_url, config.database_pool_size)?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let ids = overrides.ids.unwrap_or_else(|| Arc::new(RandomIds));
         let ports = Ports {

@@ -1,14 +1,16 @@
-//! The database: which SQLite file, how many pooled connections, and how often stale
+//! The database: which storage (parsed once into a [`DatabaseUrl`]), how many pooled connections, and how often stale
 //! sessions are pruned from it.
 
 use std::time::Duration;
+
+use infrastructure::storage::DatabaseUrl;
 
 use super::reader::{Reader, parse_duration, parse_number};
 
 /// The database's settings, as read; [`super::Config`] documents each.
 pub(super) struct Database {
     /// `DATABASE_URL`.
-    pub(super) database_url: String,
+    pub(super) database_url: DatabaseUrl,
     /// `DATABASE_POOL_SIZE`.
     pub(super) database_pool_size: u32,
     /// `SESSION_PRUNE_INTERVAL`.
@@ -21,17 +23,8 @@ impl Database {
         Self {
             database_url: reader.get(
                 "DATABASE_URL",
-                "sqlite://data/portico.db".to_owned(),
-                |raw| {
-                    // A bare path has no scheme and is a SQLite file too.
-                    if raw.starts_with("sqlite:") || !raw.contains("://") {
-                        Ok(raw.to_owned())
-                    } else {
-                        Err(format!(
-                            "only SQLite is supported (sqlite://PATH), got {raw:?}"
-                        ))
-                    }
-                },
+                DatabaseUrl::Sqlite(infrastructure::sqlite::SqlitePath::default_file()),
+                |raw| DatabaseUrl::parse(raw).map_err(|error| error.to_string()),
             ),
             database_pool_size: reader.get("DATABASE_POOL_SIZE", 8, parse_number(1, 256)),
             session_prune_interval: reader.get(

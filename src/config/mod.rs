@@ -34,7 +34,7 @@ pub struct Config {
     /// `PORTICO_BIND` (`127.0.0.1:8080`): the address to listen on.
     pub bind: SocketAddr,
     /// `DATABASE_URL` (`sqlite://data/portico.db`): the SQLite file, created if missing.
-    pub database_url: String,
+    pub database_url: infrastructure::storage::DatabaseUrl,
     /// `DATABASE_POOL_SIZE` (`8`): pooled database connections.
     pub database_pool_size: u32,
     /// `JWT_SECRET` (random per run when absent in development; required when
@@ -206,7 +206,7 @@ mod tests {
     fn with_nothing_set_the_defaults_serve_on_localhost_with_sqlite_under_data() {
         let config = config_from(&[]).unwrap();
         assert_eq!(config.bind, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(config.database_url, "sqlite://data/portico.db");
+        assert_eq!(config.database_url.to_string(), "sqlite://data/portico.db");
         assert!(config.jwt_secret_generated);
         assert_eq!(config.jwt_secret.len(), 64);
         assert_eq!(config.access_token_ttl, Duration::from_secs(900));
@@ -245,7 +245,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.bind.port(), 9000);
-        assert_eq!(config.database_url, "sqlite:///tmp/x.db");
+        assert_eq!(config.database_url.to_string(), "sqlite:///tmp/x.db");
         assert_eq!(config.database_pool_size, 3);
         assert_eq!(config.jwt_secret, secret.as_bytes());
         assert!(!config.jwt_secret_generated);

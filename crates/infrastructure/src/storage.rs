@@ -34,9 +34,6 @@ pub enum DatabaseUrlError {
 }
 
 impl DatabaseUrl {
-    /// The default: `sqlite://data/portico.db`, relative to the working directory.
-    pub const DEFAULT: &'static str = "sqlite://data/portico.db";
-
     /// Parses a `DATABASE_URL`.
     ///
     /// # Errors
@@ -116,9 +113,9 @@ mod tests {
         let url = DatabaseUrl::parse("sqlite://data/portico.db").unwrap();
         assert_eq!(url.to_string(), "sqlite://data/portico.db");
         assert_eq!(
-            DatabaseUrl::parse(DatabaseUrl::DEFAULT).unwrap(),
+            DatabaseUrl::Sqlite(SqlitePath::default_file()),
             url,
-            "the default is a SQLite file"
+            "the default is a SQLite file under data/"
         );
         for raw in ["postgres://db/portico", "postgresql://db/portico"] {
             assert_eq!(

@@ -165,6 +165,12 @@ impl SqlitePath {
         Ok(Self(PathBuf::from(path)))
     }
 
+    /// `data/portico.db`, relative to the working directory: the embedded default.
+    #[must_use]
+    pub fn default_file() -> Self {
+        Self(PathBuf::from("data/portico.db"))
+    }
+
     /// The file's path.
     #[must_use]
     pub fn as_path(&self) -> &Path {
