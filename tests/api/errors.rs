@@ -619,3 +619,92 @@ async fn every_refusal_of_every_endpoint_is_a_complete_problem_document() {
         assert_full_problem(response, status, code, &sent).await;
     }
 }
+
+/// Sends `request` as raw bytes on a new connection and reads the answer: the status and
+/// the body (the whole answer must have a `Content-Length`).
+async fn raw_exchange(app: &TestApp, request: Vec<u8>) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+
+    let address = app.address.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connected");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("read timeout set");
+        stream.write_all(&request).expect("request written");
+        let mut answer = Vec::new();
+        let mut buffer = [0_u8; 4096];
+        loop {
+            let read = stream.read(&mut buffer).expect("an answer within 10 s");
+            answer.extend_from_slice(&buffer[..read]);
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or_else(|| panic!("no Content-Length in {head}"));
+                if body.len() >= length {
+                    let status = head
+                        .split(' ')
+                        .nth(1)
+                        .and_then(|code| code.parse().ok())
+                        .unwrap_or_else(|| panic!("no status in {head}"));
+                    return (status, body[..length].to_owned());
+                }
+            }
+            assert!(read > 0, "the connection closed mid-answer: {text}");
+        }
+    })
+    .await
+    .expect("the exchange finished")
+}
+
+/// A chunked body whose chunk size is not hexadecimal reached clients as
+/// `payload reached EOF before completing: None`: actix's words, not the API's.
+#[tokio::test]
+async fn a_malformed_chunked_body_is_a_plain_400_naming_no_library_internals() {
+    let app = spawn_app().await;
+    for (what, chunks) in [
+        (
+            "a chunk size that is not hexadecimal",
+            "zz\r\n{}\r\n0\r\n\r\n",
+        ),
+        (
+            "a bad chunk size after a good chunk",
+            "10\r\n{\"email\":\"chunk\r\nnot-a-size\r\n@example.com\"}\r\n0\r\n\r\n",
+        ),
+    ] {
+        let request = format!(
+            "POST /register HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunks}",
+            app.address.trim_start_matches("http://"),
+        );
+
+        let (status, text) = raw_exchange(&app, request.into_bytes()).await;
+
+        assert_eq!(status, 400, "sent {what}: {text}");
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|error| panic!("sent {what}: not JSON ({error}): {text}"));
+        assert_eq!(body["code"], "malformed_request", "sent {what}: {body}");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(!detail.is_empty(), "sent {what}: {body}");
+        for internal in [
+            "EOF",
+            "None",
+            "payload",
+            "Payload",
+            "chunk size",
+            "Incomplete",
+        ] {
+            assert!(
+                !detail.contains(internal),
+                "sent {what}: the detail names {internal:?}: {detail}"
+            );
+        }
+    }
+    assert_still_registrable(&app, "chunk@example.com", "a malformed chunked body").await;
+}

@@ -2,6 +2,7 @@
 //! errors that say which field is wrong.
 
 use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::web::BytesMut;
 use actix_web::{FromRequest, HttpRequest};
@@ -41,8 +42,14 @@ pub fn body_format(request: &HttpRequest) -> Option<BodyFormat> {
     }
 }
 
+/// What a 400 says of a body that could not be read in full. The transport's own
+/// message ("payload reached EOF before completing: None") means nothing to a client.
+pub const UNREADABLE_BODY: &str =
+    "the body ended before it was complete, or its transfer encoding is invalid";
+
 /// Reads a whole body, refusing it as soon as it exceeds the configured limit (first by
-/// its `Content-Length`, then by what actually arrives).
+/// its `Content-Length`, then by what actually arrives). A body that breaks off or
+/// whose chunked encoding is corrupt is a 400.
 pub async fn read_body(request: &HttpRequest, payload: &mut Payload) -> Result<BytesMut, ApiError> {
     let limit = request
         .app_data::<HttpSettings>()
@@ -59,7 +66,13 @@ pub async fn read_body(request: &HttpRequest, payload: &mut Payload) -> Result<B
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| ApiError::MalformedRequest(error.to_string()))?;
+        let chunk = chunk.map_err(|error| match error {
+            PayloadError::Overflow => ApiError::PayloadTooLarge(limit),
+            error => {
+                tracing::debug!(%error, "the request body could not be read");
+                ApiError::MalformedRequest(UNREADABLE_BODY.to_owned())
+            }
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }

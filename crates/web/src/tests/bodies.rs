@@ -334,3 +334,43 @@ async fn a_streamed_body_within_the_limit_is_read_whole() {
     answer.assert_status(201);
     assert_eq!(answer.json()["email"], "ada@example.com");
 }
+
+/// actix reports a body that breaks off (a bad chunk size, a connection closed early)
+/// as "payload reached EOF before completing: None": a 400 must say it in its own words.
+#[actix_web::test]
+async fn a_body_that_cannot_be_read_in_full_is_a_400_naming_no_library_internals() {
+    let failures: [fn() -> PayloadError; 3] = [
+        || PayloadError::Incomplete(None),
+        || PayloadError::EncodingCorrupted,
+        || PayloadError::Io(std::io::Error::other("connection reset by peer")),
+    ];
+    for failure in failures {
+        let mut mocks = Mocks::new();
+        mocks.nothing_is_registered();
+        let request = TestRequest::post()
+            .uri("/register")
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .insert_header((header::TRANSFER_ENCODING, "chunked"));
+        let body: BodyStream = Box::pin(stream::iter([
+            Ok(Bytes::from_static(br#"{"email": "ada@exam"#)),
+            Err(failure()),
+        ]));
+
+        let answer = mocks.send_with_body(request, Some(body)).await;
+
+        let problem = answer.assert_problem(400, "malformed_request");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("ended before it was complete"),
+            "{}: {detail}",
+            failure()
+        );
+        for internal in ["EOF", "None", "payload", "Payload", "peer", "decode"] {
+            assert!(
+                !detail.contains(internal),
+                "{}: the detail names {internal:?}: {detail}",
+                failure()
+            );
+        }
+    }
+}
