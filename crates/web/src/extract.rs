@@ -1,6 +1,8 @@
 //! Reading request bodies: media type, size limit, and decoding into request types with
 //! errors that say which field is wrong.
 
+use std::fmt;
+
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::http::header;
@@ -8,6 +10,7 @@ use actix_web::web::BytesMut;
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt as _;
 use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, FieldError};
@@ -168,11 +171,7 @@ pub struct FieldErrors(Vec<FieldError>);
 
 impl FieldErrors {
     /// Keeps the value, or records the error against `field`.
-    pub fn check<T, E: std::fmt::Display>(
-        &mut self,
-        field: &str,
-        parsed: Result<T, E>,
-    ) -> Option<T> {
+    pub fn check<T, E: fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
         parsed
             .map_err(|error| {
                 self.0.push(FieldError {
@@ -190,5 +189,32 @@ impl FieldErrors {
         }
         // Every `check` succeeded, so every value `build` reads is present.
         build().ok_or_else(|| ApiError::internal("a parsed field went missing"))
+    }
+}
+
+/// A secret as it arrives in a body (a password, a refresh token), before it is parsed
+/// into a domain type. Its `Debug` prints no secret, so neither a log line nor a panic
+/// message that formats a request can carry one.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the parser that turns it into a domain type.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(secret: String) -> Self {
+        Self(secret)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
     }
 }

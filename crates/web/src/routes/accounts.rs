@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
-use crate::extract::{FieldErrors, Json};
+use crate::extract::{FieldErrors, Json, Secret};
 use crate::state::UseCases;
 
 /// A new account.
@@ -26,7 +26,8 @@ pub struct RegisterRequest {
     /// The login address; trimmed and compared case-insensitively.
     pub email: String,
     /// 8 to 72 bytes (UTF-8); never truncated.
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Secret,
     /// At most 100 characters; empty when absent.
     pub first_name: Option<String>,
     /// At most 100 characters; empty when absent.
@@ -100,7 +101,7 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
     let email = errors.check("email", Email::parse(&body.email));
-    let password = errors.check("password", Password::parse(&body.password));
+    let password = errors.check("password", Password::parse(body.password.expose()));
     let first_name = optional_name(&mut errors, "first_name", body.first_name.as_deref());
     let last_name = optional_name(&mut errors, "last_name", body.last_name.as_deref());
     let command = errors.finish(|| {
@@ -194,9 +195,11 @@ pub async fn update_me(
 }))]
 pub struct ChangePasswordRequest {
     /// The password in use now.
-    pub current_password: String,
+    #[schema(value_type = String, format = Password)]
+    pub current_password: Secret,
     /// The new password: 8 to 72 bytes.
-    pub new_password: String,
+    #[schema(value_type = String, format = Password)]
+    pub new_password: Secret,
 }
 
 /// Change one's password; every session (refresh token) of the account ends.
@@ -217,8 +220,11 @@ pub async fn change_password(
     Json(body): Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
-    let current = errors.check("current_password", Password::parse(&body.current_password));
-    let new = errors.check("new_password", Password::parse(&body.new_password));
+    let current = errors.check(
+        "current_password",
+        Password::parse(body.current_password.expose()),
+    );
+    let new = errors.check("new_password", Password::parse(body.new_password.expose()));
     let (current, new) = errors.finish(|| Some((current?, new?)))?;
     use_cases
         .change_password

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{BodyFormat, FieldErrors, body_format, decode_form, decode_json, read_body};
+use crate::extract::{
+    BodyFormat, FieldErrors, Secret, body_format, decode_form, decode_json, read_body,
+};
 use crate::state::{HttpSettings, UseCases};
 
 /// The name of the refresh-token cookie (cookie mode).
@@ -28,7 +30,8 @@ pub struct LoginRequest {
     /// The address registered with.
     pub email: String,
     /// The password.
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Secret,
 }
 
 /// Credentials as the OAuth2 password form (RFC 6749 §4.3.2), as standard clients and
@@ -39,7 +42,8 @@ pub struct LoginForm {
     /// The e-mail address.
     pub username: String,
     /// The password.
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Secret,
 }
 
 /// A new pair of tokens.
@@ -67,13 +71,14 @@ pub struct TokenResponse {
 #[schema(example = json!({"refresh_token": "q3Jt7n2yV0bWc8gB5n4ZkqJ4o2l9wXyZ1a2b3c4d5e6"}))]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
-    pub refresh_token: String,
+    #[schema(value_type = String)]
+    pub refresh_token: Secret,
 }
 
 /// Credentials from a JSON body or an OAuth2 password form.
 struct Credentials {
     email: String,
-    password: String,
+    password: Secret,
     /// The name the address field had in the request (`email` or `username`), so that
     /// a 422 names the field the client sent.
     email_field: &'static str,
@@ -130,13 +135,13 @@ impl FromRequest for PresentedRefreshToken {
                 }
                 let body = read_body(&request, &mut payload).await?;
                 let RefreshRequest { refresh_token } = decode_json(&body)?;
-                if refresh_token.is_empty() {
+                if refresh_token.expose().is_empty() {
                     return Err(ApiError::invalid_field(
                         "refresh_token",
                         "must not be empty",
                     ));
                 }
-                return Ok(Self(RefreshToken::new(refresh_token)));
+                return Ok(Self(RefreshToken::new(refresh_token.expose().to_owned())));
             }
             let cookie_mode = cookie_mode(&request);
             match request.cookie(REFRESH_COOKIE) {
@@ -230,7 +235,7 @@ pub async fn log_in(
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
     let email = errors.check(credentials.email_field, Email::parse(&credentials.email));
-    let password = errors.check("password", Password::parse(&credentials.password));
+    let password = errors.check("password", Password::parse(credentials.password.expose()));
     let command = errors.finish(|| {
         Some(LogInCommand {
             email: email?,

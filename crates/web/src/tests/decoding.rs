@@ -7,12 +7,13 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::test::TestRequest;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::json;
 
 use crate::auth::bearer_token;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{BodyFormat, body_format, decode_form, decode_json};
-use crate::routes::accounts::RegisterRequest;
-use crate::routes::sessions::LoginForm;
+use crate::extract::{BodyFormat, Secret, body_format, decode_form, decode_json};
+use crate::routes::accounts::{ChangePasswordRequest, RegisterRequest};
+use crate::routes::sessions::{LoginForm, LoginRequest, RefreshRequest};
 
 /// A request type with nesting, to see how deep field names go.
 #[derive(Debug, Deserialize)]
@@ -229,7 +230,7 @@ fn decode_form_decodes_the_oauth2_password_form_and_ignores_its_other_fields() {
         panic!("sent {sent:?}: got {decoded:?}");
     };
     assert_eq!(form.username, "ada@example.com");
-    assert_eq!(form.password, "analytical engine");
+    assert_eq!(form.password.expose(), "analytical engine");
 }
 
 #[test]
@@ -243,6 +244,42 @@ fn decode_form_names_the_field_it_could_not_decode() {
 
     let (field, _) = the_field_error("an age in words", decode_form::<Customer>(b"age=old"));
     assert_eq!(field, "age");
+}
+
+/// The request types are what a handler or a panic might format; none may show a
+/// password or a refresh token.
+#[test]
+fn request_types_print_no_secret_in_their_debug_output() {
+    const SECRET: &str = "analytical engine 1843";
+    let register: RegisterRequest = serde_json::from_value(json!({
+        "email": "ada@example.com", "password": SECRET, "first_name": "Ada"
+    }))
+    .unwrap();
+    let login: LoginRequest =
+        serde_json::from_value(json!({"email": "ada@example.com", "password": SECRET})).unwrap();
+    let form: LoginForm =
+        serde_json::from_value(json!({"username": "ada@example.com", "password": SECRET})).unwrap();
+    let change: ChangePasswordRequest = serde_json::from_value(json!({
+        "current_password": SECRET, "new_password": format!("new {SECRET}")
+    }))
+    .unwrap();
+    let refresh: RefreshRequest = serde_json::from_value(json!({"refresh_token": SECRET})).unwrap();
+    let printed = [
+        format!("{register:?}"),
+        format!("{register:#?}"),
+        format!("{login:?}"),
+        format!("{form:?}"),
+        format!("{change:?}"),
+        format!("{refresh:?}"),
+        format!("{:?}", Secret::from(SECRET.to_owned())),
+    ];
+    for output in printed {
+        assert!(!output.contains(SECRET), "{output}");
+        assert!(!output.contains("analytical"), "{output}");
+    }
+    // The rest of the request is still there to debug with.
+    assert!(format!("{register:?}").contains("ada@example.com"));
+    assert_eq!(register.password.expose(), SECRET);
 }
 
 #[test]
