@@ -255,22 +255,200 @@ async fn well_formed_but_invalid_registrations_are_422s_naming_each_field_and_st
     }
 }
 
+/// Serde fills a struct from a JSON array: `["x@example.com","password123","A","B"]`
+/// created an account and `["x@example.com","password123"]` logged in. A body must be
+/// an object; anything else is one error about the body, and changes nothing.
 #[tokio::test]
-async fn a_json_array_is_the_wrong_shape_and_gets_a_422_naming_a_field() {
+async fn a_body_that_is_not_a_json_object_is_a_422_about_the_body_and_changes_nothing() {
     let app = spawn_app().await;
-    for (path, raw) in [("/register", "[]"), ("/login", "[]"), ("/register", "42")] {
+    let member = app
+        .register(&json!({"email": "member@example.com", "password": "password123"}))
+        .await;
+    assert_eq!(member.status(), 201, "registering member@example.com");
+    let (_, tokens) = app.signed_in_user().await;
+    let cases: Vec<(&str, &str)> = vec![
+        ("/register", r#"["x@example.com","password123","A","B"]"#),
+        ("/register", r#"["x@example.com","password123"]"#),
+        ("/register", "[]"),
+        ("/login", r#"["member@example.com","password123"]"#),
+        ("/login", "[]"),
+        ("/refresh", &tokens.refresh),
+        ("/logout", &tokens.refresh),
+    ];
+    let mut sent_bodies: Vec<(String, String)> = cases
+        .into_iter()
+        .map(|(path, body)| {
+            let body = if body.starts_with('[') {
+                body.to_owned()
+            } else {
+                // The refresh token, as an array rather than an object.
+                json!([body]).to_string()
+            };
+            (path.to_owned(), body)
+        })
+        .collect();
+    for path in ["/register", "/login", "/refresh", "/logout"] {
+        for body in [r#""x@example.com""#, "42", "-1.5", "null", "true", "false"] {
+            sent_bodies.push((path.to_owned(), body.to_owned()));
+        }
+    }
+    for (path, raw) in &sent_bodies {
         let sent = format!("{raw} to {path}");
-        let response = post_raw(&app, path, Some("application/json"), raw).await;
+        let response = post_raw(&app, path, Some("application/json"), raw.clone()).await;
         let body = assert_full_problem(response, 422, "validation_failed", &sent).await;
-        let errors = body["errors"].as_array().cloned().unwrap_or_default();
-        assert!(
-            !errors.is_empty()
-                && errors.iter().all(|error| error["field"]
-                    .as_str()
-                    .is_some_and(|field| !field.is_empty())),
-            "sent {sent}: every error must name a field: {body}"
+        assert_eq!(
+            body["errors"],
+            json!([{"field": "body", "message": "must be a JSON object"}]),
+            "sent {sent}"
         );
     }
+    for (method, path, raw) in [
+        (Method::PATCH, "/users/me", r#"["Augusta","King"]"#),
+        (
+            Method::PUT,
+            "/users/me/password",
+            r#"["correct horse battery","a new password"]"#,
+        ),
+    ] {
+        let sent = format!("{raw} to {method} {path}");
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(&tokens.access)
+            .header(CONTENT_TYPE, "application/json")
+            .body(raw)
+            .send()
+            .await
+            .expect("request sent");
+        let body = assert_full_problem(response, 422, "validation_failed", &sent).await;
+        assert_eq!(
+            body["errors"],
+            json!([{"field": "body", "message": "must be a JSON object"}]),
+            "sent {sent}"
+        );
+    }
+    assert_still_registrable(&app, "x@example.com", "a registration as an array").await;
+    // The session the arrays were aimed at is still alive, and its password unchanged.
+    let me = app.me(&tokens.access).await;
+    assert_eq!(me.status(), 200, "the access token after the arrays");
+    assert_eq!(me.json::<Value>().await.expect("json")["first_name"], "Ada");
+    assert_eq!(app.refresh(&tokens.refresh).await.status(), 200);
+}
+
+/// SPEC §3: a 422 lists every invalid, missing or unknown field at once, type errors and
+/// rule violations together, each in the API's words: never a Rust type or a library's
+/// message (`invalid type: integer, expected a string`, `struct LoginRequest`).
+#[tokio::test]
+async fn a_422_lists_every_problem_at_once_in_the_apis_own_words() {
+    let app = spawn_app().await;
+    let (_, tokens) = app.signed_in_user().await;
+    let long_name = "a".repeat(101);
+    let form = |body: &'static str| {
+        app.client
+            .post(app.url("/login"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(&str, Response, Value)> = vec![
+        (
+            "a bad email, a short password and a numeric first_name to /register",
+            app.register(&json!({"email": "bad", "password": "short", "first_name": 5}))
+                .await,
+            json!([
+                {"field": "email", "message": "is not a valid e-mail address"},
+                {"field": "password", "message": "must be at least 8 bytes long"},
+                {"field": "first_name", "message": "must be a string"},
+            ]),
+        ),
+        (
+            "no email, a numeric password, a long last_name and an unknown field to /register",
+            app.register(&json!({"admin": true, "last_name": long_name, "password": 12_345_678}))
+                .await,
+            json!([
+                {"field": "email", "message": "is required"},
+                {"field": "password", "message": "must be a string"},
+                {"field": "last_name", "message": "must be at most 100 characters"},
+                {"field": "admin", "message": "is not allowed"},
+            ]),
+        ),
+        (
+            "a numeric email and no password to /login",
+            app.post_json("/login", &json!({"email": 1})).await,
+            json!([
+                {"field": "email", "message": "must be a string"},
+                {"field": "password", "message": "is required"},
+            ]),
+        ),
+        (
+            "a bad username and a short password in the login form",
+            form("grant_type=password&username=ada&password=short")
+                .await
+                .expect("request sent"),
+            json!([
+                {"field": "username", "message": "is not a valid e-mail address"},
+                {"field": "password", "message": "must be at least 8 bytes long"},
+            ]),
+        ),
+        (
+            "a numeric refresh_token and an unknown field to /refresh",
+            app.post_json("/refresh", &json!({"refresh_token": 5, "extra": 1}))
+                .await,
+            json!([
+                {"field": "refresh_token", "message": "must be a string"},
+                {"field": "extra", "message": "is not allowed"},
+            ]),
+        ),
+        (
+            "a numeric first_name, a long last_name and an email to PATCH /users/me",
+            app.update_me(
+                &tokens.access,
+                &json!({"email": "new@example.com", "first_name": 1, "last_name": long_name}),
+            )
+            .await,
+            json!([
+                {"field": "first_name", "message": "must be a string"},
+                {"field": "last_name", "message": "must be at most 100 characters"},
+                {"field": "email", "message": "is not allowed"},
+            ]),
+        ),
+        (
+            "a numeric current_password and no new_password to PUT /users/me/password",
+            app.client
+                .put(app.url("/users/me/password"))
+                .bearer_auth(&tokens.access)
+                .json(&json!({"current_password": 1}))
+                .send()
+                .await
+                .expect("request sent"),
+            json!([
+                {"field": "current_password", "message": "must be a string"},
+                {"field": "new_password", "message": "is required"},
+            ]),
+        ),
+    ];
+    for (sent, response, expected) in cases {
+        let body = assert_full_problem(response, 422, "validation_failed", sent).await;
+        assert_eq!(body["errors"], expected, "sent {sent}");
+        let text = body.to_string();
+        for internal in [
+            "Request",
+            "LoginForm",
+            "struct",
+            "invalid type",
+            "expected",
+            "`",
+            "String",
+            "sequence",
+        ] {
+            assert!(
+                !text.contains(internal),
+                "sent {sent}: the problem names {internal:?}: {text}"
+            );
+        }
+    }
+    assert_still_registrable(&app, "new@example.com", "a profile update carrying it").await;
+    assert_eq!(app.me(&tokens.access).await.status(), 200, "the session");
 }
 
 #[tokio::test]
