@@ -28,8 +28,28 @@ mod tests {
 
     #[test]
     fn installing_a_subscriber_twice_keeps_the_first_and_does_not_panic() {
+        use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Pretty};
+        type JsonLines = tracing_subscriber::fmt::Subscriber<JsonFields, Format<Json>, EnvFilter>;
+        type PrettyLines = tracing_subscriber::fmt::Subscriber<Pretty, Format<Pretty>, EnvFilter>;
+
         init(LogFormat::Json);
         init(LogFormat::Pretty);
-        tracing::info!("logged through the installed subscriber");
+
+        assert!(tracing::dispatcher::has_been_set(), "no global subscriber");
+        tracing::dispatcher::get_default(|dispatch| {
+            assert!(
+                dispatch.is::<JsonLines>(),
+                "the JSON subscriber was not kept"
+            );
+            assert!(
+                !dispatch.is::<PrettyLines>(),
+                "the second call replaced the first"
+            );
+        });
+        if std::env::var_os("RUST_LOG").is_none() {
+            // Without RUST_LOG the filter is `info`.
+            assert!(tracing::enabled!(tracing::Level::INFO));
+            assert!(!tracing::enabled!(tracing::Level::DEBUG));
+        }
     }
 }

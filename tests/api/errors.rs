@@ -255,22 +255,200 @@ async fn well_formed_but_invalid_registrations_are_422s_naming_each_field_and_st
     }
 }
 
+/// Serde fills a struct from a JSON array: `["x@example.com","password123","A","B"]`
+/// created an account and `["x@example.com","password123"]` logged in. A body must be
+/// an object; anything else is one error about the body, and changes nothing.
 #[tokio::test]
-async fn a_json_array_is_the_wrong_shape_and_gets_a_422_naming_a_field() {
+async fn a_body_that_is_not_a_json_object_is_a_422_about_the_body_and_changes_nothing() {
     let app = spawn_app().await;
-    for (path, raw) in [("/register", "[]"), ("/login", "[]"), ("/register", "42")] {
+    let member = app
+        .register(&json!({"email": "member@example.com", "password": "password123"}))
+        .await;
+    assert_eq!(member.status(), 201, "registering member@example.com");
+    let (_, tokens) = app.signed_in_user().await;
+    let cases: Vec<(&str, &str)> = vec![
+        ("/register", r#"["x@example.com","password123","A","B"]"#),
+        ("/register", r#"["x@example.com","password123"]"#),
+        ("/register", "[]"),
+        ("/login", r#"["member@example.com","password123"]"#),
+        ("/login", "[]"),
+        ("/refresh", &tokens.refresh),
+        ("/logout", &tokens.refresh),
+    ];
+    let mut sent_bodies: Vec<(String, String)> = cases
+        .into_iter()
+        .map(|(path, body)| {
+            let body = if body.starts_with('[') {
+                body.to_owned()
+            } else {
+                // The refresh token, as an array rather than an object.
+                json!([body]).to_string()
+            };
+            (path.to_owned(), body)
+        })
+        .collect();
+    for path in ["/register", "/login", "/refresh", "/logout"] {
+        for body in [r#""x@example.com""#, "42", "-1.5", "null", "true", "false"] {
+            sent_bodies.push((path.to_owned(), body.to_owned()));
+        }
+    }
+    for (path, raw) in &sent_bodies {
         let sent = format!("{raw} to {path}");
-        let response = post_raw(&app, path, Some("application/json"), raw).await;
+        let response = post_raw(&app, path, Some("application/json"), raw.clone()).await;
         let body = assert_full_problem(response, 422, "validation_failed", &sent).await;
-        let errors = body["errors"].as_array().cloned().unwrap_or_default();
-        assert!(
-            !errors.is_empty()
-                && errors.iter().all(|error| error["field"]
-                    .as_str()
-                    .is_some_and(|field| !field.is_empty())),
-            "sent {sent}: every error must name a field: {body}"
+        assert_eq!(
+            body["errors"],
+            json!([{"field": "body", "message": "must be a JSON object"}]),
+            "sent {sent}"
         );
     }
+    for (method, path, raw) in [
+        (Method::PATCH, "/users/me", r#"["Augusta","King"]"#),
+        (
+            Method::PUT,
+            "/users/me/password",
+            r#"["correct horse battery","a new password"]"#,
+        ),
+    ] {
+        let sent = format!("{raw} to {method} {path}");
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(&tokens.access)
+            .header(CONTENT_TYPE, "application/json")
+            .body(raw)
+            .send()
+            .await
+            .expect("request sent");
+        let body = assert_full_problem(response, 422, "validation_failed", &sent).await;
+        assert_eq!(
+            body["errors"],
+            json!([{"field": "body", "message": "must be a JSON object"}]),
+            "sent {sent}"
+        );
+    }
+    assert_still_registrable(&app, "x@example.com", "a registration as an array").await;
+    // The session the arrays were aimed at is still alive, and its password unchanged.
+    let me = app.me(&tokens.access).await;
+    assert_eq!(me.status(), 200, "the access token after the arrays");
+    assert_eq!(me.json::<Value>().await.expect("json")["first_name"], "Ada");
+    assert_eq!(app.refresh(&tokens.refresh).await.status(), 200);
+}
+
+/// SPEC §3: a 422 lists every invalid, missing or unknown field at once, type errors and
+/// rule violations together, each in the API's words: never a Rust type or a library's
+/// message (`invalid type: integer, expected a string`, `struct LoginRequest`).
+#[tokio::test]
+async fn a_422_lists_every_problem_at_once_in_the_apis_own_words() {
+    let app = spawn_app().await;
+    let (_, tokens) = app.signed_in_user().await;
+    let long_name = "a".repeat(101);
+    let form = |body: &'static str| {
+        app.client
+            .post(app.url("/login"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(&str, Response, Value)> = vec![
+        (
+            "a bad email, a short password and a numeric first_name to /register",
+            app.register(&json!({"email": "bad", "password": "short", "first_name": 5}))
+                .await,
+            json!([
+                {"field": "email", "message": "is not a valid e-mail address"},
+                {"field": "password", "message": "must be at least 8 bytes long"},
+                {"field": "first_name", "message": "must be a string"},
+            ]),
+        ),
+        (
+            "no email, a numeric password, a long last_name and an unknown field to /register",
+            app.register(&json!({"admin": true, "last_name": long_name, "password": 12_345_678}))
+                .await,
+            json!([
+                {"field": "email", "message": "is required"},
+                {"field": "password", "message": "must be a string"},
+                {"field": "last_name", "message": "must be at most 100 characters"},
+                {"field": "admin", "message": "is not allowed"},
+            ]),
+        ),
+        (
+            "a numeric email and no password to /login",
+            app.post_json("/login", &json!({"email": 1})).await,
+            json!([
+                {"field": "email", "message": "must be a string"},
+                {"field": "password", "message": "is required"},
+            ]),
+        ),
+        (
+            "a bad username and a short password in the login form",
+            form("grant_type=password&username=ada&password=short")
+                .await
+                .expect("request sent"),
+            json!([
+                {"field": "username", "message": "is not a valid e-mail address"},
+                {"field": "password", "message": "must be at least 8 bytes long"},
+            ]),
+        ),
+        (
+            "a numeric refresh_token and an unknown field to /refresh",
+            app.post_json("/refresh", &json!({"refresh_token": 5, "extra": 1}))
+                .await,
+            json!([
+                {"field": "refresh_token", "message": "must be a string"},
+                {"field": "extra", "message": "is not allowed"},
+            ]),
+        ),
+        (
+            "a numeric first_name, a long last_name and an email to PATCH /users/me",
+            app.update_me(
+                &tokens.access,
+                &json!({"email": "new@example.com", "first_name": 1, "last_name": long_name}),
+            )
+            .await,
+            json!([
+                {"field": "first_name", "message": "must be a string"},
+                {"field": "last_name", "message": "must be at most 100 characters"},
+                {"field": "email", "message": "is not allowed"},
+            ]),
+        ),
+        (
+            "a numeric current_password and no new_password to PUT /users/me/password",
+            app.client
+                .put(app.url("/users/me/password"))
+                .bearer_auth(&tokens.access)
+                .json(&json!({"current_password": 1}))
+                .send()
+                .await
+                .expect("request sent"),
+            json!([
+                {"field": "current_password", "message": "must be a string"},
+                {"field": "new_password", "message": "is required"},
+            ]),
+        ),
+    ];
+    for (sent, response, expected) in cases {
+        let body = assert_full_problem(response, 422, "validation_failed", sent).await;
+        assert_eq!(body["errors"], expected, "sent {sent}");
+        let text = body.to_string();
+        for internal in [
+            "Request",
+            "LoginForm",
+            "struct",
+            "invalid type",
+            "expected",
+            "`",
+            "String",
+            "sequence",
+        ] {
+            assert!(
+                !text.contains(internal),
+                "sent {sent}: the problem names {internal:?}: {text}"
+            );
+        }
+    }
+    assert_still_registrable(&app, "new@example.com", "a profile update carrying it").await;
+    assert_eq!(app.me(&tokens.access).await.status(), 200, "the session");
 }
 
 #[tokio::test]
@@ -618,4 +796,93 @@ async fn every_refusal_of_every_endpoint_is_a_complete_problem_document() {
     for (sent, response, status, code) in cases {
         assert_full_problem(response, status, code, &sent).await;
     }
+}
+
+/// Sends `request` as raw bytes on a new connection and reads the answer: the status and
+/// the body (the whole answer must have a `Content-Length`).
+async fn raw_exchange(app: &TestApp, request: Vec<u8>) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+
+    let address = app.address.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connected");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("read timeout set");
+        stream.write_all(&request).expect("request written");
+        let mut answer = Vec::new();
+        let mut buffer = [0_u8; 4096];
+        loop {
+            let read = stream.read(&mut buffer).expect("an answer within 10 s");
+            answer.extend_from_slice(&buffer[..read]);
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or_else(|| panic!("no Content-Length in {head}"));
+                if body.len() >= length {
+                    let status = head
+                        .split(' ')
+                        .nth(1)
+                        .and_then(|code| code.parse().ok())
+                        .unwrap_or_else(|| panic!("no status in {head}"));
+                    return (status, body[..length].to_owned());
+                }
+            }
+            assert!(read > 0, "the connection closed mid-answer: {text}");
+        }
+    })
+    .await
+    .expect("the exchange finished")
+}
+
+/// A chunked body whose chunk size is not hexadecimal reached clients as
+/// `payload reached EOF before completing: None`: actix's words, not the API's.
+#[tokio::test]
+async fn a_malformed_chunked_body_is_a_plain_400_naming_no_library_internals() {
+    let app = spawn_app().await;
+    for (what, chunks) in [
+        (
+            "a chunk size that is not hexadecimal",
+            "zz\r\n{}\r\n0\r\n\r\n",
+        ),
+        (
+            "a bad chunk size after a good chunk",
+            "10\r\n{\"email\":\"chunk\r\nnot-a-size\r\n@example.com\"}\r\n0\r\n\r\n",
+        ),
+    ] {
+        let request = format!(
+            "POST /register HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunks}",
+            app.address.trim_start_matches("http://"),
+        );
+
+        let (status, text) = raw_exchange(&app, request.into_bytes()).await;
+
+        assert_eq!(status, 400, "sent {what}: {text}");
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|error| panic!("sent {what}: not JSON ({error}): {text}"));
+        assert_eq!(body["code"], "malformed_request", "sent {what}: {body}");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(!detail.is_empty(), "sent {what}: {body}");
+        for internal in [
+            "EOF",
+            "None",
+            "payload",
+            "Payload",
+            "chunk size",
+            "Incomplete",
+        ] {
+            assert!(
+                !detail.contains(internal),
+                "sent {what}: the detail names {internal:?}: {detail}"
+            );
+        }
+    }
+    assert_still_registrable(&app, "chunk@example.com", "a malformed chunked body").await;
 }

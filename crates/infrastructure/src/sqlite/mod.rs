@@ -335,7 +335,6 @@ mod tests {
         // Opening again finds the migrations applied and changes nothing.
         let again = Database::open(&path, 1).unwrap();
         again.ping().await.unwrap();
-        assert!(format!("{again:?}").contains("Database"));
     }
 
     #[tokio::test]

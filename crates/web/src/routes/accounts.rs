@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
-use crate::extract::{FieldErrors, Json};
+use crate::extract::{FieldErrors, Json, RequestBody, Secret};
 
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -23,7 +23,8 @@ pub struct RegisterRequest {
     /// The login address; trimmed and compared case-insensitively.
     pub email: String,
     /// 8 to 72 bytes (UTF-8); never truncated.
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Secret,
     /// At most 100 characters; empty when absent.
     pub first_name: Option<String>,
     /// At most 100 characters; empty when absent.
@@ -65,6 +66,23 @@ impl From<User> for UserResponse {
     }
 }
 
+impl RequestBody for RegisterRequest {
+    type Valid = RegisterCommand;
+
+    fn validate(self, errors: &mut FieldErrors) -> Option<RegisterCommand> {
+        let email = errors.check("email", Email::parse(&self.email));
+        let password = errors.check("password", Password::parse(self.password.expose()));
+        let first_name = optional_name(errors, "first_name", self.first_name.as_deref());
+        let last_name = optional_name(errors, "last_name", self.last_name.as_deref());
+        Some(RegisterCommand {
+            email: email?,
+            password: password?,
+            first_name: first_name?.unwrap_or_default(),
+            last_name: last_name?.unwrap_or_default(),
+        })
+    }
+}
+
 /// Parses an optional name field.
 fn optional_name(
     errors: &mut FieldErrors,
@@ -93,21 +111,8 @@ fn optional_name(
 #[post("/register")]
 pub async fn register(
     use_cases: web::Data<UseCases>,
-    Json(body): Json<RegisterRequest>,
+    Json(command): Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = FieldErrors::default();
-    let email = errors.check("email", Email::parse(&body.email));
-    let password = errors.check("password", Password::parse(&body.password));
-    let first_name = optional_name(&mut errors, "first_name", body.first_name.as_deref());
-    let last_name = optional_name(&mut errors, "last_name", body.last_name.as_deref());
-    let command = errors.finish(|| {
-        Some(RegisterCommand {
-            email: email?,
-            password: password?,
-            first_name: first_name?.unwrap_or_default(),
-            last_name: last_name?.unwrap_or_default(),
-        })
-    })?;
     let user = use_cases.register.execute(command).await?;
     Ok(HttpResponse::Created().json(UserResponse::from(user)))
 }
@@ -137,6 +142,19 @@ pub struct UpdateProfileRequest {
     pub last_name: Option<String>,
 }
 
+impl RequestBody for UpdateProfileRequest {
+    type Valid = ProfileChanges;
+
+    fn validate(self, errors: &mut FieldErrors) -> Option<ProfileChanges> {
+        let first_name = optional_name(errors, "first_name", self.first_name.as_deref());
+        let last_name = optional_name(errors, "last_name", self.last_name.as_deref());
+        Some(ProfileChanges {
+            first_name: first_name?,
+            last_name: last_name?,
+        })
+    }
+}
+
 /// Update one's first and last name.
 #[utoipa::path(
     tag = "accounts",
@@ -152,17 +170,8 @@ pub struct UpdateProfileRequest {
 pub async fn update_me(
     use_cases: web::Data<UseCases>,
     Authenticated(user): Authenticated,
-    Json(body): Json<UpdateProfileRequest>,
+    Json(changes): Json<UpdateProfileRequest>,
 ) -> Result<web::Json<UserResponse>, ApiError> {
-    let mut errors = FieldErrors::default();
-    let first_name = optional_name(&mut errors, "first_name", body.first_name.as_deref());
-    let last_name = optional_name(&mut errors, "last_name", body.last_name.as_deref());
-    let changes = errors.finish(|| {
-        Some(ProfileChanges {
-            first_name: first_name?,
-            last_name: last_name?,
-        })
-    })?;
     let updated = use_cases.update_profile.execute(&user, changes).await?;
     Ok(web::Json(updated.into()))
 }
@@ -175,9 +184,36 @@ pub async fn update_me(
 }))]
 pub struct ChangePasswordRequest {
     /// The password in use now.
-    pub current_password: String,
+    #[schema(value_type = String, format = Password)]
+    pub current_password: Secret,
     /// The new password: 8 to 72 bytes.
-    pub new_password: String,
+    #[schema(value_type = String, format = Password)]
+    pub new_password: Secret,
+}
+
+/// A password change, parsed.
+#[derive(Debug)]
+pub struct PasswordChange {
+    /// The password in use now.
+    pub current: Password,
+    /// The password to use from now on.
+    pub new: Password,
+}
+
+impl RequestBody for ChangePasswordRequest {
+    type Valid = PasswordChange;
+
+    fn validate(self, errors: &mut FieldErrors) -> Option<PasswordChange> {
+        let current = errors.check(
+            "current_password",
+            Password::parse(self.current_password.expose()),
+        );
+        let new = errors.check("new_password", Password::parse(self.new_password.expose()));
+        Some(PasswordChange {
+            current: current?,
+            new: new?,
+        })
+    }
 }
 
 /// Change one's password; every session (refresh token) of the account ends.
@@ -195,12 +231,8 @@ pub struct ChangePasswordRequest {
 pub async fn change_password(
     use_cases: web::Data<UseCases>,
     Authenticated(user): Authenticated,
-    Json(body): Json<ChangePasswordRequest>,
+    Json(PasswordChange { current, new }): Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = FieldErrors::default();
-    let current = errors.check("current_password", Password::parse(&body.current_password));
-    let new = errors.check("new_password", Password::parse(&body.new_password));
-    let (current, new) = errors.finish(|| Some((current?, new?)))?;
     use_cases
         .change_password
         .execute(&user, &current, &new)

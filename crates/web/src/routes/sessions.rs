@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{BodyFormat, FieldErrors, body_format, decode_form, decode_json, read_body};
+use crate::extract::{
+    BodyFormat, FieldErrors, RequestBody, Secret, body_format, decode_form, decode_json, read_body,
+};
 use crate::state::{HttpSettings, UseCases};
 
 /// The name of the refresh-token cookie (cookie mode).
@@ -28,7 +30,16 @@ pub struct LoginRequest {
     /// The address registered with.
     pub email: String,
     /// The password.
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Secret,
+}
+
+impl RequestBody for LoginRequest {
+    type Valid = LogInCommand;
+
+    fn validate(self, errors: &mut FieldErrors) -> Option<LogInCommand> {
+        credentials(errors, "email", &self.email, &self.password)
+    }
 }
 
 /// Credentials as the OAuth2 password form (RFC 6749 §4.3.2), as standard clients and
@@ -39,7 +50,31 @@ pub struct LoginForm {
     /// The e-mail address.
     pub username: String,
     /// The password.
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Secret,
+}
+
+impl RequestBody for LoginForm {
+    type Valid = LogInCommand;
+
+    fn validate(self, errors: &mut FieldErrors) -> Option<LogInCommand> {
+        credentials(errors, "username", &self.username, &self.password)
+    }
+}
+
+/// Parses credentials; the address is reported under the name the client sent it by.
+fn credentials(
+    errors: &mut FieldErrors,
+    email_field: &str,
+    email: &str,
+    password: &Secret,
+) -> Option<LogInCommand> {
+    let email = errors.check(email_field, Email::parse(email));
+    let password = errors.check("password", Password::parse(password.expose()));
+    Some(LogInCommand {
+        email: email?,
+        password: password?,
+    })
 }
 
 /// A new pair of tokens.
@@ -67,17 +102,26 @@ pub struct TokenResponse {
 #[schema(example = json!({"refresh_token": "q3Jt7n2yV0bWc8gB5n4ZkqJ4o2l9wXyZ1a2b3c4d5e6"}))]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
-    pub refresh_token: String,
+    #[schema(value_type = String)]
+    pub refresh_token: Secret,
 }
 
-/// Credentials from a JSON body or an OAuth2 password form.
-struct Credentials {
-    email: String,
-    password: String,
-    /// The name the address field had in the request (`email` or `username`), so that
-    /// a 422 names the field the client sent.
-    email_field: &'static str,
+impl RequestBody for RefreshRequest {
+    type Valid = RefreshToken;
+
+    fn validate(self, errors: &mut FieldErrors) -> Option<RefreshToken> {
+        let token = self.refresh_token.expose();
+        let token = if token.is_empty() {
+            Err("must not be empty")
+        } else {
+            Ok(RefreshToken::new(token.to_owned()))
+        };
+        errors.check("refresh_token", token)
+    }
 }
+
+/// Parsed credentials from a JSON body or an OAuth2 password form.
+struct Credentials(LogInCommand);
 
 impl FromRequest for Credentials {
     type Error = ApiError;
@@ -91,24 +135,11 @@ impl FromRequest for Credentials {
                 "application/json or application/x-www-form-urlencoded",
             ))?;
             let body = read_body(&request, &mut payload).await?;
-            Ok(match format {
-                BodyFormat::Json => {
-                    let LoginRequest { email, password } = decode_json(&body)?;
-                    Self {
-                        email,
-                        password,
-                        email_field: "email",
-                    }
-                }
-                BodyFormat::Form => {
-                    let LoginForm { username, password } = decode_form(&body)?;
-                    Self {
-                        email: username,
-                        password,
-                        email_field: "username",
-                    }
-                }
-            })
+            match format {
+                BodyFormat::Json => decode_json::<LoginRequest>(&body),
+                BodyFormat::Form => decode_form::<LoginForm>(&body),
+            }
+            .map(Self)
         })
     }
 }
@@ -129,14 +160,7 @@ impl FromRequest for PresentedRefreshToken {
                     return Err(ApiError::UnsupportedMediaType("application/json"));
                 }
                 let body = read_body(&request, &mut payload).await?;
-                let RefreshRequest { refresh_token } = decode_json(&body)?;
-                if refresh_token.is_empty() {
-                    return Err(ApiError::invalid_field(
-                        "refresh_token",
-                        "must not be empty",
-                    ));
-                }
-                return Ok(Self(RefreshToken::new(refresh_token)));
+                return decode_json::<RefreshRequest>(&body).map(Self);
             }
             let cookie_mode = cookie_mode(&request);
             match request.cookie(REFRESH_COOKIE) {
@@ -217,17 +241,8 @@ fn no_store(response: &mut HttpResponseBuilder) {
 pub async fn log_in(
     request: HttpRequest,
     use_cases: web::Data<UseCases>,
-    credentials: Credentials,
+    Credentials(command): Credentials,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = FieldErrors::default();
-    let email = errors.check(credentials.email_field, Email::parse(&credentials.email));
-    let password = errors.check("password", Password::parse(&credentials.password));
-    let command = errors.finish(|| {
-        Some(LogInCommand {
-            email: email?,
-            password: password?,
-        })
-    })?;
     let pair = use_cases.log_in.execute(command).await?;
     Ok(token_response(&request, pair))
 }

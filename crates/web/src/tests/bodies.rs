@@ -334,3 +334,150 @@ async fn a_streamed_body_within_the_limit_is_read_whole() {
     answer.assert_status(201);
     assert_eq!(answer.json()["email"], "ada@example.com");
 }
+
+/// Every route that reads a JSON body, as Ada would call it with `body`.
+fn every_json_route(body: &'static str) -> [(TestRequest, &'static str); 6] {
+    let json = |request: TestRequest| {
+        request
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .set_payload(body)
+    };
+    [
+        (json(TestRequest::post().uri("/register")), "POST /register"),
+        (json(TestRequest::post().uri("/login")), "POST /login"),
+        (json(TestRequest::post().uri("/refresh")), "POST /refresh"),
+        (json(TestRequest::post().uri("/logout")), "POST /logout"),
+        (
+            as_ada(json(TestRequest::patch().uri("/users/me"))),
+            "PATCH /users/me",
+        ),
+        (
+            as_ada(json(TestRequest::put().uri("/users/me/password"))),
+            "PUT /users/me/password",
+        ),
+    ]
+}
+
+/// Serde fills a struct from a JSON array (`["x@example.com", "password123", "A",
+/// "B"]` registered an account); no route may take anything but an object.
+#[actix_web::test]
+async fn a_json_body_that_is_not_an_object_is_a_422_about_the_body_on_every_route() {
+    for body in [
+        r#"["ada@example.com", "analytical engine", "Ada", "Lovelace"]"#,
+        r#"["ada@example.com", "analytical engine"]"#,
+        r#"["presented-secret"]"#,
+        r#"["Augusta", "Lovelace"]"#,
+        r#"["analytical engine", "a new password"]"#,
+        r#""ada@example.com""#,
+        "42",
+        "null",
+        "true",
+    ] {
+        for (request, route) in every_json_route(body) {
+            let mut mocks = Mocks::new();
+            mocks.nothing_is_registered();
+            mocks.no_session_is_touched();
+            mocks.users.expect_update_names().never();
+            mocks.users.expect_update_password_hash().never();
+            if route.contains("/users/me") {
+                mocks.ada_is_authenticated();
+            }
+
+            let answer = mocks.send(request).await;
+
+            let problem = answer.assert_problem(422, "validation_failed");
+            assert_eq!(
+                problem["errors"],
+                json!([{"field": "body", "message": "must be a JSON object"}]),
+                "{route} with {body}"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_registration_with_three_problems_is_one_422_listing_all_three() {
+    let mut mocks = Mocks::new();
+    mocks.nothing_is_registered();
+
+    let answer = mocks
+        .send(post(
+            "/register",
+            "application/json",
+            r#"{"email": "bad", "password": "short", "first_name": 5}"#,
+        ))
+        .await;
+
+    let problem = answer.assert_problem(422, "validation_failed");
+    assert_eq!(
+        problem["errors"],
+        json!([
+            {"field": "email", "message": "is not a valid e-mail address"},
+            {"field": "password", "message": "must be at least 8 bytes long"},
+            {"field": "first_name", "message": "must be a string"},
+        ])
+    );
+}
+
+#[actix_web::test]
+async fn a_login_form_lists_every_wrong_field_under_the_names_it_sent() {
+    let mut mocks = Mocks::new();
+    mocks.no_session_is_touched();
+
+    let answer = mocks
+        .send(post(
+            "/login",
+            "application/x-www-form-urlencoded",
+            "grant_type=password&username=ada&password=short",
+        ))
+        .await;
+
+    let problem = answer.assert_problem(422, "validation_failed");
+    assert_eq!(
+        problem["errors"],
+        json!([
+            {"field": "username", "message": "is not a valid e-mail address"},
+            {"field": "password", "message": "must be at least 8 bytes long"},
+        ])
+    );
+}
+
+/// actix reports a body that breaks off (a bad chunk size, a connection closed early)
+/// as "payload reached EOF before completing: None": a 400 must say it in its own words.
+#[actix_web::test]
+async fn a_body_that_cannot_be_read_in_full_is_a_400_naming_no_library_internals() {
+    let failures: [fn() -> PayloadError; 3] = [
+        || PayloadError::Incomplete(None),
+        || PayloadError::EncodingCorrupted,
+        || PayloadError::Io(std::io::Error::other("connection reset by peer")),
+    ];
+    for failure in failures {
+        let mut mocks = Mocks::new();
+        mocks.nothing_is_registered();
+        let request = TestRequest::post()
+            .uri("/register")
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .insert_header((header::TRANSFER_ENCODING, "chunked"));
+        let body: BodyStream = Box::pin(stream::iter([
+            Ok(Bytes::from_static(br#"{"email": "ada@exam"#)),
+            Err(failure()),
+        ]));
+
+        let answer = mocks.send_with_body(request, Some(body)).await;
+
+        let problem = answer.assert_problem(400, "malformed_request");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("ended before it was complete"),
+            "{}: {detail}",
+            failure()
+        );
+        for internal in ["EOF", "None", "payload", "Payload", "peer", "decode"] {
+            assert!(
+                !detail.contains(internal),
+                "{}: the detail names {internal:?}: {detail}",
+                failure()
+            );
+        }
+    }
+}

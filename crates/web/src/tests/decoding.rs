@@ -1,18 +1,21 @@
 //! The pure helpers behind the extractors: which media type a request declares, how a
-//! body decodes and which field a decoding error names, and where a bearer token is.
+//! body decodes and which fields a 422 names, and where a bearer token is.
 
 use std::fmt::Debug;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::test::TestRequest;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde_json::json;
+use uuid::Uuid;
 
 use crate::auth::bearer_token;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{BodyFormat, body_format, decode_form, decode_json};
-use crate::routes::accounts::RegisterRequest;
-use crate::routes::sessions::LoginForm;
+use crate::extract::{
+    BodyFormat, FieldErrors, RequestBody, Secret, body_format, decode_form, decode_json,
+};
+use crate::routes::accounts::{ChangePasswordRequest, RegisterRequest, UpdateProfileRequest};
+use crate::routes::sessions::{LoginForm, LoginRequest, RefreshRequest};
 
 /// A request type with nesting, to see how deep field names go.
 #[derive(Debug, Deserialize)]
@@ -22,6 +25,7 @@ struct Order {
     reference: String,
     customer: Customer,
     quantities: Vec<u8>,
+    note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,118 +33,6 @@ struct Order {
 #[allow(dead_code)]
 struct Customer {
     age: u8,
-}
-
-/// The field errors of a 422, or a failure naming what came back instead.
-fn field_errors<T: Debug>(sent: &str, result: Result<T, ApiError>) -> Vec<FieldError> {
-    match result {
-        Err(ApiError::Validation(errors)) => errors,
-        other => panic!("{sent}: expected a 422, got {other:?}"),
-    }
-}
-
-/// The one field a 422 names, and its message.
-fn the_field_error<T: Debug>(sent: &str, result: Result<T, ApiError>) -> (String, String) {
-    let errors = field_errors(sent, result);
-    assert_eq!(errors.len(), 1, "{sent}: {errors:?}");
-    let FieldError { field, message } = errors.into_iter().next().unwrap_or_else(|| {
-        unreachable!("one error was just counted");
-    });
-    (field, message)
-}
-
-fn json<T: DeserializeOwned + Debug>(body: &str) -> Result<T, ApiError> {
-    decode_json(body.as_bytes())
-}
-
-#[test]
-fn decode_json_names_a_missing_field_by_its_name() {
-    let sent = r#"{"email": "ada@example.com"}"#;
-
-    let (field, message) = the_field_error(sent, json::<RegisterRequest>(sent));
-
-    assert_eq!(field, "password");
-    assert_eq!(message, "missing field `password`");
-}
-
-#[test]
-fn decode_json_names_nested_fields_by_their_dotted_path() {
-    let cases = [
-        (
-            r#"{"reference": "r", "customer": {"age": "old"}, "quantities": []}"#,
-            "customer.age",
-            "invalid type: string \"old\", expected u8",
-        ),
-        (
-            r#"{"reference": "r", "customer": {"age": 300}, "quantities": []}"#,
-            "customer.age",
-            "invalid value: integer `300`, expected u8",
-        ),
-        (
-            r#"{"reference": "r", "customer": {}, "quantities": []}"#,
-            "customer.age",
-            "missing field `age`",
-        ),
-        (
-            r#"{"reference": "r", "customer": {"age": 36}, "quantities": [1, "two"]}"#,
-            "quantities[1]",
-            "invalid type: string \"two\", expected u8",
-        ),
-        (
-            r#"{"reference": 7, "customer": {"age": 36}, "quantities": []}"#,
-            "reference",
-            "invalid type: integer `7`, expected a string",
-        ),
-    ];
-    for (sent, expected_field, expected_message) in cases {
-        let (field, message) = the_field_error(sent, json::<Order>(sent));
-
-        assert_eq!(field, expected_field, "sent {sent}");
-        assert_eq!(message, expected_message, "sent {sent}");
-    }
-}
-
-/// `serde_path_to_error` has already pushed an unknown key onto the path when the
-/// "unknown field" error is raised, so its name must not be appended once more (it was:
-/// `nickname.nickname`, `customer.colour.colour`).
-#[test]
-fn an_unknown_field_is_named_by_its_path_once() {
-    let cases: [(&str, &str, (String, String)); 3] = [
-        (
-            "JSON with an unknown top-level field",
-            "nickname",
-            the_field_error(
-                "nickname",
-                json::<RegisterRequest>(
-                    r#"{"email": "ada@example.com", "password": "analytical engine", "nickname": "Ada"}"#,
-                ),
-            ),
-        ),
-        (
-            "JSON with an unknown nested field",
-            "customer.colour",
-            the_field_error(
-                "colour",
-                json::<Order>(
-                    r#"{"reference": "r", "customer": {"age": 36, "colour": "red"}, "quantities": []}"#,
-                ),
-            ),
-        ),
-        (
-            "a form with an unknown field",
-            "colour",
-            the_field_error("colour", decode_form::<Customer>(b"age=36&colour=red")),
-        ),
-    ];
-    // Every case is decoded before any assertion, so that a failure shows them all.
-    let wrong: Vec<String> = cases
-        .iter()
-        .filter(|(_, expected, (field, message))| {
-            field != expected || !message.starts_with("unknown field")
-        })
-        .map(|(what, expected, named)| format!("{what}: expected {expected:?}, got {named:?}"))
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 /// A request type whose nested object has a field named like the object itself.
@@ -159,90 +51,424 @@ struct Address {
     city: String,
 }
 
-/// Known bug: `extract::field_of` tells an unknown field (already on the path) from a
-/// missing one (not on it) by whether the path's last segment equals the field's name.
-/// A missing field named like the object it belongs in fails that test, and loses
-/// its last segment: `address.address` is reported as `address`. Telling the two apart
-/// by the message's prefix ("missing field" versus "unknown field") would not.
-#[test]
-fn a_missing_field_named_like_its_parent_is_named_by_its_full_path() {
-    let sent = r#"{"address": {"city": "London"}}"#;
+/// A request type whose fields serde's own code checks further: a UUID's syntax, an
+/// enumeration's names, a default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Ticket {
+    id: Uuid,
+    size: Size,
+    label: String,
+    #[serde(default)]
+    urgent: bool,
+}
 
-    let (field, message) = the_field_error(sent, json::<Shipment>(sent));
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Size {
+    Small,
+    Large,
+}
 
-    assert_eq!(message, "missing field `address`", "sent {sent}");
-    assert_eq!(field, "address.address", "sent {sent}");
+/// The test types have no domain rules: what decodes is valid.
+macro_rules! valid_as_decoded {
+    ($($type:ty),*) => {$(
+        impl RequestBody for $type {
+            type Valid = Self;
+
+            fn validate(self, _errors: &mut FieldErrors) -> Option<Self> {
+                Some(self)
+            }
+        }
+    )*};
+}
+
+valid_as_decoded!(Order, Customer, Shipment, Ticket);
+
+/// The field errors of a 422, or a failure naming what came back instead.
+fn field_errors<T: Debug>(sent: &str, result: Result<T, ApiError>) -> Vec<FieldError> {
+    match result {
+        Err(ApiError::Validation(errors)) => errors,
+        other => panic!("sent {sent}: expected a 422, got {other:?}"),
+    }
+}
+
+/// `(field, message)` pairs, to compare with a 422's errors.
+fn pairs(expected: &[(&str, &str)]) -> Vec<FieldError> {
+    expected
+        .iter()
+        .map(|(field, message)| FieldError {
+            field: (*field).to_owned(),
+            message: (*message).to_owned(),
+        })
+        .collect()
+}
+
+/// Asserts that decoding `sent` as JSON into `T` is a 422 with exactly these errors, in
+/// this order.
+fn assert_json_errors<T: RequestBody>(sent: &str, expected: &[(&str, &str)])
+where
+    T::Valid: Debug,
+{
+    let errors = field_errors(sent, decode_json::<T>(sent.as_bytes()));
+    assert_eq!(errors, pairs(expected), "sent {sent}");
 }
 
 #[test]
-fn decode_json_blames_the_body_for_a_value_of_the_wrong_shape_and_keeps_positions_out() {
-    for sent in [r#""an order""#, "42", "null"] {
-        let (field, message) = the_field_error(sent, json::<Order>(sent));
-
-        assert_eq!(field, "body", "sent {sent}");
-        assert!(
-            message.starts_with("invalid type:") && !message.contains(" at line "),
-            "sent {sent}: {message}"
-        );
+fn every_type_error_missing_field_and_unknown_field_is_listed_at_once_in_field_order() {
+    let cases: [(&str, &[(&str, &str)]); 4] = [
+        (
+            r#"{"extra": true, "quantities": [1, "two", 300], "customer": {"age": "old", "colour": "red"}, "reference": 7}"#,
+            &[
+                ("reference", "must be a string"),
+                ("customer.age", "must be an integer from 0 to 255"),
+                ("customer.colour", "is not allowed"),
+                ("quantities[1]", "must be an integer from 0 to 255"),
+                ("quantities[2]", "must be an integer from 0 to 255"),
+                ("extra", "is not allowed"),
+            ],
+        ),
+        (
+            "{}",
+            &[
+                ("reference", "is required"),
+                ("customer", "is required"),
+                ("quantities", "is required"),
+            ],
+        ),
+        (
+            r#"{"customer": {}, "note": 5}"#,
+            &[
+                ("reference", "is required"),
+                ("customer.age", "is required"),
+                ("quantities", "is required"),
+                ("note", "must be a string"),
+            ],
+        ),
+        (
+            r#"{"reference": null, "customer": [], "quantities": {}, "note": null}"#,
+            &[
+                ("reference", "must be a string"),
+                ("customer", "must be a JSON object"),
+                ("quantities", "must be an array"),
+            ],
+        ),
+    ];
+    for (sent, expected) in cases {
+        assert_json_errors::<Order>(sent, expected);
     }
 }
 
 #[test]
-fn decode_json_calls_json_that_does_not_parse_malformed() {
+fn a_body_that_is_not_an_object_is_one_error_about_the_body() {
+    for sent in [
+        "[]",
+        r#"["x@example.com", "password123", "A", "B"]"#,
+        r#"["x@example.com", "password123"]"#,
+        r#""x@example.com""#,
+        "42",
+        "-1.5",
+        "null",
+        "true",
+        "false",
+    ] {
+        let expected: &[(&str, &str)] = &[("body", "must be a JSON object")];
+        assert_json_errors::<RegisterRequest>(sent, expected);
+        assert_json_errors::<LoginRequest>(sent, expected);
+        assert_json_errors::<UpdateProfileRequest>(sent, expected);
+        assert_json_errors::<ChangePasswordRequest>(sent, expected);
+        assert_json_errors::<RefreshRequest>(sent, expected);
+        assert_json_errors::<Order>(sent, expected);
+    }
+}
+
+#[test]
+fn type_errors_and_domain_errors_land_in_one_422_each_field_once() {
+    let cases: [(&str, &[(&str, &str)]); 4] = [
+        (
+            r#"{"email": "bad", "password": "short", "first_name": 5}"#,
+            &[
+                ("email", "is not a valid e-mail address"),
+                ("password", "must be at least 8 bytes long"),
+                ("first_name", "must be a string"),
+            ],
+        ),
+        (
+            r#"{"password": 12345678, "last_name": "a\u0007b", "admin": true}"#,
+            &[
+                ("email", "is required"),
+                ("password", "must be a string"),
+                ("last_name", "must not contain control characters"),
+                ("admin", "is not allowed"),
+            ],
+        ),
+        (
+            r#"{"email": "", "password": "short", "first_name": null, "last_name": []}"#,
+            &[
+                ("email", "must not be empty"),
+                ("password", "must be at least 8 bytes long"),
+                ("last_name", "must be a string"),
+            ],
+        ),
+        (
+            r#"{"email": "ada@example.com", "email": "eve@example.com", "password": "analytical engine"}"#,
+            &[("email", "must appear only once")],
+        ),
+    ];
+    for (sent, expected) in cases {
+        assert_json_errors::<RegisterRequest>(sent, expected);
+    }
+    assert_json_errors::<LoginRequest>(
+        r#"{"email": 1}"#,
+        &[("email", "must be a string"), ("password", "is required")],
+    );
+    assert_json_errors::<ChangePasswordRequest>(
+        r#"{"current_password": "short", "new_password": false}"#,
+        &[
+            ("current_password", "must be at least 8 bytes long"),
+            ("new_password", "must be a string"),
+        ],
+    );
+    assert_json_errors::<UpdateProfileRequest>(
+        r#"{"first_name": 1, "last_name": "x", "email": "e@example.com"}"#,
+        &[
+            ("first_name", "must be a string"),
+            ("email", "is not allowed"),
+        ],
+    );
+    assert_json_errors::<RefreshRequest>(
+        r#"{"refresh_token": ""}"#,
+        &[("refresh_token", "must not be empty")],
+    );
+}
+
+/// Serde's own messages ("invalid type: integer `5`, expected a string", "expected
+/// struct RegisterRequest with 4 elements", "missing field `password`") name Rust types
+/// and are never sent: every message is one of the API's own.
+#[test]
+fn no_message_names_a_rust_type_or_repeats_a_library_message() {
+    let bodies = [
+        r#"{"email": 5, "password": [], "first_name": {}, "last_name": 1.5}"#,
+        r#"{"email": true, "current_password": 1, "new_password": null, "refresh_token": 2}"#,
+        r#"{"username": 1, "first_name": false, "nickname": "x"}"#,
+        r#"{"password": "analytical engine"}"#,
+        "[1, 2, 3, 4]",
+        r#"["ada@example.com", "analytical engine"]"#,
+        "{}",
+    ];
+    let mut messages = Vec::new();
+    for sent in bodies {
+        let bytes = sent.as_bytes();
+        for result in [
+            decode_json::<RegisterRequest>(bytes).err(),
+            decode_json::<LoginRequest>(bytes).err(),
+            decode_json::<UpdateProfileRequest>(bytes).err(),
+            decode_json::<ChangePasswordRequest>(bytes).err(),
+            decode_json::<RefreshRequest>(bytes).err(),
+        ] {
+            if let Some(ApiError::Validation(errors)) = result {
+                messages.extend(errors.into_iter().map(|error| (sent, error.message)));
+            }
+        }
+    }
+    assert!(!messages.is_empty());
+    for (sent, message) in messages {
+        for leak in [
+            "`",
+            "struct",
+            "Request",
+            "String",
+            "string \"",
+            "expected",
+            "invalid",
+            "u8",
+            "i64",
+            "sequence",
+            "map",
+            "Option",
+        ] {
+            assert!(
+                !message.contains(leak),
+                "sent {sent}: {message:?} contains {leak:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_field_named_like_its_parent_is_named_by_its_full_path() {
+    assert_json_errors::<Shipment>(
+        r#"{"address": {"city": "London"}}"#,
+        &[("address.address", "is required")],
+    );
+}
+
+/// Values that serde's own code refuses (a UUID's syntax, an unknown enumeration name)
+/// are reported too, beside every other value's problem. (A required field that is
+/// absent beside a UUID refused even as a stand-in would not be, as `size` is not in
+/// the second case: see `extract::decode`.)
+#[test]
+fn values_refused_by_serde_itself_are_listed_with_the_others() {
+    let cases: [(&str, &[(&str, &str)]); 3] = [
+        (
+            r#"{"id": "not-a-uuid", "size": "medium", "label": 5}"#,
+            &[
+                ("id", "is not valid"),
+                ("size", "must be one of: small, large"),
+                ("label", "must be a string"),
+            ],
+        ),
+        (
+            r#"{"urgent": "yes", "label": 5, "id": 5}"#,
+            &[
+                ("id", "must be a string"),
+                ("label", "must be a string"),
+                ("urgent", "must be true or false"),
+            ],
+        ),
+        (
+            r#"{"size": {"large": 1}, "label": "l", "id": "936DA01F-9ABD-4D9D-80C7-02AF85C822A8"}"#,
+            &[("size.large", "must be null")],
+        ),
+    ];
+    for (sent, expected) in cases {
+        assert_json_errors::<Ticket>(sent, expected);
+    }
+
+    let sent = r#"{"id": "936DA01F-9ABD-4D9D-80C7-02AF85C822A8", "size": "large", "label": ""}"#;
+    let decoded = decode_json::<Ticket>(sent.as_bytes());
+    let Ok(ticket) = decoded else {
+        panic!("sent {sent}: got {decoded:?}");
+    };
+    assert_eq!(ticket.size, Size::Large);
+    assert!(!ticket.urgent, "sent {sent}: the default applies");
+}
+
+#[test]
+fn json_that_does_not_parse_is_malformed_and_said_so_in_our_words() {
     for sent in [
         "",
+        "   ",
         "{",
         r#"{"reference": "#,
         "{'reference': 'r'}",
         r#"{"reference": "r", "customer": {"age": 36}, "quantities": []} trailing"#,
         r#"{"reference": "r", "customer": {"age": 36}, "quantities": []}{}"#,
+        "{}x",
+        "[1, 2,]",
     ] {
-        let result = json::<Order>(sent);
+        let result = decode_json::<Order>(sent.as_bytes());
 
+        let Err(ApiError::MalformedRequest(detail)) = &result else {
+            panic!("sent {sent:?}: expected a 400, got {result:?}");
+        };
         assert!(
-            matches!(result, Err(ApiError::MalformedRequest(_))),
-            "sent {sent:?}: expected a 400, got {result:?}"
+            detail.contains("JSON") && !detail.contains("EOF") && !detail.contains(" at line "),
+            "sent {sent:?}: {detail:?}"
         );
     }
 }
 
 #[test]
 fn decode_json_decodes_a_well_formed_body_with_surrounding_whitespace() {
-    let sent = "\n  {\"email\": \"ada@example.com\", \"password\": \"analytical engine\"}  \n";
+    let sent = "\n  {\"email\": \" Ada@Example.com \", \"password\": \"analytical engine\"}  \n";
 
-    let decoded = json::<RegisterRequest>(sent);
+    let decoded = decode_json::<RegisterRequest>(sent.as_bytes());
 
-    let Ok(request) = decoded else {
+    let Ok(command) = decoded else {
         panic!("sent {sent:?}: got {decoded:?}");
     };
-    assert_eq!(request.email, "ada@example.com");
-    assert_eq!(request.first_name, None);
+    assert_eq!(command.email.as_ref(), "ada@example.com");
+    assert_eq!(command.password.expose(), "analytical engine");
+    assert_eq!(command.first_name.to_string(), "");
 }
 
 #[test]
 fn decode_form_decodes_the_oauth2_password_form_and_ignores_its_other_fields() {
-    let sent = "grant_type=password&username=ada%40example.com&password=analytical+engine&scope=";
+    let sent = "grant_type=password&username=ada%40example.com&password=analytical+engine&scope=&client_id=x";
 
     let decoded = decode_form::<LoginForm>(sent.as_bytes());
 
-    let Ok(form) = decoded else {
+    let Ok(command) = decoded else {
         panic!("sent {sent:?}: got {decoded:?}");
     };
-    assert_eq!(form.username, "ada@example.com");
-    assert_eq!(form.password, "analytical engine");
+    assert_eq!(command.email.as_ref(), "ada@example.com");
+    assert_eq!(command.password.expose(), "analytical engine");
 }
 
 #[test]
-fn decode_form_names_the_field_it_could_not_decode() {
-    let (field, message) = the_field_error(
-        "username only",
-        decode_form::<LoginForm>(b"username=ada%40example.com"),
-    );
-    assert_eq!(field, "password");
-    assert_eq!(message, "missing field `password`");
+fn decode_form_lists_every_field_it_could_not_decode_or_parse() {
+    let cases: [(&str, &[(&str, &str)]); 4] = [
+        ("username=ada%40example.com", &[("password", "is required")]),
+        (
+            "grant_type=password",
+            &[("username", "is required"), ("password", "is required")],
+        ),
+        (
+            "username=ada&password=short",
+            &[
+                ("username", "is not a valid e-mail address"),
+                ("password", "must be at least 8 bytes long"),
+            ],
+        ),
+        (
+            "username=ada%40example.com&password=analytical+engine&password=other+password",
+            &[("password", "must appear only once")],
+        ),
+    ];
+    for (sent, expected) in cases {
+        let errors = field_errors(sent, decode_form::<LoginForm>(sent.as_bytes()));
+        assert_eq!(errors, pairs(expected), "sent {sent}");
+    }
 
-    let (field, _) = the_field_error("an age in words", decode_form::<Customer>(b"age=old"));
-    assert_eq!(field, "age");
+    // A form's values are text, read as numbers where numbers belong.
+    let errors = field_errors("age=old", decode_form::<Customer>(b"age=old"));
+    assert_eq!(
+        errors,
+        pairs(&[("age", "must be an integer from 0 to 255")])
+    );
+    let decoded = decode_form::<Customer>(b"age=36&colour=red");
+    assert!(
+        matches!(decoded, Ok(Customer { age: 36 })),
+        "age=36&colour=red: got {decoded:?}"
+    );
+}
+
+/// The request types are what a handler or a panic might format; none may show a
+/// password or a refresh token.
+#[test]
+fn request_types_print_no_secret_in_their_debug_output() {
+    const SECRET: &str = "analytical engine 1843";
+    let register: RegisterRequest = serde_json::from_value(json!({
+        "email": "ada@example.com", "password": SECRET, "first_name": "Ada"
+    }))
+    .unwrap();
+    let login: LoginRequest =
+        serde_json::from_value(json!({"email": "ada@example.com", "password": SECRET})).unwrap();
+    let form: LoginForm =
+        serde_json::from_value(json!({"username": "ada@example.com", "password": SECRET})).unwrap();
+    let change: ChangePasswordRequest = serde_json::from_value(json!({
+        "current_password": SECRET, "new_password": format!("new {SECRET}")
+    }))
+    .unwrap();
+    let refresh: RefreshRequest = serde_json::from_value(json!({"refresh_token": SECRET})).unwrap();
+    let printed = [
+        format!("{register:?}"),
+        format!("{register:#?}"),
+        format!("{login:?}"),
+        format!("{form:?}"),
+        format!("{change:?}"),
+        format!("{refresh:?}"),
+        format!("{:?}", Secret::from(SECRET.to_owned())),
+    ];
+    for output in printed {
+        assert!(!output.contains(SECRET), "{output}");
+        assert!(!output.contains("analytical"), "{output}");
+    }
+    // The rest of the request is still there to debug with.
+    assert!(format!("{register:?}").contains("ada@example.com"));
+    assert_eq!(register.password.expose(), SECRET);
 }
 
 #[test]
