@@ -50,6 +50,9 @@ pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
     /// Identifiers, instead of random UUIDs.
     pub ids: Option<Arc<dyn IdSource>>,
+    /// Wraps the opened storage's ports: an end-to-end test puts a store that fails on
+    /// purpose around the real one.
+    pub wrap_storage: Option<Arc<dyn Fn(Storage) -> Storage + Send + Sync>>,
 }
 
 /// A built service: listening, not yet serving.
@@ -79,7 +82,10 @@ impl Application {
     /// # Errors
     /// [`StartupError`] naming the part that failed.
     pub fn build_with(config: Config, overrides: Overrides) -> Result<Self, StartupError> {
-        let storage = Storage::open(&config.database_url, config.database_pool_size)?;
+        let mut storage = Storage::open(&config.database_url, config.database_pool_size)?;
+        if let Some(wrap) = &overrides.wrap_storage {
+            storage = wrap(storage);
+        }
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let ids = overrides.ids.unwrap_or_else(|| Arc::new(RandomIds));
         let ports = Ports {

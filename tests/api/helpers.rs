@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use infrastructure::storage::Storage;
 use portico::{Application, Config, Overrides};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
@@ -61,10 +62,24 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with some settings changed.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    spawn_app_on(overrides, None).await
+}
+
+/// Starts the app with its storage wrapped by `wrap` (a store that fails on purpose).
+pub async fn spawn_app_wrapping_storage(
+    wrap: impl Fn(Storage) -> Storage + Send + Sync + 'static,
+) -> TestApp {
+    spawn_app_on(&[], Some(Arc::new(wrap))).await
+}
+
+async fn spawn_app_on(
+    overrides: &[(&str, &str)],
+    wrap_storage: Option<Arc<dyn Fn(Storage) -> Storage + Send + Sync>>,
+) -> TestApp {
     let folder = tempfile::tempdir().expect("temporary folder");
     let database_url = format!("sqlite://{}", folder.path().join("portico.db").display());
     let clock = Arc::new(ManualClock::starting_at(chrono::Utc::now()));
-    let address = start(test_config(&database_url, overrides), &clock);
+    let address = start_with(test_config(&database_url, overrides), &clock, wrap_storage);
     TestApp {
         address,
         clock,
@@ -79,8 +94,17 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 
 /// Builds and starts an app on `clock` in the background; returns its base URL.
 pub fn start(config: Config, clock: &Arc<ManualClock>) -> String {
+    start_with(config, clock, None)
+}
+
+fn start_with(
+    config: Config,
+    clock: &Arc<ManualClock>,
+    wrap_storage: Option<Arc<dyn Fn(Storage) -> Storage + Send + Sync>>,
+) -> String {
     let overrides = Overrides {
         clock: Some(Arc::clone(clock) as _),
+        wrap_storage,
         ..Overrides::default()
     };
     let application = Application::build_with(config, overrides).expect("the app starts");
@@ -133,6 +157,15 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// `GET path`, without credentials.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {

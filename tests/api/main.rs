@@ -12,4 +12,5 @@ mod errors;
 mod process;
 mod protection;
 mod sessions;
+mod storage_failures;
 mod tokens;

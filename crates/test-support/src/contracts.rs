@@ -24,8 +24,18 @@ pub struct Store {
     pub users: Arc<dyn UserRepository>,
     /// Its sessions.
     pub sessions: Arc<dyn SessionRepository>,
+    /// Makes the store's writes fail at commit, or work again.
+    pub faults: Arc<dyn WriteFaults>,
     /// Whatever must live as long as the store (a temporary folder, a test database).
     pub keep_alive: Box<dyn Any + Send>,
+}
+
+/// A backend's switch for the write-failure cases: while on, every write fails as a
+/// failed COMMIT would (after its statements ran), so the cases can check that the
+/// adapter reports the failure and that nothing was kept.
+pub trait WriteFaults: Send + Sync {
+    /// Turns the failure on or off.
+    fn fail_commits(&self, failing: bool);
 }
 
 /// An instant of the contract stories' day: `at(m)` is `m` minutes past noon.

@@ -4,6 +4,7 @@
 //! and the repositories. Nothing outside this module names SQLite but the storage
 //! factory.
 
+mod readiness;
 mod schema;
 mod sessions;
 mod users;
@@ -21,6 +22,7 @@ use domain::ports::{AdapterError, StorageHealth};
 use tokio::sync::Semaphore;
 
 use crate::storage::StorageShutdown;
+use readiness::{FileIdentity, ReadinessLog};
 
 pub use sessions::SqliteSessionRepository;
 pub use users::SqliteUserRepository;
@@ -75,6 +77,15 @@ pub enum OpenError {
     /// A connection could not be checked out to migrate.
     #[error("cannot open a connection to migrate")]
     Connection(#[source] diesel::r2d2::PoolError),
+    /// The database file cannot be found once opened.
+    #[error("cannot identify the database file {path}")]
+    Identify {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A migration failed.
     #[error("migrating the database failed: {0}")]
     Migration(String),
@@ -127,6 +138,13 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
 pub struct Database {
     pool: Pool<ConnectionManager<SqliteConnection>>,
     lane: Arc<Semaphore>,
+    path: PathBuf,
+    opened: FileIdentity,
+    readiness: Arc<ReadinessLog>,
+    /// Makes every write fail at its end, as a failed COMMIT would: for the contract
+    /// suites' write-failure cases.
+    #[cfg(test)]
+    failing_commits: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Database {
@@ -203,10 +221,20 @@ impl Database {
         connection
             .run_pending_migrations(MIGRATIONS)
             .map_err(|error| OpenError::Migration(error.to_string()))?;
+        drop(connection);
         let connections = usize::try_from(pool.max_size()).unwrap_or(1);
+        let opened = FileIdentity::of(path).map_err(|source| OpenError::Identify {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Self {
             pool,
             lane: Arc::new(Semaphore::new(connections)),
+            path: path.to_owned(),
+            opened,
+            readiness: Arc::default(),
+            #[cfg(test)]
+            failing_commits: Arc::default(),
         })
     }
 
@@ -244,8 +272,32 @@ impl Database {
         F: FnOnce(&mut SqliteConnection) -> Result<T, diesel::result::Error> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(|connection| connection.immediate_transaction(write))
-            .await
+        #[cfg(test)]
+        let failing = Arc::clone(&self.failing_commits);
+        self.run(move |connection| {
+            connection.immediate_transaction(|connection| {
+                let written = write(connection)?;
+                #[cfg(test)]
+                if failing.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(diesel::result::Error::RollbackTransaction);
+                }
+                Ok(written)
+            })
+        })
+        .await
+    }
+
+    /// Whether the file is still the one opened and a write commits.
+    async fn check_ready(&self) -> Result<(), AdapterError> {
+        readiness::still_the_opened_file(&self.path, self.opened)?;
+        self.write(|connection| {
+            connection.batch_execute(
+                "INSERT INTO readiness_probe (id, checked_at) VALUES (1, CURRENT_TIMESTAMP) \
+                 ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+            )
+        })
+        .await
+        .map_err(|error| AdapterError::new("a probe write did not commit", error))
     }
 }
 
@@ -263,9 +315,9 @@ impl StorageShutdown for Database {
 #[async_trait]
 impl StorageHealth for Database {
     async fn ping(&self) -> Result<(), AdapterError> {
-        self.run(|connection| connection.batch_execute("SELECT 1"))
-            .await
-            .map_err(AdapterError::from)
+        let outcome = self.check_ready().await;
+        self.readiness.record(&outcome);
+        outcome
     }
 }
 
@@ -289,8 +341,16 @@ pub(crate) mod test_database {
             test_support::contracts::Store {
                 users: Arc::new(SqliteUserRepository::new(self.database.clone())),
                 sessions: Arc::new(SqliteSessionRepository::new(self.database.clone())),
+                faults: Arc::new(self.database.clone()),
                 keep_alive: Box::new(self),
             }
+        }
+    }
+
+    impl test_support::contracts::WriteFaults for Database {
+        fn fail_commits(&self, failing: bool) {
+            self.failing_commits
+                .store(failing, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -383,5 +443,77 @@ mod tests {
             Database::open(&path, 1),
             Err(OpenError::CreateFolder { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_commit_that_fails_is_an_error_and_keeps_nothing() {
+        use diesel::RunQueryDsl as _;
+
+        let test = test_database::fresh();
+        // Foreign keys checked at COMMIT: the statement succeeds, the commit fails.
+        let outcome = test
+            .database
+            .write(|connection| {
+                connection.batch_execute("PRAGMA defer_foreign_keys = ON")?;
+                diesel::sql_query(
+                    "INSERT INTO sessions (id, user_id, created_at) \
+                     VALUES ('s', 'nobody', CURRENT_TIMESTAMP)",
+                )
+                .execute(connection)
+            })
+            .await;
+        assert!(
+            matches!(outcome, Err(DbError::Query(_))),
+            "the failed commit was reported: {outcome:?}"
+        );
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            sessions: i64,
+        }
+        let left = test
+            .database
+            .run(|c| {
+                diesel::sql_query("SELECT count(*) AS sessions FROM sessions")
+                    .get_result::<Count>(c)
+            })
+            .await
+            .unwrap();
+        assert_eq!(left.sessions, 0);
+    }
+
+    #[tokio::test]
+    async fn readiness_needs_a_committed_write_and_the_opened_file() {
+        use test_support::contracts::WriteFaults as _;
+
+        let test = test_database::fresh();
+        test.database.ping().await.unwrap();
+
+        test.database.fail_commits(true);
+        assert!(
+            test.database.ping().await.is_err(),
+            "writes fail: not ready"
+        );
+        test.database.fail_commits(false);
+        test.database.ping().await.unwrap();
+
+        // Replaced: another file now sits at the path.
+        let path = test.database.path.clone();
+        let aside = path.with_extension("aside");
+        std::fs::rename(&path, &aside).unwrap();
+        std::fs::copy(&aside, &path).unwrap();
+        let replaced = test.database.ping().await;
+        assert!(
+            replaced.is_err_and(|error| error.to_string().contains("replaced")),
+            "a replaced file is not ready"
+        );
+
+        // Gone: nothing at the path, though the open file still takes writes.
+        std::fs::remove_file(&path).unwrap();
+        let gone = test.database.ping().await;
+        assert!(
+            gone.is_err_and(|error| error.to_string().contains("gone")),
+            "a deleted file is not ready"
+        );
     }
 }

@@ -68,6 +68,10 @@ where
             "pruning deletes what is dead and keeps what can still be presented",
             |s| Box::pin(pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(s)),
         ),
+        (
+            "a write that cannot commit is an error and keeps nothing",
+            |s| Box::pin(a_write_that_cannot_commit_is_an_error_and_keeps_nothing(s)),
+        ),
     ];
     run_cases("SessionRepository", &fresh, cases).await;
 }
@@ -439,5 +443,58 @@ async fn pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(stor
         store.sessions.prune(at(20)).await.unwrap(),
         0,
         "a second prune finds nothing"
+    );
+}
+
+async fn a_write_that_cannot_commit_is_an_error_and_keeps_nothing(store: Store) {
+    let ada = user(&store, "ada@example.com").await;
+    let session = new_session();
+    store
+        .sessions
+        .start(ada, token("first", session))
+        .await
+        .unwrap();
+    let mut short = token("expired", new_session());
+    short.expires_at = at(5);
+    store.sessions.start(ada, short).await.unwrap();
+    store.faults.fail_commits(true);
+
+    let started = store
+        .sessions
+        .start(ada, token("other", new_session()))
+        .await;
+    assert!(started.is_err(), "start: {started:?}");
+    let rotated = store
+        .sessions
+        .rotate(&digest("first"), token("second", session), at(10))
+        .await;
+    assert!(rotated.is_err(), "rotate: {rotated:?}");
+    let revoked = store.sessions.revoke(session, at(11)).await;
+    assert!(revoked.is_err(), "revoke: {revoked:?}");
+    let revoked_all = store.sessions.revoke_all_of_user(ada, at(12)).await;
+    assert!(revoked_all.is_err(), "revoke_all_of_user: {revoked_all:?}");
+    let pruned = store.sessions.prune(at(20)).await;
+    assert!(pruned.is_err(), "prune: {pruned:?}");
+
+    store.faults.fail_commits(false);
+    assert_eq!(
+        find(&store, "other").await,
+        None,
+        "the failed start kept nothing"
+    );
+    assert_eq!(
+        find(&store, "second").await,
+        None,
+        "the failed rotation kept nothing"
+    );
+    let first = find(&store, "first").await.unwrap();
+    assert_eq!(first.spent_at, None, "the failed rotation spent nothing");
+    assert_eq!(
+        first.session_revoked_at, None,
+        "the failed revocations revoked nothing"
+    );
+    assert!(
+        find(&store, "expired").await.is_some(),
+        "the failed prune deleted nothing"
     );
 }

@@ -37,6 +37,10 @@ where
             "password hash updates touch updated_at only when asked",
             |s| Box::pin(password_hash_updates_touch_updated_at_only_when_asked(s)),
         ),
+        (
+            "a write that cannot commit is an error and keeps nothing",
+            |s| Box::pin(a_write_that_cannot_commit_is_an_error_and_keeps_nothing(s)),
+        ),
     ];
     run_cases("UserRepository", &fresh, cases).await;
 }
@@ -186,4 +190,69 @@ async fn password_hash_updates_touch_updated_at_only_when_asked(store: Store) {
         .unwrap();
     assert!(!upgraded);
     assert_eq!(stored_hash(&store).await.password_hash, changed);
+}
+
+async fn a_write_that_cannot_commit_is_an_error_and_keeps_nothing(store: Store) {
+    let ada = new_user("ada@example.com");
+    store.users.insert(ada.clone()).await.unwrap();
+    store.faults.fail_commits(true);
+
+    let grace = new_user("grace@example.com");
+    let inserted = store.users.insert(grace.clone()).await;
+    assert!(
+        matches!(inserted, Err(InsertUserError::Adapter(_))),
+        "insert: {inserted:?}"
+    );
+    let renamed = store
+        .users
+        .update_names(
+            ada.user.id,
+            PersonName::parse("Augusta").unwrap(),
+            PersonName::parse("King").unwrap(),
+            at(30),
+        )
+        .await;
+    assert!(renamed.is_err(), "update_names: {renamed:?}");
+    for replacement in [
+        HashReplacement::Changed,
+        HashReplacement::Upgrade {
+            previous: ada.password_hash.clone(),
+        },
+    ] {
+        let rehashed = store
+            .users
+            .update_password_hash(
+                ada.user.id,
+                PasswordHash::new("$2b$04$never".into()),
+                at(40),
+                replacement.clone(),
+            )
+            .await;
+        assert!(
+            rehashed.is_err(),
+            "update_password_hash {replacement:?}: {rehashed:?}"
+        );
+    }
+
+    store.faults.fail_commits(false);
+    assert_eq!(
+        store
+            .users
+            .find_credentials(&grace.user.email)
+            .await
+            .unwrap(),
+        None,
+        "the failed insert kept nothing"
+    );
+    let stored = store
+        .users
+        .find_credentials(&ada.user.email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.user, ada.user, "the failed rename kept nothing");
+    assert_eq!(
+        stored.password_hash, ada.password_hash,
+        "the failed hash updates kept nothing"
+    );
 }

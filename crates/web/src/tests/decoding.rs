@@ -199,7 +199,10 @@ fn type_errors_and_domain_errors_land_in_one_422_each_field_once() {
             &[
                 ("email", "is required"),
                 ("password", "must be a string"),
-                ("last_name", "must not contain control or formatting characters"),
+                (
+                    "last_name",
+                    "must not contain control or formatting characters",
+                ),
                 ("admin", "is not allowed"),
             ],
         ),

@@ -1,0 +1,93 @@
+//! Whether the SQLite store can really serve: its file is still the one it opened, and a
+//! write commits. A probe that only reads stays green while every write fails (a full
+//! disk, an immutable write-ahead log) or while the server writes into a file that was
+//! deleted under it (every write "succeeds" and is gone at the next start).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use domain::ports::AdapterError;
+
+/// What names a file whatever its path: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+/// The database file is not the one that was opened.
+#[derive(Debug, thiserror::Error)]
+#[error("the database file at {path} was replaced after it was opened")]
+struct FileReplaced {
+    path: PathBuf,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` now.
+    pub(crate) fn of(path: &Path) -> std::io::Result<Self> {
+        let metadata = std::fs::metadata(path)?;
+        Ok(Self::from_metadata(&metadata))
+    }
+
+    #[cfg(unix)]
+    fn from_metadata(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        Self {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn from_metadata(_: &std::fs::Metadata) -> Self {
+        // No inode to compare: only a missing file is noticed.
+        Self {
+            device: 0,
+            inode: 0,
+        }
+    }
+}
+
+/// The file at `path` is still `opened`.
+pub(crate) fn still_the_opened_file(path: &Path, opened: FileIdentity) -> Result<(), AdapterError> {
+    let now = FileIdentity::of(path)
+        .map_err(|error| AdapterError::new("the database file is gone", error))?;
+    if now == opened {
+        Ok(())
+    } else {
+        Err(AdapterError::new(
+            "the database file was replaced",
+            FileReplaced {
+                path: path.to_owned(),
+            },
+        ))
+    }
+}
+
+/// Logs why the store is not ready once per cause, and once when it is ready again, so
+/// a probe every few seconds does not repeat the same line.
+#[derive(Debug, Default)]
+pub(crate) struct ReadinessLog(Mutex<Option<String>>);
+
+impl ReadinessLog {
+    pub(crate) fn record(&self, outcome: &Result<(), AdapterError>) {
+        let mut reported = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Ok(()) => {
+                if reported.take().is_some() {
+                    tracing::info!("the database is ready again");
+                }
+            }
+            Err(error) => {
+                let cause = error.to_string();
+                if reported.as_deref() != Some(cause.as_str()) {
+                    tracing::error!(
+                        error.cause_chain = ?error,
+                        "the database is not ready: {cause}; see docs/operations.md"
+                    );
+                    *reported = Some(cause);
+                }
+            }
+        }
+    }
+}
