@@ -15,8 +15,7 @@ use infrastructure::blocking::CpuLane;
 use infrastructure::hashing::{HashPolicyError, PasswordHashing};
 use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
 use infrastructure::refresh_tokens::RandomRefreshTokens;
-use infrastructure::sqlite::OpenError;
-use infrastructure::storage::{Storage, StorageShutdown};
+use infrastructure::storage::{OpenError, Storage, StorageShutdown};
 use infrastructure::system::{RandomIds, SystemClock};
 use tokio_util::sync::CancellationToken;
 

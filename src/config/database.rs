@@ -21,11 +21,9 @@ impl Database {
     /// Reads the database's variables, recording bad values in `reader`.
     pub(super) fn read(reader: &mut Reader<'_>) -> Self {
         Self {
-            database_url: reader.get(
-                "DATABASE_URL",
-                DatabaseUrl::Sqlite(infrastructure::sqlite::SqlitePath::default_file()),
-                |raw| DatabaseUrl::parse(raw).map_err(|error| error.to_string()),
-            ),
+            database_url: reader.get("DATABASE_URL", DatabaseUrl::default(), |raw| {
+                DatabaseUrl::parse(raw).map_err(|error| error.to_string())
+            }),
             database_pool_size: reader.get("DATABASE_POOL_SIZE", 8, parse_number(1, 256)),
             session_prune_interval: reader.get(
                 "SESSION_PRUNE_INTERVAL",

@@ -11,8 +11,9 @@ use domain::ports::{
 };
 
 use crate::login_attempts::InMemoryLoginAttempts;
+pub use crate::sqlite::OpenError;
 use crate::sqlite::{
-    Database, OpenError, SqlitePath, SqliteSessionRepository, SqliteUrlError, SqliteUserRepository,
+    Database, SqlitePath, SqliteSessionRepository, SqliteUrlError, SqliteUserRepository,
 };
 
 /// Where the data lives, as configured by `DATABASE_URL`.
@@ -44,6 +45,14 @@ impl DatabaseUrl {
             return Err(DatabaseUrlError::PostgresNotSupported);
         }
         Ok(Self::Sqlite(SqlitePath::parse(raw)?))
+    }
+}
+
+impl Default for DatabaseUrl {
+    /// The embedded default: `sqlite://data/portico.db`, relative to the working
+    /// directory, so a fresh machine runs with no database server and no configuration.
+    fn default() -> Self {
+        Self::Sqlite(SqlitePath::default_file())
     }
 }
 
@@ -113,7 +122,7 @@ mod tests {
         let url = DatabaseUrl::parse("sqlite://data/portico.db").unwrap();
         assert_eq!(url.to_string(), "sqlite://data/portico.db");
         assert_eq!(
-            DatabaseUrl::Sqlite(SqlitePath::default_file()),
+            DatabaseUrl::default(),
             url,
             "the default is a SQLite file under data/"
         );
