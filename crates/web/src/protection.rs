@@ -170,3 +170,40 @@ fn is_same_origin(origin: &HeaderValue, head: &RequestHead) -> bool {
             .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_framework_error_becomes_the_problem_its_status_stands_for() {
+        for (status, cors_refusal, code) in [
+            (StatusCode::BAD_REQUEST, true, "cors_rejected"),
+            (StatusCode::NOT_FOUND, false, "not_found"),
+            (StatusCode::METHOD_NOT_ALLOWED, false, "method_not_allowed"),
+            (StatusCode::PAYLOAD_TOO_LARGE, false, "payload_too_large"),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                false,
+                "unsupported_media_type",
+            ),
+            (StatusCode::BAD_GATEWAY, false, "internal"),
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                false,
+                "malformed_request",
+            ),
+            (
+                StatusCode::from_u16(499).unwrap_or_default(),
+                false,
+                "malformed_request",
+            ),
+        ] {
+            let problem = problem_for(status, cors_refusal).problem();
+            assert_eq!(
+                problem.code, code,
+                "{status} (CORS refusal: {cors_refusal})"
+            );
+        }
+    }
+}

@@ -41,12 +41,6 @@ const CONSTRAINTS_BY_COLUMNS: &[(&str, &str)] = &[("users.email", USERS_EMAIL_UN
 pub(crate) fn violated_constraint(
     info: &(dyn diesel::result::DatabaseErrorInformation + Send + Sync),
 ) -> Option<&'static str> {
-    if let Some(name) = info.constraint_name() {
-        return CONSTRAINTS_BY_COLUMNS
-            .iter()
-            .map(|(_, constraint)| *constraint)
-            .find(|constraint| *constraint == name);
-    }
     let columns = info.message().split_once("constraint failed: ")?.1;
     CONSTRAINTS_BY_COLUMNS
         .iter()
@@ -134,7 +128,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
 /// A pool of SQLite connections and the one door through which queries run: on tokio's
 /// blocking pool, never on an async worker, at most as many at once as the pool has
 /// connections (the others wait asynchronously, holding no thread). Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Database {
     pool: Pool<ConnectionManager<SqliteConnection>>,
     lane: Arc<Semaphore>,
@@ -145,14 +139,6 @@ pub struct Database {
     /// suites' write-failure cases.
     #[cfg(test)]
     failing_commits: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl std::fmt::Debug for Database {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
-            .field("pool", &self.pool.state())
-            .finish()
-    }
 }
 
 /// The file a SQLite database lives in, from a `sqlite://PATH` or `sqlite:PATH` URL or

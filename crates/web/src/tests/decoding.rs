@@ -554,3 +554,164 @@ fn bearer_token_ignores_an_authorization_that_is_not_visible_ascii() {
 
     assert_eq!(bearer_token(&request), None);
 }
+
+/// A request type with every shape serde can ask a deserializer for, so that the
+/// decoder's answer to each is pinned: the value when it fits, the API's own words when
+/// it does not.
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct EveryShape {
+    ratio: f64,
+    small_ratio: f32,
+    initial: char,
+    raw: serde_bytes_like::Bytes,
+    nothing: (),
+    marker: Marker,
+    wrapped: Wrapped,
+    pair: (u8, String),
+    point: Point,
+    tags: std::collections::BTreeMap<String, u8>,
+    anything: serde_json::Value,
+    optional: Option<i64>,
+    negative: i64,
+    shape: Shape,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Marker;
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Wrapped(String);
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Point(i32, i32);
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Shape {
+    Circle(f64),
+    Rectangle(u8, u8),
+    Polygon { sides: u8 },
+}
+
+mod serde_bytes_like {
+    //! A field read through `deserialize_bytes`, as `serde_bytes` would.
+
+    use serde::de::{Deserializer, Visitor};
+
+    #[derive(Debug, PartialEq, Eq)]
+    pub(super) struct Bytes(pub(super) Vec<u8>);
+
+    impl<'de> serde::Deserialize<'de> for Bytes {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Seen;
+            impl Visitor<'_> for Seen {
+                type Value = Bytes;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_bytes<E>(self, value: &[u8]) -> Result<Bytes, E> {
+                    Ok(Bytes(value.to_vec()))
+                }
+            }
+            deserializer.deserialize_byte_buf(Seen)
+        }
+    }
+}
+
+valid_as_decoded!(EveryShape);
+
+#[test]
+fn every_shape_decodes_when_it_fits() {
+    let sent = r#"{
+        "ratio": 0.5, "small_ratio": 2, "initial": "é", "raw": "abc", "nothing": null,
+        "marker": null, "wrapped": "inside", "pair": [7, "seven"], "point": [-1, 2],
+        "tags": {"a": 1, "b": 2}, "anything": {"x": [1, -2, 2.5, "s", true, null]},
+        "optional": null, "negative": -5, "shape": {"polygon": {"sides": 6}}
+    }"#;
+    let decoded = decode_json::<EveryShape>(sent.as_bytes());
+    let Ok(shape) = decoded else {
+        panic!("sent {sent}: got {decoded:?}");
+    };
+    assert_eq!(shape.ratio, 0.5);
+    assert_eq!(shape.small_ratio, 2.0);
+    assert_eq!(shape.initial, 'é');
+    assert_eq!(shape.raw, serde_bytes_like::Bytes(b"abc".to_vec()));
+    assert_eq!(shape.wrapped, Wrapped("inside".into()));
+    assert_eq!(shape.pair, (7, "seven".into()));
+    assert_eq!(shape.point, Point(-1, 2));
+    assert_eq!(shape.tags.get("b"), Some(&2));
+    assert_eq!(shape.anything, json!({"x": [1, -2, 2.5, "s", true, null]}));
+    assert_eq!(shape.optional, None);
+    assert_eq!(shape.negative, -5);
+    assert_eq!(shape.shape, Shape::Polygon { sides: 6 });
+
+    for (variant, expected) in [
+        (r#"{"circle": 1.5}"#, Shape::Circle(1.5)),
+        (r#"{"rectangle": [2, 3]}"#, Shape::Rectangle(2, 3)),
+    ] {
+        let sent = sent.replace(r#"{"polygon": {"sides": 6}}"#, variant);
+        let decoded = decode_json::<EveryShape>(sent.as_bytes());
+        assert_eq!(
+            decoded.map(|shape| shape.shape).ok(),
+            Some(expected),
+            "{variant}"
+        );
+    }
+}
+
+#[test]
+fn every_shape_that_does_not_fit_is_named_in_the_apis_words() {
+    let sent = r#"{
+        "ratio": "half", "small_ratio": [], "initial": "ab", "raw": 5, "nothing": 0,
+        "marker": 1, "wrapped": 2, "pair": [1], "point": "x", "tags": [],
+        "anything": null, "optional": "x", "negative": "minus", "shape": 3
+    }"#;
+    let errors = field_errors(sent, decode_json::<EveryShape>(sent.as_bytes()));
+    let named: Vec<&str> = errors.iter().map(|error| error.field.as_str()).collect();
+    for field in [
+        "ratio",
+        "small_ratio",
+        "initial",
+        "raw",
+        "nothing",
+        "marker",
+        "wrapped",
+        "pair",
+        "point",
+        "tags",
+        "optional",
+        "negative",
+        "shape",
+    ] {
+        assert!(named.contains(&field), "{field} is named: {errors:?}");
+    }
+    for error in &errors {
+        assert!(
+            !error.message.contains("EveryShape") && !error.message.contains("invalid type"),
+            "{error:?} speaks the API's language"
+        );
+    }
+}
+
+#[test]
+fn form_values_are_text_that_reads_as_numbers_and_flags() {
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Settings {
+        ratio: f64,
+        enabled: bool,
+    }
+    valid_as_decoded!(Settings);
+
+    let decoded = decode_form::<Settings>(b"ratio=0.25&enabled=true");
+    assert_eq!(
+        decoded.ok(),
+        Some(Settings {
+            ratio: 0.25,
+            enabled: true
+        })
+    );
+    let errors = field_errors("form", decode_form::<Settings>(b"ratio=NaN&enabled=yes"));
+    let named: Vec<&str> = errors.iter().map(|error| error.field.as_str()).collect();
+    assert_eq!(named, ["ratio", "enabled"], "{errors:?}");
+}
