@@ -55,8 +55,9 @@ fn a_secret_that_is_not_utf8_stops_the_binary_instead_of_being_replaced() {
     let secret = OsStr::from_bytes(b"0123456789abcdef\xff0123456789abcdef");
     let output = portico()
         .env("JWT_SECRET", secret)
-        // Should the secret be let through, this database stops start-up with status 1
-        // instead of leaving the binary serving and the test waiting for ever.
+        // Should the secret be let through, this database URL still stops start-up (it
+        // is refused with the configuration) instead of leaving the binary serving and
+        // the test waiting for ever.
         .env("DATABASE_URL", "sqlite::memory:")
         .output()
         .unwrap();

@@ -98,7 +98,7 @@ pub enum ApiError {
     /// 429 `rate_limited`: a budget is spent; `Retry-After` says for how long.
     #[error("rate limited")]
     RateLimited(u64),
-    /// 503 `not_ready`: a dependency (the database) is unavailable.
+    /// 503 `not_ready`: the database cannot take a write, or is no longer the one opened.
     #[error("not ready")]
     NotReady,
     /// 503 `overloaded`: the service sheds load (the password-hashing queue is full);
@@ -276,7 +276,7 @@ impl ApiError {
             Self::RateLimited(_) => {
                 "Too many requests; retry after the time in Retry-After.".into()
             }
-            Self::NotReady => "The service cannot reach its database.".into(),
+            Self::NotReady => "The service cannot write to its database.".into(),
             Self::Overloaded => "Too many logins are in progress; try again shortly.".into(),
             Self::Internal(_) => "An unexpected error occurred.".into(),
         }

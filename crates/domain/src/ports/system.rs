@@ -24,7 +24,9 @@ pub trait IdSource: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait StorageHealth: Send + Sync {
-    /// Runs a trivial round trip to the store.
+    /// Checks that the store can serve: that it takes a write whose commit succeeds, and
+    /// that it is still the store that was opened (a file deleted or replaced under a
+    /// running server is not).
     ///
     /// # Errors
     /// [`AdapterError`] when the store cannot be reached or does not answer.

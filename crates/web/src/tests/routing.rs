@@ -136,3 +136,58 @@ async fn each_request_gets_its_own_request_id() {
     ids.dedup();
     assert_eq!(ids.len(), 3, "request ids were reused: {ids:?}");
 }
+
+#[test]
+fn the_route_table_and_the_handlers_declare_the_same_paths_and_methods() {
+    use utoipa::OpenApi as _;
+    use utoipa_actix_web::AppExt as _;
+
+    // The paths and methods the handlers' own attributes register, as the OpenAPI
+    // document collects them.
+    let (_, api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(crate::openapi::ApiDoc::openapi())
+        .configure(crate::routes::configure)
+        .split_for_parts();
+    let mut from_handlers: Vec<(String, Vec<String>)> = api
+        .paths
+        .paths
+        .iter()
+        .map(|(path, item)| {
+            let mut methods: Vec<String> = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, present)| *present)
+            .map(|(method, _)| method.to_owned())
+            .collect();
+            methods.sort();
+            (path.clone(), methods)
+        })
+        .collect();
+    from_handlers.sort();
+
+    let mut from_table: Vec<(String, Vec<String>)> = crate::RouteTable::default()
+        .iter()
+        .filter(|route| route.csp == crate::routes::CspProfile::Api)
+        .filter_map(|route| match route.path {
+            crate::routes::PathPattern::Template(path) => {
+                let mut methods: Vec<String> = route
+                    .methods
+                    .iter()
+                    .map(|m| m.as_str().to_owned())
+                    .collect();
+                methods.sort();
+                Some((path.to_owned(), methods))
+            }
+            crate::routes::PathPattern::Prefix(_) => None,
+        })
+        .collect();
+    from_table.sort();
+
+    assert_eq!(from_table, from_handlers);
+}
