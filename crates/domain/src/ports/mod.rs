@@ -7,6 +7,7 @@
 
 mod accounts;
 mod credentials;
+mod devices;
 mod login_attempts;
 mod sessions;
 mod system;
@@ -15,6 +16,7 @@ use std::error::Error as StdError;
 
 pub use accounts::*;
 pub use credentials::*;
+pub use devices::*;
 pub use login_attempts::*;
 pub use sessions::*;
 pub use system::*;
