@@ -13,3 +13,4 @@ mod process;
 mod protection;
 mod sessions;
 mod tokens;
+mod trusted_devices;
