@@ -12,6 +12,7 @@ use actix_web::web::Data;
 use application::{Policies, SessionPolicy, UseCases};
 use domain::ports::{Clock, IdSource, Ports, SessionRepository};
 use infrastructure::blocking::CpuLane;
+use infrastructure::device_tokens::{DeviceTokenSettingsError, HmacDeviceTokens};
 use infrastructure::hashing::{HashPolicyError, PasswordHashing};
 use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
 use infrastructure::refresh_tokens::RandomRefreshTokens;
@@ -33,6 +34,9 @@ pub enum StartupError {
     /// The JWT settings are unusable.
     #[error("invalid JWT settings")]
     Jwt(#[from] JwtSettingsError),
+    /// The device-token settings are unusable.
+    #[error("invalid device-token settings")]
+    DeviceTokens(#[from] DeviceTokenSettingsError),
     /// A duration does not fit the token arithmetic.
     #[error("a token lifetime is out of range")]
     Lifetime(#[from] chrono::OutOfRangeError),
@@ -105,6 +109,12 @@ impl Application {
                 Arc::clone(&clock),
             )?),
             refresh_tokens: Arc::new(RandomRefreshTokens),
+            // Keyed from JWT_SECRET under a purpose label of its own: one secret for the
+            // operator to manage and rotate, never used as-is for two purposes.
+            device_tokens: Arc::new(HmacDeviceTokens::derived_from(
+                &config.jwt_secret,
+                chrono::Duration::from_std(config.device_token_ttl)?,
+            )?),
             clock: Arc::clone(&clock),
             ids,
             storage: storage.health,

@@ -64,6 +64,8 @@ pub struct Config {
     pub body_limit: usize,
     /// `REFRESH_COOKIE` (`false`): also carry the refresh token in an HttpOnly cookie.
     pub refresh_cookie: bool,
+    /// `DEVICE_TOKEN_TTL` (`90d`): how long the device token a login sets stays trusted.
+    pub device_token_ttl: Duration,
     /// `SESSION_PRUNE_INTERVAL` (`1h`): how often expired and revoked sessions are deleted.
     pub session_prune_interval: Duration,
     /// `SHUTDOWN_GRACE` (`30s`): how long in-flight requests may finish after a stop signal.
@@ -171,6 +173,7 @@ impl Config {
             http_workers: server.http_workers,
             body_limit: server.body_limit,
             refresh_cookie: tokens.refresh_cookie,
+            device_token_ttl: tokens.device_token_ttl,
             session_prune_interval: database.session_prune_interval,
             shutdown_grace: server.shutdown_grace,
             log_format: server.log_format,
@@ -214,6 +217,7 @@ mod tests {
         assert_eq!(config.hash_policy, HashPolicy::Bcrypt { cost: 12 });
         assert_eq!(config.body_limit, 16_384);
         assert!(!config.refresh_cookie);
+        assert_eq!(config.device_token_ttl, Duration::from_secs(90 * 86_400));
         assert_eq!(config.log_format, LogFormat::Pretty);
         assert!(!format!("{config:?}").contains(&format!("{:?}", config.jwt_secret)));
     }
@@ -239,6 +243,7 @@ mod tests {
             ("HTTP_WORKERS", "3"),
             ("HTTP_BODY_LIMIT", "1024"),
             ("REFRESH_COOKIE", "true"),
+            ("DEVICE_TOKEN_TTL", "30d"),
             ("SESSION_PRUNE_INTERVAL", "10m"),
             ("SHUTDOWN_GRACE", "5s"),
             ("LOG_FORMAT", "json"),
@@ -267,6 +272,7 @@ mod tests {
         assert_eq!(config.http_workers, 3);
         assert_eq!(config.body_limit, 1024);
         assert!(config.refresh_cookie);
+        assert_eq!(config.device_token_ttl, Duration::from_secs(30 * 86_400));
         assert_eq!(config.session_prune_interval, Duration::from_secs(600));
         assert_eq!(config.shutdown_grace, Duration::from_secs(5));
         assert_eq!(config.log_format, LogFormat::Json);
@@ -285,6 +291,7 @@ mod tests {
             ("BCRYPT_COST", "3"),
             ("HTTP_BODY_LIMIT", "lots"),
             ("REFRESH_COOKIE", "maybe"),
+            ("DEVICE_TOKEN_TTL", "0"),
             ("LOG_FORMAT", "xml"),
         ])
         .unwrap_err();
@@ -302,6 +309,7 @@ mod tests {
                 "ACCESS_TOKEN_TTL",
                 "REFRESH_TOKEN_TTL",
                 "REFRESH_COOKIE",
+                "DEVICE_TOKEN_TTL",
                 "PASSWORD_HASH",
                 "BCRYPT_COST",
             ]

@@ -1,5 +1,6 @@
 //! Tokens: the environment that decides whether a JWT secret is required, the secret and
-//! claims of access tokens, token lifetimes, and whether refresh tokens ride in a cookie.
+//! claims of access tokens, token lifetimes (device tokens' too), and whether refresh
+//! tokens ride in a cookie.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub(super) struct Tokens {
     pub(super) refresh_token_ttl: Duration,
     /// `REFRESH_COOKIE`.
     pub(super) refresh_cookie: bool,
+    /// `DEVICE_TOKEN_TTL`.
+    pub(super) device_token_ttl: Duration,
 }
 
 impl Tokens {
@@ -71,6 +74,11 @@ impl Tokens {
                 parse_duration,
             ),
             refresh_cookie: reader.get("REFRESH_COOKIE", false, parse_bool),
+            device_token_ttl: reader.get(
+                "DEVICE_TOKEN_TTL",
+                Duration::from_secs(90 * 86_400),
+                parse_duration,
+            ),
         }
     }
 }

@@ -14,6 +14,8 @@ use test_support::ManualClock;
 pub const PASSWORD: &str = "correct horse battery";
 /// A fixed signing secret, so that tests can forge tokens with it (or without it).
 pub const JWT_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+/// The cookie a successful login sets to mark the client as one that logged in before.
+pub const DEVICE_COOKIE: &str = "portico_device";
 
 /// A running Portico and an HTTP client for it.
 pub struct TestApp {
@@ -201,6 +203,23 @@ impl TestApp {
             .await
     }
 
+    /// `POST /login` from a client that sends back `device_cookie` (the value of the
+    /// device cookie an earlier login set), as a browser would.
+    pub async fn login_with_device(
+        &self,
+        email: &str,
+        password: &str,
+        device_cookie: &str,
+    ) -> Response {
+        self.client
+            .post(self.url("/login"))
+            .header("cookie", format!("{DEVICE_COOKIE}={device_cookie}"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// Logs in and returns the pair, asserting success.
     pub async fn login_tokens(&self, user: &Registered) -> Tokens {
         let response = self.login(&user.email, &user.password).await;
@@ -253,6 +272,34 @@ impl TestApp {
             .await
             .expect("request sent")
     }
+}
+
+/// The `Set-Cookie` values of a response that set `name`.
+pub fn set_cookies(response: &Response, name: &str) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter(|value| value.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The value of the device cookie a response sets for `/login`: what a browser would
+/// send back at its next login.
+pub fn device_cookie(response: &Response) -> Option<String> {
+    set_cookies(response, DEVICE_COOKIE)
+        .into_iter()
+        .find(|cookie| {
+            cookie
+                .split("; ")
+                .any(|attribute| attribute == "Path=/login")
+        })
+        .and_then(|cookie| {
+            let (pair, _) = cookie.split_once(';').unwrap_or((&cookie, ""));
+            pair.split_once('=').map(|(_, value)| value.to_owned())
+        })
 }
 
 /// Asserts a problem document with this status and code; returns its body.

@@ -14,3 +14,4 @@ mod protection;
 mod sessions;
 mod storage_failures;
 mod tokens;
+mod trusted_devices;

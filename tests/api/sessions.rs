@@ -208,13 +208,10 @@ async fn expired_refresh_tokens_refresh_nothing() {
 mod cookie_mode {
     use super::*;
 
+    /// The refresh-token cookies a response sets (a login also sets the device cookie,
+    /// in every mode: `tests/api/trusted_devices.rs`).
     fn cookies_of(response: &reqwest::Response) -> Vec<String> {
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|value| value.to_str().unwrap().to_owned())
-            .collect()
+        crate::helpers::set_cookies(response, "refresh_token")
     }
 
     fn cookie_value(cookie: &str) -> &str {
@@ -227,7 +224,7 @@ mod cookie_mode {
     }
 
     #[tokio::test]
-    async fn without_cookie_mode_no_cookie_is_set_or_read() {
+    async fn without_cookie_mode_no_refresh_cookie_is_set_or_read() {
         let app = spawn_app().await;
         let user = app.register_user().await;
         let response = app.login(&user.email, PASSWORD).await;

@@ -8,7 +8,7 @@ use domain::ports::{
     AccessTokens, AdapterError, Clock, HashReplacement, IdSource, InsertUserError, PasswordCheck,
     PasswordHasher, Ports, SessionRepository, TokenRejection, UserRepository,
 };
-use domain::{AccessClaims, Email, NewUser, Password, PersonName, User, UserId};
+use domain::{AccessClaims, DeviceToken, Email, NewUser, Password, PersonName, User, UserId};
 
 /// A registration: already-parsed fields.
 #[derive(Debug, Clone)]
@@ -257,16 +257,24 @@ impl ChangePassword {
     /// Checks `current`, stores the hash of `new` and revokes every session of the user:
     /// whoever learnt the old password (or stole a refresh token) is locked out.
     ///
+    /// The check of `current` is counted like a login's: against the client's device
+    /// when `device_token` is valid for the user's address, else against the address's
+    /// anonymous clients. An access token proves a session, not the password, so it
+    /// earns no allowance of its own; the device token lets the owner change the
+    /// password while strangers hold the address locked.
+    ///
     /// # Errors
     /// [`ChangePasswordError::InvalidCredentials`] when `current` is wrong (nothing
-    /// changes), [`ChangePasswordError::UserGone`] when the user no longer exists,
-    /// [`ChangePasswordError::Adapter`] when an adapter fails.
+    /// changes), [`ChangePasswordError::Throttled`] when the client's allowance of
+    /// password checks is used up, [`ChangePasswordError::UserGone`] when the user no
+    /// longer exists, [`ChangePasswordError::Adapter`] when an adapter fails.
     #[tracing::instrument(name = "change_password", skip_all, fields(user_id = %user.id))]
     pub async fn execute(
         &self,
         user: &User,
         current: &Password,
         new: &Password,
+        device_token: Option<&DeviceToken>,
     ) -> Result<(), ChangePasswordError> {
         let credentials = self
             .users
@@ -274,7 +282,7 @@ impl ChangePassword {
             .await?
             .filter(|credentials| credentials.user.id == user.id)
             .ok_or(ChangePasswordError::UserGone)?;
-        let attempt = self.throttle.admit(&user.email).await?;
+        let attempt = self.throttle.admit(&user.email, device_token).await?;
         let check = self
             .hasher
             .verify(current, &credentials.password_hash)

@@ -15,8 +15,8 @@ pub use accounts::{
     RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
 };
 pub use sessions::{
-    LogIn, LogInCommand, LogInError, LogOut, Refresh, SessionError, SessionPolicy, TokenPair,
-    TokenPairIssuer,
+    LogIn, LogInCommand, LogInError, LogOut, LoggedIn, Refresh, SessionError, SessionPolicy,
+    TokenPair, TokenPairIssuer,
 };
 
 pub use throttle::{AdmitError, LoginThrottle, LoginThrottlePolicy, PasswordAttempt};

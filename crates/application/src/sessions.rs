@@ -5,12 +5,12 @@ use std::sync::Arc;
 use crate::throttle::{AdmitError, LoginThrottle};
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, HashReplacement, IdSource, PasswordCheck, PasswordHasher,
-    Ports, RefreshTokenMint, SessionRepository, UserRepository,
+    AccessTokens, AdapterError, Clock, DeviceTokens, HashReplacement, IdSource, PasswordCheck,
+    PasswordHasher, Ports, RefreshTokenMint, SessionRepository, UserRepository,
 };
 use domain::{
-    Email, IssuedAccessToken, NewRefreshToken, Password, PasswordHash, RefreshToken,
-    RefreshTokenRecord, SessionId, User,
+    DeviceId, DeviceToken, Email, IssuedAccessToken, NewRefreshToken, Password, PasswordHash,
+    RefreshToken, RefreshTokenRecord, SessionId, User,
 };
 
 /// How long the tokens of a session live.
@@ -91,6 +91,21 @@ pub struct LogInCommand {
     pub email: Email,
     /// The password they typed.
     pub password: Password,
+    /// The device token the client presented, unverified: a valid one for `email`
+    /// counts the attempt against that device rather than against strangers.
+    pub device_token: Option<DeviceToken>,
+}
+
+/// What a successful login hands the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// The new session's tokens.
+    pub tokens: TokenPair,
+    /// A fresh device token for this client, with a new device id, to present at its
+    /// next login.
+    pub device_token: DeviceToken,
+    /// Seconds from issue until the device token expires.
+    pub device_token_expires_in: i64,
 }
 
 /// Why a login failed.
@@ -117,6 +132,8 @@ pub struct LogIn {
     hasher: Arc<dyn PasswordHasher>,
     /// Mints the tokens.
     tokens: Arc<TokenPairIssuer>,
+    /// Mints the device token a successful client carries to its next login.
+    device_tokens: Arc<dyn DeviceTokens>,
     /// The time.
     clock: Arc<dyn Clock>,
     /// Slows guessers of one address down.
@@ -134,25 +151,32 @@ impl LogIn {
             sessions: Arc::clone(&ports.sessions),
             hasher: Arc::clone(&ports.hasher),
             tokens,
+            device_tokens: Arc::clone(&ports.device_tokens),
             clock: Arc::clone(&ports.clock),
             throttle,
         }
     }
 
     /// Verifies the password and, on success, starts a new session (a new refresh-token
-    /// family). A stored hash weaker than the configured setting is replaced, within
-    /// the same request, by a fresh one of the same password.
+    /// family) and mints a device token for the client. A stored hash weaker than the
+    /// configured setting is replaced, within the same request, by a fresh one of the
+    /// same password. The attempt is counted against the client's device when it
+    /// presents a valid device token for the address, else against the address's
+    /// anonymous clients (see [`LoginThrottle::admit`]).
     ///
     /// # Errors
     /// [`LogInError::InvalidCredentials`] for an unknown address or a wrong password,
     /// after the same amount of hashing work in both cases; [`LogInError::Adapter`] when
     /// an adapter fails (including a malformed stored hash).
     #[tracing::instrument(name = "log_in", skip_all)]
-    pub async fn execute(&self, command: LogInCommand) -> Result<TokenPair, LogInError> {
+    pub async fn execute(&self, command: LogInCommand) -> Result<LoggedIn, LogInError> {
         let now = self.clock.now();
         // Refused before any lookup: the answer is the same whether or not the address
         // has an account.
-        let attempt = self.throttle.admit(&command.email).await?;
+        let attempt = self
+            .throttle
+            .admit(&command.email, command.device_token.as_ref())
+            .await?;
         let outcome = self.authenticate(&command).await;
         match &outcome {
             Ok(_) => attempt.succeeded().await,
@@ -166,7 +190,18 @@ impl LogIn {
         let (pair, first_token) = self.tokens.issue(&user, session, now)?;
         self.sessions.start(user.id, first_token).await?;
         tracing::info!(user_id = %user.id, "session started");
-        Ok(pair)
+        // A new device id at every login, never the presented one again: a token then
+        // stands for one proof of the password, and a copy taken from this client stops
+        // sharing a failure count with it once the owner logs in again.
+        let device = DeviceId::from_uuid(self.tokens.ids.new_id());
+        let issued = self.device_tokens.mint(&user.email, device, now);
+        Ok(LoggedIn {
+            tokens: pair,
+            // In whole seconds of the clock, as the token's expiry is written: a lifetime
+            // of whole seconds comes back whole, not one short for the fraction of `now`.
+            device_token_expires_in: issued.expires_at.timestamp() - now.timestamp(),
+            device_token: issued.token,
+        })
     }
 
     /// Checks the password; the user on success.

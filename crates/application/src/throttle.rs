@@ -1,15 +1,22 @@
 //! Throttling password guesses per address: after a few failures in a row the address
 //! is locked for a while, doubling with each further failure; checks that run at the
 //! same time count against the same allowance.
+//!
+//! A client presenting a valid device token for the address (it logged in to the
+//! account before) is counted apart, on its own allowance under the same policy, so
+//! strangers who lock the address out do not lock out its owner's devices (OWASP's
+//! device cookies). A device that uses up its own allowance is untrusted until its
+//! lockout ends: its checks are counted with the anonymous clients again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
-use domain::Email;
-use domain::ports::{AdapterError, Clock, LoginAttempts};
+use domain::ports::{AdapterError, AttemptKey, Clock, DeviceTokens, LoginAttempts};
+use domain::{DeviceId, DeviceToken, Email};
 
-/// How failed password checks against one address slow further checks down.
+/// How failed password checks against one address (or one trusted device of it) slow
+/// further checks down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginThrottlePolicy {
     /// Failures in a row allowed before the address is locked.
@@ -37,6 +44,7 @@ impl LoginThrottlePolicy {
 /// Admits password checks against an address, or says when to come back.
 pub struct LoginThrottle {
     attempts: Arc<dyn LoginAttempts>,
+    device_tokens: Arc<dyn DeviceTokens>,
     policy: LoginThrottlePolicy,
     clock: Arc<dyn Clock>,
     in_flight: Arc<InFlight>,
@@ -45,8 +53,9 @@ pub struct LoginThrottle {
 /// Why a password check may not go ahead.
 #[derive(Debug, thiserror::Error)]
 pub enum AdmitError {
-    /// The address is locked, or the checks already running against it use up its
-    /// allowance: retry after this many seconds (at least one).
+    /// The address is locked for this client (and so is its device, if it presented
+    /// one), or the checks already running use up the allowance: retry after this many
+    /// seconds (at least one).
     #[error("too many failed password checks; retry after {0} s")]
     Throttled(u64),
     /// The record of failures cannot be read. The check is refused: a guesser must not
@@ -62,38 +71,88 @@ fn whole_seconds(duration: Duration) -> u64 {
 }
 
 impl LoginThrottle {
-    /// A throttle applying `policy` to the failures kept in `attempts`.
+    /// A throttle applying `policy` to the failures kept in `attempts`, trusting the
+    /// devices whose tokens `device_tokens` verifies.
     #[must_use]
     pub fn new(
         attempts: Arc<dyn LoginAttempts>,
+        device_tokens: Arc<dyn DeviceTokens>,
         policy: LoginThrottlePolicy,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             attempts,
+            device_tokens,
             policy,
             clock,
             in_flight: Arc::default(),
         }
     }
 
-    /// Lets one password check against `email` go ahead, or refuses it. The check must
-    /// be settled through the returned [`PasswordAttempt`]; dropped unsettled (an error,
-    /// a cancelled request), it records nothing.
+    /// Lets one password check against `email` go ahead, or refuses it. With a
+    /// `device_token` that verifies for `email`, the check is counted against that
+    /// device; otherwise (none, forged, expired, another address's) against the
+    /// address's anonymous clients. A trusted device that is locked is counted with the
+    /// anonymous clients instead. The check must be settled through the returned
+    /// [`PasswordAttempt`]; dropped unsettled (an error, a cancelled request), it
+    /// records nothing.
     ///
     /// # Errors
-    /// [`AdmitError::Throttled`] with the seconds to wait when the address is locked or
-    /// the checks in flight use up its allowance; [`AdmitError::Adapter`] when the
-    /// failures cannot be read.
-    pub async fn admit(&self, email: &Email) -> Result<PasswordAttempt, AdmitError> {
+    /// [`AdmitError::Throttled`] with the seconds to wait when the client's allowance is
+    /// used up (locked, or taken by the checks in flight); [`AdmitError::Adapter`] when
+    /// the failures cannot be read.
+    pub async fn admit(
+        &self,
+        email: &Email,
+        device_token: Option<&DeviceToken>,
+    ) -> Result<PasswordAttempt, AdmitError> {
+        let anonymous = AttemptKey::anonymous(email.clone());
+        let Some(device) = device_token.and_then(|token| self.trusted_device(token, email)) else {
+            return self.admit_as(anonymous).await;
+        };
+        match self
+            .admit_as(AttemptKey::trusted(email.clone(), device))
+            .await
+        {
+            Err(AdmitError::Throttled(device_wait)) => {
+                // OWASP: a device that is locked out is an untrusted client until its
+                // lockout ends. It still gets what any stranger gets, no more: the
+                // anonymous allowance, which its own failures then use up. The wait
+                // given is the shorter one: after it, one of the two lets it try.
+                self.admit_as(anonymous).await.map_err(|error| match error {
+                    AdmitError::Throttled(anonymous_wait) => {
+                        AdmitError::Throttled(device_wait.min(anonymous_wait))
+                    }
+                    other @ AdmitError::Adapter(_) => other,
+                })
+            }
+            admitted_or_failed => admitted_or_failed,
+        }
+    }
+
+    /// The device a presented token names, if it verifies for `email` now.
+    fn trusted_device(&self, token: &DeviceToken, email: &Email) -> Option<DeviceId> {
+        match self.device_tokens.verify(token, email, self.clock.now()) {
+            Ok(device) => Some(device),
+            Err(rejection) => {
+                // Expected now and then (a token outlives its lifetime, a browser shared
+                // by two accounts); many at once would say someone forges them.
+                tracing::info!(%rejection, "device token not trusted; counted as anonymous");
+                None
+            }
+        }
+    }
+
+    /// Admits a check counted against `key`, or refuses it.
+    async fn admit_as(&self, key: AttemptKey) -> Result<PasswordAttempt, AdmitError> {
         // Counted in flight before the record is read, so that of many concurrent checks
         // each sees the others.
-        let (in_flight, others) = InFlightGuard::enter(&self.in_flight, email);
-        let failures = self.attempts.failures(email).await?;
+        let (in_flight, others) = InFlightGuard::enter(&self.in_flight, &key);
+        let failures = self.attempts.failures(&key).await?;
         let now = self.clock.now();
         let mut attempt = PasswordAttempt {
             attempts: Arc::clone(&self.attempts),
-            email: email.clone(),
+            key,
             restart: false,
             forget_before: now - self.policy.max_lockout * 2,
             _in_flight: in_flight,
@@ -114,7 +173,7 @@ impl LoginThrottle {
     }
 
     /// Refuses a check when those in flight, were they all to fail, would already lock
-    /// the address: a burst of parallel guesses gets no more than a sequence would.
+    /// the key: a burst of parallel guesses gets no more than a sequence would.
     fn within_allowance(
         &self,
         attempt: PasswordAttempt,
@@ -129,12 +188,13 @@ impl LoginThrottle {
     }
 }
 
-/// Password checks in progress per address, in this process.
+/// Password checks in progress per key (address, or trusted device of it), in this
+/// process.
 #[derive(Debug, Default)]
-struct InFlight(Mutex<HashMap<String, u32>>);
+struct InFlight(Mutex<HashMap<AttemptKey, u32>>);
 
 impl InFlight {
-    fn with_map<T>(&self, work: impl FnOnce(&mut HashMap<String, u32>) -> T) -> T {
+    fn with_map<T>(&self, work: impl FnOnce(&mut HashMap<AttemptKey, u32>) -> T) -> T {
         // Every update is a single assignment: a panic elsewhere while the lock was held
         // cannot have left a count half-written.
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -145,14 +205,14 @@ impl InFlight {
 /// One check counted in flight until dropped.
 struct InFlightGuard {
     in_flight: Arc<InFlight>,
-    key: String,
+    key: AttemptKey,
 }
 
 impl InFlightGuard {
-    /// Counts a check against `email`; returns the guard and how many were in flight
+    /// Counts a check against `key`; returns the guard and how many were in flight
     /// before it.
-    fn enter(in_flight: &Arc<InFlight>, email: &Email) -> (Self, u32) {
-        let key = email.as_ref().to_owned();
+    fn enter(in_flight: &Arc<InFlight>, key: &AttemptKey) -> (Self, u32) {
+        let key = key.clone();
         let before = in_flight.with_map(|map| {
             let count = map.entry(key.clone()).or_default();
             let before = *count;
@@ -184,7 +244,9 @@ impl Drop for InFlightGuard {
 /// [`PasswordAttempt::succeeded`]; dropping it unsettled records nothing.
 pub struct PasswordAttempt {
     attempts: Arc<dyn LoginAttempts>,
-    email: Email,
+    /// What the check is counted against: the address's anonymous clients, or one
+    /// trusted device.
+    key: AttemptKey,
     restart: bool,
     forget_before: DateTime<Utc>,
     _in_flight: InFlightGuard,
@@ -197,17 +259,20 @@ impl PasswordAttempt {
     pub async fn failed(self, at: DateTime<Utc>) {
         if let Err(error) = self
             .attempts
-            .record_failure(&self.email, at, self.restart, self.forget_before)
+            .record_failure(&self.key, at, self.restart, self.forget_before)
             .await
         {
             tracing::warn!(error.cause_chain = ?error, "recording a failed password check failed");
         }
     }
 
-    /// The password was right: earlier failures are forgotten (logged if that fails; the
-    /// owner is let in all the same).
+    /// The password was right: the earlier failures of what the check was counted
+    /// against are forgotten, and only those (logged if that fails; the owner is let in
+    /// all the same). A trusted device's success leaves the anonymous failures alone, so
+    /// the owner logging in from a known device does not hand strangers a fresh
+    /// allowance.
     pub async fn succeeded(self) {
-        if let Err(error) = self.attempts.forget(&self.email).await {
+        if let Err(error) = self.attempts.forget(&self.key).await {
             tracing::warn!(error.cause_chain = ?error, "forgetting failed password checks failed");
         }
     }

@@ -48,6 +48,7 @@ impl UseCases {
     pub fn new(ports: &Ports, policies: Policies) -> Self {
         let throttle = Arc::new(LoginThrottle::new(
             Arc::clone(&ports.login_attempts),
+            Arc::clone(&ports.device_tokens),
             policies.login_throttle,
             Arc::clone(&ports.clock),
         ));

@@ -1,6 +1,6 @@
 //! Portico's domain: the entities and value types every other layer speaks in
-//! (`User`, `Email`, `Password`, sessions and tokens), the errors they can raise, and the
-//! ports — traits that adapters implement and use cases call.
+//! (`User`, `Email`, `Password`, sessions, tokens and trusted devices), the errors they
+//! can raise, and the ports — traits that adapters implement and use cases call.
 //!
 //! This crate may depend on std, `uuid`, `chrono`, `thiserror` and `async-trait` (a
 //! macro that makes the ports object-safe); `mockall` only behind the `mocks` feature, for
@@ -14,12 +14,14 @@
 //! offers neither normalisation nor general categories, and a hand-copied table would go
 //! stale with each Unicode version. The rule is the domain's, so the data lives here.
 
+pub mod device;
 pub mod email;
 pub mod password;
 pub mod ports;
 pub mod session;
 pub mod user;
 
+pub use device::{DeviceId, DeviceToken, IssuedDeviceToken};
 pub use email::{Email, EmailError};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use session::{

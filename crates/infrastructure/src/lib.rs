@@ -1,13 +1,15 @@
 //! Portico's adapters: the implementations of the domain's ports.
 //!
 //! The storage factory ([`storage::Storage::open`]) and its SQLite backend through diesel
-//! (with migrations embedded from the workspace's `migrations/sqlite/`), bcrypt password hashing on a bounded blocking pool, HS256 JWT access
-//! tokens, random refresh tokens stored as SHA-256 digests, the system clock and random
+//! (with migrations embedded from the workspace's `migrations/sqlite/`), bcrypt password
+//! hashing on a bounded blocking pool, HS256 JWT access tokens, random refresh tokens
+//! stored as SHA-256 digests, HMAC-SHA256 device tokens, the system clock and random
 //! ids. This crate may depend on `domain` and on the libraries it adapts (diesel,
-//! bcrypt, jsonwebtoken, sha2, getrandom, tokio for the blocking pool); never on
+//! bcrypt, jsonwebtoken, sha2, hmac, getrandom, tokio for the blocking pool); never on
 //! `application` or any HTTP crate.
 
 pub mod blocking;
+pub mod device_tokens;
 pub mod hashing;
 pub mod jwt;
 pub mod login_attempts;

@@ -1,14 +1,13 @@
-//! Failed logins per address, in process memory.
+//! Failed logins per address and per trusted device, in process memory.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::Email;
-use domain::ports::{AdapterError, FailedLogins, LoginAttempts};
+use domain::ports::{AdapterError, AttemptKey, FailedLogins, LoginAttempts};
 
-/// Above this many addresses, forgotten entries are swept out when a failure is recorded.
+/// Above this many keys, forgotten entries are swept out when a failure is recorded.
 const SWEEP_ABOVE: usize = 10_000;
 
 /// The [`LoginAttempts`] port in memory. Counts live as long as the process and are per
@@ -16,11 +15,11 @@ const SWEEP_ABOVE: usize = 10_000;
 /// deployment (see `docs/security.md`). Never fails.
 #[derive(Debug, Default)]
 pub struct InMemoryLoginAttempts {
-    failures: Mutex<HashMap<String, FailedLogins>>,
+    failures: Mutex<HashMap<AttemptKey, FailedLogins>>,
 }
 
 impl InMemoryLoginAttempts {
-    fn with_map<T>(&self, work: impl FnOnce(&mut HashMap<String, FailedLogins>) -> T) -> T {
+    fn with_map<T>(&self, work: impl FnOnce(&mut HashMap<AttemptKey, FailedLogins>) -> T) -> T {
         // Every update below is a single assignment: a panic elsewhere while the lock
         // was held cannot have left an entry half-written.
         let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
@@ -30,13 +29,13 @@ impl InMemoryLoginAttempts {
 
 #[async_trait]
 impl LoginAttempts for InMemoryLoginAttempts {
-    async fn failures(&self, email: &Email) -> Result<Option<FailedLogins>, AdapterError> {
-        Ok(self.with_map(|map| map.get(email.as_ref()).copied()))
+    async fn failures(&self, key: &AttemptKey) -> Result<Option<FailedLogins>, AdapterError> {
+        Ok(self.with_map(|map| map.get(key).copied()))
     }
 
     async fn record_failure(
         &self,
-        email: &Email,
+        key: &AttemptKey,
         at: DateTime<Utc>,
         restart: bool,
         forget_before: DateTime<Utc>,
@@ -45,20 +44,17 @@ impl LoginAttempts for InMemoryLoginAttempts {
             if map.len() > SWEEP_ABOVE {
                 map.retain(|_, failures| failures.last_at >= forget_before);
             }
-            let count = match map.get(email.as_ref()) {
+            let count = match map.get(key) {
                 Some(failures) if !restart => failures.count.saturating_add(1),
                 _ => 1,
             };
-            map.insert(
-                email.as_ref().to_owned(),
-                FailedLogins { count, last_at: at },
-            );
+            map.insert(key.clone(), FailedLogins { count, last_at: at });
         });
         Ok(())
     }
 
-    async fn forget(&self, email: &Email) -> Result<(), AdapterError> {
-        self.with_map(|map| map.remove(email.as_ref()));
+    async fn forget(&self, key: &AttemptKey) -> Result<(), AdapterError> {
+        self.with_map(|map| map.remove(key));
         Ok(())
     }
 }
@@ -66,6 +62,7 @@ impl LoginAttempts for InMemoryLoginAttempts {
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
+    use domain::Email;
 
     use super::*;
 
@@ -84,17 +81,17 @@ mod tests {
         for n in 0..=SWEEP_ABOVE {
             let email = Email::parse(&format!("u{n}@example.com")).unwrap();
             attempts
-                .record_failure(&email, long_ago, false, long_ago)
+                .record_failure(&AttemptKey::anonymous(email), long_ago, false, long_ago)
                 .await
                 .unwrap();
         }
         let now = Utc::now();
-        let ada = Email::parse("ada@example.com").unwrap();
+        let ada = AttemptKey::anonymous(Email::parse("ada@example.com").unwrap());
         attempts
             .record_failure(&ada, now, false, now - Duration::minutes(30))
             .await
             .unwrap();
-        let left: Vec<String> = attempts.with_map(|map| map.keys().cloned().collect());
-        assert_eq!(left, ["ada@example.com"]);
+        let left: Vec<AttemptKey> = attempts.with_map(|map| map.keys().cloned().collect());
+        assert_eq!(left, [ada]);
     }
 }

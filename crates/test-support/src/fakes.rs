@@ -2,14 +2,16 @@
 
 use std::sync::Arc;
 
-use domain::RefreshTokenRecord;
 use domain::ports::{
-    MockAccessTokens, MockClock, MockIdSource, MockLoginAttempts, MockPasswordHasher,
-    MockRefreshTokenMint, MockSessionRepository, MockStorageHealth, MockUserRepository,
-    PasswordCheck, Ports, StoredCredentials,
+    DeviceTokenRejection, MockAccessTokens, MockClock, MockDeviceTokens, MockIdSource,
+    MockLoginAttempts, MockPasswordHasher, MockRefreshTokenMint, MockSessionRepository,
+    MockStorageHealth, MockUserRepository, PasswordCheck, Ports, StoredCredentials,
 };
+use domain::{DeviceId, RefreshTokenRecord};
 
-use crate::fixtures::{ada, digest_of, minted, now, presented, signed, stored_hash};
+use crate::fixtures::{
+    ada, device_token, digest_of, minted, minted_device_token, now, presented, signed, stored_hash,
+};
 
 /// A fake of every port. [`Fakes::new`] sets no expectation but a clock stopped at
 /// [`now`]: a call no expectation allows fails the test, so a story lists only the calls
@@ -20,8 +22,10 @@ pub struct Fakes {
     pub users: MockUserRepository,
     /// Where sessions live.
     pub sessions: MockSessionRepository,
-    /// Failed logins per address.
+    /// Failed logins per address and per trusted device.
     pub login_attempts: MockLoginAttempts,
+    /// Device tokens.
+    pub device_tokens: MockDeviceTokens,
     /// Password hashing.
     pub hasher: MockPasswordHasher,
     /// Access tokens.
@@ -52,6 +56,7 @@ impl Fakes {
             users: MockUserRepository::new(),
             sessions: MockSessionRepository::new(),
             login_attempts: MockLoginAttempts::new(),
+            device_tokens: MockDeviceTokens::new(),
             hasher: MockPasswordHasher::new(),
             access_tokens: MockAccessTokens::new(),
             refresh_tokens: MockRefreshTokenMint::new(),
@@ -68,6 +73,7 @@ impl Fakes {
             users: Arc::new(self.users),
             sessions: Arc::new(self.sessions),
             login_attempts: Arc::new(self.login_attempts),
+            device_tokens: Arc::new(self.device_tokens),
             hasher: Arc::new(self.hasher),
             access_tokens: Arc::new(self.access_tokens),
             refresh_tokens: Arc::new(self.refresh_tokens),
@@ -86,6 +92,31 @@ impl Fakes {
             .expect_record_failure()
             .returning(|_, _, _, _| Ok(()));
         self.login_attempts.expect_forget().returning(|_| Ok(()));
+    }
+
+    /// The signer mints [`minted_device_token`] for any device of Ada's address, as often
+    /// as asked.
+    pub fn mints_device_tokens(&mut self) {
+        self.device_tokens
+            .expect_mint()
+            .withf(|email, _, _| email.as_ref() == "ada@example.com")
+            .returning(|_, device, at| minted_device_token(device, at));
+    }
+
+    /// The signer trusts the [`device_token`] of each of `devices` for Ada's address,
+    /// and refuses as [`DeviceTokenRejection::Invalid`] anything else presented.
+    pub fn trusts_adas_devices(&mut self, devices: &'static [DeviceId]) {
+        self.device_tokens
+            .expect_verify()
+            .returning(move |presented, email, _| {
+                devices
+                    .iter()
+                    .copied()
+                    .find(|device| {
+                        *presented == device_token(*device) && email.as_ref() == "ada@example.com"
+                    })
+                    .ok_or(DeviceTokenRejection::Invalid)
+            });
     }
 
     /// The store knows Ada's address, with [`stored_hash`] as her hash.

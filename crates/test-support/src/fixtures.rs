@@ -4,8 +4,9 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::ports::AdapterError;
 use domain::{
-    AccessClaims, Email, IssuedAccessToken, Password, PasswordHash, PersonName, RefreshToken,
-    RefreshTokenRecord, SessionId, TokenDigest, User, UserId,
+    AccessClaims, DeviceId, DeviceToken, Email, IssuedAccessToken, IssuedDeviceToken, Password,
+    PasswordHash, PersonName, RefreshToken, RefreshTokenRecord, SessionId, TokenDigest, User,
+    UserId,
 };
 use uuid::Uuid;
 
@@ -17,6 +18,10 @@ pub const SOMEONE_ELSE: UserId = UserId::from_uuid(Uuid::from_u128(0xb0b));
 pub const SESSION: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5e55));
 /// The `jti` of Ada's access token.
 pub const JTI: Uuid = Uuid::from_u128(0x171);
+/// The device Ada logged in from before: her laptop.
+pub const ADAS_LAPTOP: DeviceId = DeviceId::from_uuid(Uuid::from_u128(0x1a97));
+/// Another device Ada logged in from before: her phone.
+pub const ADAS_PHONE: DeviceId = DeviceId::from_uuid(Uuid::from_u128(0xf0e));
 /// The password Ada chose.
 pub const ADAS_PASSWORD: &str = "analytical engine";
 /// What a failing adapter says in [`adapter_failure`]: it must reach the log, never a
@@ -33,6 +38,12 @@ pub fn now() -> DateTime<Utc> {
 #[must_use]
 pub fn refresh_ttl() -> Duration {
     Duration::days(30)
+}
+
+/// How long the fake device-token signer makes a token live.
+#[must_use]
+pub fn device_ttl() -> Duration {
+    Duration::days(90)
 }
 
 /// How long the fake signer makes an access token live.
@@ -151,6 +162,22 @@ pub fn signed(user: &User, issued_at: DateTime<Utc>, jti: Uuid) -> IssuedAccessT
     IssuedAccessToken {
         token: format!("jwt(sub={}, jti={jti})", user.id),
         expires_at: issued_at + access_ttl(),
+    }
+}
+
+/// The fake device-token signer's token for `device`: what a client of that device
+/// presents, and what the signer mints for it.
+#[must_use]
+pub fn device_token(device: DeviceId) -> DeviceToken {
+    DeviceToken::new(format!("device-token({})", device.as_uuid()))
+}
+
+/// The fake device-token signer's answer to a mint of `device` at `issued_at`.
+#[must_use]
+pub fn minted_device_token(device: DeviceId, issued_at: DateTime<Utc>) -> IssuedDeviceToken {
+    IssuedDeviceToken {
+        token: device_token(device),
+        expires_at: issued_at + device_ttl(),
     }
 }
 

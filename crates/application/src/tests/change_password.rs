@@ -18,7 +18,7 @@ const NEW_PASSWORD: &str = "difference engine";
 async fn change_adas_password(mocks: Mocks, current: &str) -> Result<(), ChangePasswordError> {
     mocks
         .change_password()
-        .execute(&ada(), &password(current), &password(NEW_PASSWORD))
+        .execute(&ada(), &password(current), &password(NEW_PASSWORD), None)
         .await
 }
 

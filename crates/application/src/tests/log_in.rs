@@ -1,27 +1,32 @@
-//! LogIn: the right password starts a session; an unknown address and a wrong password
-//! cost the same hashing work and answer the same; an outdated hash is replaced on the
-//! way, without ever failing the login.
+//! LogIn: the right password starts a session and hands the client a fresh device token;
+//! an unknown address and a wrong password cost the same hashing work and answer the
+//! same; an outdated hash is replaced on the way, without ever failing the login.
 
 use domain::ports::{AdapterError, HashReplacement, PasswordCheck, StoredCredentials};
-use domain::{NewRefreshToken, SessionId};
+use domain::{DeviceId, NewRefreshToken, SessionId};
 use mockall::Sequence;
 use uuid::Uuid;
 
 use super::{
-    ADA, ADAS_PASSWORD, JTI, Logs, Mocks, ada, boom, digest_of, dummy_hash, email, fresh_hash,
-    minted, now, password, refresh_ttl, signed, stored_hash, unless_failing,
+    ADA, ADAS_PASSWORD, JTI, Logs, Mocks, ada, boom, device_token, device_ttl, digest_of,
+    dummy_hash, email, fresh_hash, minted, minted_device_token, now, password, refresh_ttl, signed,
+    stored_hash, unless_failing,
 };
-use crate::{LogInCommand, LogInError, TokenPair};
+use crate::{LogInCommand, LogInError, LoggedIn, TokenPair};
 
 /// The id the id source hands to the new session.
 const NEW_SESSION: Uuid = Uuid::from_u128(0x1095);
+/// The id the id source hands to the client's new device token.
+const NEW_DEVICE: Uuid = Uuid::from_u128(0xde71ce);
 
-async fn log_in_as_ada(mocks: Mocks, typed: &str) -> Result<TokenPair, LogInError> {
+/// Ada logs in with `typed`, from a client that presents no device token.
+async fn log_in_as_ada(mocks: Mocks, typed: &str) -> Result<LoggedIn, LogInError> {
     mocks
         .log_in()
         .execute(LogInCommand {
             email: email("ada@example.com"),
             password: password(typed),
+            device_token: None,
         })
         .await
 }
@@ -58,10 +63,10 @@ fn keeps_the_stored_hash(mocks: &mut Mocks) {
 }
 
 /// The rest of a successful login, whatever its details: ids drawn, one pair issued,
-/// one session started.
-fn a_session_starts(mocks: &mut Mocks) {
+/// one session started, one device token minted.
+pub(super) fn a_session_starts(mocks: &mut Mocks) {
     let mut next = 0;
-    mocks.ids.expect_new_id().times(2).returning(move || {
+    mocks.ids.expect_new_id().times(3).returning(move || {
         next += 1;
         Uuid::from_u128(next)
     });
@@ -72,6 +77,7 @@ fn a_session_starts(mocks: &mut Mocks) {
         .expect_start()
         .times(1)
         .returning(|_, _| Ok(()));
+    mocks.mints_device_tokens();
 }
 
 #[tokio::test]
@@ -80,9 +86,10 @@ async fn log_in_starts_a_session_holding_the_new_refresh_tokens_digest_and_answe
     mocks.attempts_are_unremarkable();
     mocks.ada_is_registered();
     mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: false });
-    // The first id names the session, the second is the access token's `jti`.
+    // The first id names the session, the second is the access token's `jti`, the
+    // third the client's new device.
     let mut ids = Sequence::new();
-    for id in [NEW_SESSION, JTI] {
+    for id in [NEW_SESSION, JTI, NEW_DEVICE] {
         mocks
             .ids
             .expect_new_id()
@@ -114,16 +121,30 @@ async fn log_in_starts_a_session_holding_the_new_refresh_tokens_digest_and_answe
         .withf(move |user_id, token| *user_id == ADA && *token == first)
         .times(1)
         .returning(|_, _| Ok(()));
+    mocks
+        .device_tokens
+        .expect_mint()
+        .withf(|email, device, issued_at| {
+            email.as_ref() == "ada@example.com"
+                && *device == DeviceId::from_uuid(NEW_DEVICE)
+                && *issued_at == now()
+        })
+        .times(1)
+        .returning(|_, device, at| minted_device_token(device, at));
 
-    let pair = log_in_as_ada(mocks, ADAS_PASSWORD).await.unwrap();
+    let logged_in = log_in_as_ada(mocks, ADAS_PASSWORD).await.unwrap();
 
     assert_eq!(
-        pair,
-        TokenPair {
-            access: signed(&ada(), now(), JTI),
-            access_expires_in: 15 * 60,
-            refresh: minted(),
-            refresh_expires_in: refresh_ttl().num_seconds(),
+        logged_in,
+        LoggedIn {
+            tokens: TokenPair {
+                access: signed(&ada(), now(), JTI),
+                access_expires_in: 15 * 60,
+                refresh: minted(),
+                refresh_expires_in: refresh_ttl().num_seconds(),
+            },
+            device_token: device_token(DeviceId::from_uuid(NEW_DEVICE)),
+            device_token_expires_in: device_ttl().num_seconds(),
         }
     );
 }
@@ -280,8 +301,9 @@ async fn log_in_logs_neither_the_address_nor_the_password_nor_the_tokens() {
         .returning(|_| Err(boom("hash password")));
     a_session_starts(&mut mocks);
 
-    let pair = log_in_as_ada(mocks, ADAS_PASSWORD).await.unwrap();
+    let logged_in = log_in_as_ada(mocks, ADAS_PASSWORD).await.unwrap();
 
+    let pair = &logged_in.tokens;
     let lines = logs.lines();
     assert!(
         lines
@@ -294,6 +316,7 @@ async fn log_in_logs_neither_the_address_nor_the_password_nor_the_tokens() {
         ADAS_PASSWORD,
         pair.refresh.expose(),
         &pair.access.token,
+        logged_in.device_token.expose(),
     ] {
         assert!(
             lines.iter().all(|line| !line.contains(secret)),
@@ -394,6 +417,8 @@ fn failing_at(failing: Step) -> Mocks {
         .expect_start()
         .times(reached(Step::StartSession))
         .returning(move |_, _| unless_failing(failing == Step::StartSession, ()));
+    // A client whose login failed carries no proof of it away.
+    mocks.device_tokens.expect_mint().never();
     mocks
 }
 

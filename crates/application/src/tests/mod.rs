@@ -16,6 +16,7 @@ mod log_out;
 mod refresh;
 mod register;
 mod throttle;
+mod trusted_devices;
 mod update_profile;
 
 use std::cell::RefCell;
@@ -26,9 +27,10 @@ use std::sync::Once;
 
 use chrono::Duration;
 pub(crate) use test_support::{
-    ADA, ADAS_PASSWORD, Fakes, JTI, SESSION, SOMEONE_ELSE, ada, boom, dead_tokens, digest_of,
-    dummy_hash, email, fresh_hash, live_record, minted, name, now, password, presented,
-    refresh_ttl, signed, spent_record, stored_hash, unless_failing,
+    ADA, ADAS_LAPTOP, ADAS_PASSWORD, ADAS_PHONE, Fakes, JTI, SESSION, SOMEONE_ELSE, ada, boom,
+    dead_tokens, device_token, device_ttl, digest_of, dummy_hash, email, fresh_hash, live_record,
+    minted, minted_device_token, name, now, password, presented, refresh_ttl, signed, spent_record,
+    stored_hash, unless_failing,
 };
 
 use crate::{

@@ -17,8 +17,10 @@ async fn log_in(mocks: Mocks, address: &str, typed: &str) -> Result<TokenPair, L
         .execute(LogInCommand {
             email: email(address),
             password: password(typed),
+            device_token: None,
         })
         .await
+        .map(|logged_in| logged_in.tokens)
 }
 
 fn failures(count: u32, seconds_ago: i64) -> Option<FailedLogins> {
@@ -55,11 +57,19 @@ fn attempts_with(failures: Option<FailedLogins>) -> (MockLoginAttempts, Arc<Mute
     (attempts, recorded)
 }
 
-/// A throttle over `attempts` with its own clock stopped at [`now`].
+/// A throttle over `attempts` with its own clock stopped at [`now`]; no client in these
+/// stories presents a device token.
 fn throttle_over(attempts: MockLoginAttempts) -> LoginThrottle {
     let mut clock = domain::ports::MockClock::new();
     clock.expect_now().returning(now);
-    LoginThrottle::new(Arc::new(attempts), throttle(), Arc::new(clock))
+    let mut device_tokens = domain::ports::MockDeviceTokens::new();
+    device_tokens.expect_verify().never();
+    LoginThrottle::new(
+        Arc::new(attempts),
+        Arc::new(device_tokens),
+        throttle(),
+        Arc::new(clock),
+    )
 }
 
 #[tokio::test]
@@ -92,9 +102,9 @@ async fn checks_in_flight_use_up_the_allowance_so_a_burst_gets_no_more_than_a_se
         let ada = email("ada@example.com");
         let mut running = Vec::new();
         for _ in 0..in_flight {
-            running.push(throttle.admit(&ada).await.unwrap());
+            running.push(throttle.admit(&ada, None).await.unwrap());
         }
-        let outcome = throttle.admit(&ada).await;
+        let outcome = throttle.admit(&ada, None).await;
         assert_eq!(
             outcome.is_ok(),
             admitted,
@@ -108,7 +118,7 @@ async fn checks_in_flight_use_up_the_allowance_so_a_burst_gets_no_more_than_a_se
         drop(outcome);
         if count == 0 {
             assert!(
-                throttle.admit(&ada).await.is_ok(),
+                throttle.admit(&ada, None).await.is_ok(),
                 "the allowance came back"
             );
         }
@@ -121,13 +131,18 @@ async fn another_address_has_its_own_allowance() {
     let throttle = throttle_over(attempts);
     let ada = email("ada@example.com");
     let _running: Vec<_> = [
-        throttle.admit(&ada).await.unwrap(),
-        throttle.admit(&ada).await.unwrap(),
-        throttle.admit(&ada).await.unwrap(),
+        throttle.admit(&ada, None).await.unwrap(),
+        throttle.admit(&ada, None).await.unwrap(),
+        throttle.admit(&ada, None).await.unwrap(),
     ]
     .into();
-    assert!(throttle.admit(&ada).await.is_err());
-    assert!(throttle.admit(&email("grace@example.com")).await.is_ok());
+    assert!(throttle.admit(&ada, None).await.is_err());
+    assert!(
+        throttle
+            .admit(&email("grace@example.com"), None)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -230,6 +245,7 @@ async fn a_wrong_current_password_counts_as_a_guess_and_a_locked_address_cannot_
             &super::ada(),
             &password("not the password"),
             &password("difference engine"),
+            None,
         )
         .await;
     assert!(matches!(
@@ -255,6 +271,7 @@ async fn a_wrong_current_password_counts_as_a_guess_and_a_locked_address_cannot_
             &super::ada(),
             &password(ADAS_PASSWORD),
             &password("difference engine"),
+            None,
         )
         .await;
     assert!(

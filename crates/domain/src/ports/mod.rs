@@ -7,6 +7,7 @@
 
 mod accounts;
 mod credentials;
+mod devices;
 mod login_attempts;
 mod sessions;
 mod system;
@@ -15,6 +16,7 @@ use std::error::Error as StdError;
 
 pub use accounts::*;
 pub use credentials::*;
+pub use devices::*;
 pub use login_attempts::*;
 pub use sessions::*;
 pub use system::*;
@@ -69,8 +71,10 @@ pub struct Ports {
     pub users: std::sync::Arc<dyn UserRepository>,
     /// Where sessions live.
     pub sessions: std::sync::Arc<dyn SessionRepository>,
-    /// Failed logins per address.
+    /// Failed logins per address and per trusted device.
     pub login_attempts: std::sync::Arc<dyn LoginAttempts>,
+    /// Device tokens, which mark a client that logged in before as trusted.
+    pub device_tokens: std::sync::Arc<dyn DeviceTokens>,
     /// Password hashing.
     pub hasher: std::sync::Arc<dyn PasswordHasher>,
     /// Access tokens.

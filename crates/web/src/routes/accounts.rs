@@ -1,6 +1,6 @@
 //! Registering, reading and changing one's own account.
 
-use actix_web::{HttpResponse, get, patch, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, put, web};
 use application::{ProfileChanges, RegisterCommand, UseCases};
 use chrono::{DateTime, Utc};
 use domain::{Email, Password, PersonName, User};
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::{FieldErrors, Json, RequestBody, Secret};
+use crate::routes::sessions::presented_device_token;
 
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -217,6 +218,10 @@ impl RequestBody for ChangePasswordRequest {
 }
 
 /// Change one's password; every session (refresh token) of the account ends.
+///
+/// Wrong current passwords are throttled like failed logins. The `portico_device`
+/// cookie set by `/login` is read here too: from a client that logged in before, the
+/// check is counted on that device's own allowance.
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),
@@ -225,17 +230,24 @@ impl RequestBody for ChangePasswordRequest {
         (status = 204, description = "Changed; every refresh token of the user is revoked."),
         (status = 401, description = "`invalid_credentials` (wrong current password), `missing_token` or `invalid_token`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many wrong passwords for this address (or this device); see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[put("/users/me/password")]
 pub async fn change_password(
+    request: HttpRequest,
     use_cases: web::Data<UseCases>,
     Authenticated(user): Authenticated,
     Json(PasswordChange { current, new }): Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     use_cases
         .change_password
-        .execute(&user, &current, &new)
+        .execute(
+            &user,
+            &current,
+            &new,
+            presented_device_token(&request).as_ref(),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,8 +5,8 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, post, web};
-use application::{LogInCommand, TokenPair};
-use domain::{Email, Password, RefreshToken};
+use application::{LogInCommand, LoggedIn, TokenPair};
+use domain::{DeviceToken, Email, Password, RefreshToken};
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,6 +21,13 @@ use crate::state::{HttpSettings, UseCases};
 pub const REFRESH_COOKIE: &str = "refresh_token";
 /// The paths the cookie is sent to: nowhere else, so no other request carries it.
 const COOKIE_PATHS: [&str; 2] = ["/refresh", "/logout"];
+/// The name of the device-token cookie, set by every successful login.
+pub const DEVICE_COOKIE: &str = "portico_device";
+/// The paths the device cookie is sent to: the two routes that check a password. A
+/// password change is throttled like a login, and an access token proves a session, not
+/// the password, so without the cookie there the owner could not change a password
+/// while strangers hold the address locked.
+const DEVICE_COOKIE_PATHS: [&str; 2] = ["/login", "/users/me/password"];
 
 /// Credentials as JSON.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -74,6 +81,8 @@ fn credentials(
     Some(LogInCommand {
         email: email?,
         password: password?,
+        // Not part of the body: the handler adds the device cookie the request carries.
+        device_token: None,
     })
 }
 
@@ -173,6 +182,16 @@ impl FromRequest for PresentedRefreshToken {
     }
 }
 
+/// The device token the client's cookie carries, if any; not verified here (the use
+/// case verifies it for the address being checked).
+pub(crate) fn presented_device_token(request: &HttpRequest) -> Option<DeviceToken> {
+    request
+        .cookie(DEVICE_COOKIE)
+        .map(|cookie| cookie.value().to_owned())
+        .filter(|value| !value.is_empty())
+        .map(DeviceToken::new)
+}
+
 fn cookie_mode(request: &HttpRequest) -> bool {
     request
         .app_data::<HttpSettings>()
@@ -190,10 +209,34 @@ fn refresh_cookie(path: &'static str, value: &str, max_age: CookieDuration) -> C
         .finish()
 }
 
-/// A 200 with the pair; in cookie mode the refresh token also goes in the cookies.
-fn token_response(request: &HttpRequest, pair: TokenPair) -> HttpResponse {
+/// The device cookie for one path. Not cleared by logout: it marks the client as one
+/// that proved the password before, which a logout does not undo.
+fn device_cookie(
+    path: &'static str,
+    token: &DeviceToken,
+    max_age: CookieDuration,
+) -> Cookie<'static> {
+    Cookie::build(DEVICE_COOKIE, token.expose().to_owned())
+        .path(path)
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Strict)
+        .max_age(max_age)
+        .finish()
+}
+
+/// A 200 with the pair; in cookie mode the refresh token also goes in the cookies, and
+/// `cookies` are set besides.
+fn token_response(
+    request: &HttpRequest,
+    pair: TokenPair,
+    cookies: impl IntoIterator<Item = Cookie<'static>>,
+) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     no_store(&mut response);
+    for cookie in cookies {
+        response.cookie(cookie);
+    }
     if cookie_mode(request) {
         let seconds = pair.refresh_expires_in.max(0);
         for path in COOKIE_PATHS {
@@ -222,6 +265,11 @@ fn no_store(response: &mut HttpResponseBuilder) {
 ///
 /// Accepts JSON `{email, password}` or the OAuth2 password form `username`/`password`.
 /// An unknown address and a wrong password get the same answer, after the same work.
+///
+/// Every successful login also sets a fresh `portico_device` cookie (HttpOnly, Secure,
+/// SameSite=Strict, for `/login` and `/users/me/password`). A client that sends it back
+/// has an allowance of failed logins of its own: a lockout caused by others does not
+/// refuse it.
 #[utoipa::path(
     tag = "sessions",
     request_body(content(
@@ -243,8 +291,19 @@ pub async fn log_in(
     use_cases: web::Data<UseCases>,
     Credentials(command): Credentials,
 ) -> Result<HttpResponse, ApiError> {
-    let pair = use_cases.log_in.execute(command).await?;
-    Ok(token_response(&request, pair))
+    let command = LogInCommand {
+        device_token: presented_device_token(&request),
+        ..command
+    };
+    let LoggedIn {
+        tokens,
+        device_token,
+        device_token_expires_in,
+    } = use_cases.log_in.execute(command).await?;
+    let max_age = CookieDuration::seconds(device_token_expires_in.max(0));
+    let device_cookies =
+        DEVICE_COOKIE_PATHS.map(|path| device_cookie(path, &device_token, max_age));
+    Ok(token_response(&request, tokens, device_cookies))
 }
 
 /// Exchange a refresh token for a new pair; the presented token is spent.
@@ -267,7 +326,7 @@ pub async fn refresh(
     PresentedRefreshToken(token): PresentedRefreshToken,
 ) -> Result<HttpResponse, ApiError> {
     let pair = use_cases.refresh.execute(&token).await?;
-    Ok(token_response(&request, pair))
+    Ok(token_response(&request, pair, []))
 }
 
 /// End the session a refresh token belongs to.

@@ -38,8 +38,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub(crate) use test_support::{
-    ADA, ADAPTER_SECRET, ADAS_PASSWORD, Fakes, access_ttl, ada, adapter_failure, adas_claims,
-    email, fresh_hash, live_record, minted, name, now, presented, refresh_ttl, stored_hash,
+    ADA, ADAPTER_SECRET, ADAS_LAPTOP, ADAS_PASSWORD, Fakes, access_ttl, ada, adapter_failure,
+    adas_claims, device_token, device_ttl, email, fresh_hash, live_record, minted, name, now,
+    presented, refresh_ttl, stored_hash,
 };
 
 use crate::error::PROBLEM_JSON;
@@ -158,7 +159,8 @@ impl Mocks {
             .returning(|_, _| Ok(domain::ports::PasswordCheck::Match { outdated: false }));
     }
 
-    /// Ada logs in with the right password and a session starts.
+    /// Ada logs in with the right password, a session starts and her client gets a
+    /// device token.
     fn ada_logs_in(&mut self) {
         self.ada_is_registered();
         self.adas_password_matches();
@@ -168,6 +170,7 @@ impl Mocks {
             .withf(|user, _| *user == ADA)
             .times(1)
             .returning(|_, _| Ok(()));
+        self.mints_device_tokens();
     }
 
     /// The store holds [`live_record`] for [`presented`].
@@ -265,6 +268,14 @@ impl Answer {
     /// The body as text, lossily.
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Every `Set-Cookie` of the response, as sent.
+    fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .filter_map(|value| value.to_str().ok())
+            .collect()
     }
 
     /// A header's value, if present and visible ASCII.
