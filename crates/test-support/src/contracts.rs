@@ -68,11 +68,23 @@ where
     Fut: Future<Output = Store>,
 {
     for (name, case) in cases {
-        eprintln!("{suite} contract: {name}");
+        eprintln!("{suite} contract: {}", name.replace('_', " "));
         let store = fresh().await;
         case(store).await;
     }
 }
+
+/// The cases of a suite, each named after its function (`a_thing_holds` reads "a thing
+/// holds" in a failure).
+macro_rules! cases {
+    ($($case:ident),* $(,)?) => {
+        vec![$((
+            stringify!($case),
+            (|store| Box::pin($case(store))) as $crate::contracts::Case,
+        )),*]
+    };
+}
+pub(crate) use cases;
 
 /// One case of a suite: a story told against a fresh store.
 type Case = fn(Store) -> std::pin::Pin<Box<dyn Future<Output = ()>>>;

@@ -218,52 +218,21 @@ impl SessionRepository for SqliteSessionRepository {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use chrono::TimeZone as _;
     use diesel::connection::SimpleConnection as _;
     use domain::ports::UserRepository as _;
-    use domain::{Email, NewUser, PasswordHash, PersonName, User};
+    use test_support::contracts::new_user;
+    use test_support::contracts::sessions::{digest, new_session, token};
 
     use super::*;
     use crate::sqlite::SqliteUserRepository;
     use crate::sqlite::test_database::{self, TestDatabase};
 
-    /// Every token in these tests is issued at `at(0)` and expires at `at(30)`.
-    fn at(minute: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 12, minute, 0).unwrap()
-    }
-
-    fn digest(raw: &str) -> TokenDigest {
-        TokenDigest::new(raw.to_owned())
-    }
-
-    fn new_session() -> SessionId {
-        SessionId::from_uuid(Uuid::new_v4())
-    }
-
-    fn token(raw: &str, session: SessionId) -> NewRefreshToken {
-        NewRefreshToken {
-            digest: digest(raw),
-            session,
-            issued_at: at(0),
-            expires_at: at(30),
-        }
-    }
-
     /// Stores a user, since `sessions.user_id` references `users.id`.
     async fn user(test: &TestDatabase, email: &str) -> UserId {
-        let id = UserId::from_uuid(Uuid::new_v4());
+        let user = new_user(email);
+        let id = user.user.id;
         SqliteUserRepository::new(test.database.clone())
-            .insert(NewUser {
-                user: User {
-                    id,
-                    email: Email::parse(email).unwrap(),
-                    first_name: PersonName::parse("Ada").unwrap(),
-                    last_name: PersonName::parse("Lovelace").unwrap(),
-                    created_at: at(0),
-                    updated_at: at(0),
-                },
-                password_hash: PasswordHash::new("$2b$04$hash".into()),
-            })
+            .insert(user)
             .await
             .unwrap();
         id

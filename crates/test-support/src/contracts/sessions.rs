@@ -5,7 +5,7 @@ use std::future::Future;
 use domain::{NewRefreshToken, RefreshTokenRecord, SessionId, TokenDigest, UserId};
 use uuid::Uuid;
 
-use super::{Case, Store, at, new_user, run_cases};
+use super::{Case, Store, at, cases, new_user, run_cases};
 
 /// Runs every case of the contract, each against a store made by `fresh`.
 ///
@@ -16,76 +16,40 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Store>,
 {
-    let cases: Vec<(&str, Case)> = vec![
-        ("a started session finds its first token live", |s| {
-            Box::pin(a_started_session_finds_its_first_token_live(s))
-        }),
-        ("an unknown digest is none", |s| {
-            Box::pin(an_unknown_digest_is_none(s))
-        }),
-        (
-            "starting a session for an unknown user fails and stores nothing",
-            |s| Box::pin(starting_a_session_for_an_unknown_user_fails_and_stores_nothing(s)),
-        ),
-        (
-            "rotating spends the presented token and stores a live replacement",
-            |s| Box::pin(rotating_spends_the_presented_token_and_stores_a_live_replacement(s)),
-        ),
-        (
-            "a spent token does not rotate again and its replacement is not stored",
-            |s| Box::pin(a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored(s)),
-        ),
-        (
-            "a rotation whose replacement cannot be stored changes nothing",
-            |s| Box::pin(a_rotation_whose_replacement_cannot_be_stored_changes_nothing(s)),
-        ),
-        ("an expired token does not rotate", |s| {
-            Box::pin(an_expired_token_does_not_rotate(s))
-        }),
-        ("a token of a revoked session does not rotate", |s| {
-            Box::pin(a_token_of_a_revoked_session_does_not_rotate(s))
-        }),
-        ("an unknown token does not rotate", |s| {
-            Box::pin(an_unknown_token_does_not_rotate(s))
-        }),
-        (
-            "of two concurrent rotations of one token exactly one wins",
-            |s| Box::pin(of_two_concurrent_rotations_of_one_token_exactly_one_wins(s)),
-        ),
-        (
-            "revoking marks the session once and tolerates repeats and unknown sessions",
-            |s| {
-                Box::pin(
-                    revoking_marks_the_session_once_and_tolerates_repeats_and_unknown_sessions(s),
-                )
-            },
-        ),
-        (
-            "revoking all of a users sessions leaves other users alone",
-            |s| Box::pin(revoking_all_of_a_users_sessions_leaves_other_users_alone(s)),
-        ),
-        (
-            "pruning deletes what is dead and keeps what can still be presented",
-            |s| Box::pin(pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(s)),
-        ),
-        (
-            "a write that cannot commit is an error and keeps nothing",
-            |s| Box::pin(a_write_that_cannot_commit_is_an_error_and_keeps_nothing(s)),
-        ),
+    let cases: Vec<(&str, Case)> = cases![
+        a_started_session_finds_its_first_token_live,
+        an_unknown_digest_is_none,
+        starting_a_session_for_an_unknown_user_fails_and_stores_nothing,
+        rotating_spends_the_presented_token_and_stores_a_live_replacement,
+        a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored,
+        a_rotation_whose_replacement_cannot_be_stored_changes_nothing,
+        an_expired_token_does_not_rotate,
+        a_token_of_a_revoked_session_does_not_rotate,
+        an_unknown_token_does_not_rotate,
+        of_two_concurrent_rotations_of_one_token_exactly_one_wins,
+        revoking_marks_the_session_once_and_tolerates_repeats_and_unknown_sessions,
+        revoking_all_of_a_users_sessions_leaves_other_users_alone,
+        pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented,
+        a_write_that_cannot_commit_is_an_error_and_keeps_nothing,
     ];
     run_cases("SessionRepository", &fresh, cases).await;
 }
 
-fn digest(raw: &str) -> TokenDigest {
+/// The digest stored for a token written `raw`.
+#[must_use]
+pub fn digest(raw: &str) -> TokenDigest {
     TokenDigest::new(raw.to_owned())
 }
 
-fn new_session() -> SessionId {
+/// A fresh session id.
+#[must_use]
+pub fn new_session() -> SessionId {
     SessionId::from_uuid(Uuid::new_v4())
 }
 
 /// A token issued at `at(0)` that expires at `at(30)`.
-fn token(raw: &str, session: SessionId) -> NewRefreshToken {
+#[must_use]
+pub fn token(raw: &str, session: SessionId) -> NewRefreshToken {
     NewRefreshToken {
         digest: digest(raw),
         session,

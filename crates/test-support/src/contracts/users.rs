@@ -6,7 +6,7 @@ use domain::ports::{HashReplacement, InsertUserError};
 use domain::{Email, PasswordHash, PersonName, UserId};
 use uuid::Uuid;
 
-use super::{Case, Store, at, new_user, run_cases};
+use super::{Case, Store, at, cases, new_user, run_cases};
 
 /// Runs every case of the contract, each against a store made by `fresh`.
 ///
@@ -17,30 +17,14 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Store>,
 {
-    let cases: Vec<(&str, Case)> = vec![
-        ("a stored user reads back by id and by e-mail", |s| {
-            Box::pin(a_stored_user_reads_back_by_id_and_by_email(s))
-        }),
-        ("unknown users are none", |s| {
-            Box::pin(unknown_users_are_none(s))
-        }),
-        ("a second user with the same address is email_taken", |s| {
-            Box::pin(a_second_user_with_the_same_address_is_email_taken(s))
-        }),
-        ("a duplicate id is a storage error, not email_taken", |s| {
-            Box::pin(a_duplicate_id_is_a_storage_error_not_email_taken(s))
-        }),
-        ("names update and updated_at moves", |s| {
-            Box::pin(names_update_and_updated_at_moves(s))
-        }),
-        (
-            "password hash updates touch updated_at only when asked",
-            |s| Box::pin(password_hash_updates_touch_updated_at_only_when_asked(s)),
-        ),
-        (
-            "a write that cannot commit is an error and keeps nothing",
-            |s| Box::pin(a_write_that_cannot_commit_is_an_error_and_keeps_nothing(s)),
-        ),
+    let cases: Vec<(&str, Case)> = cases![
+        a_stored_user_reads_back_by_id_and_by_email,
+        unknown_users_are_none,
+        a_second_user_with_the_same_address_is_email_taken,
+        a_duplicate_id_is_a_storage_error_not_email_taken,
+        names_update_and_updated_at_moves,
+        password_hash_updates_touch_updated_at_only_when_asked,
+        a_write_that_cannot_commit_is_an_error_and_keeps_nothing,
     ];
     run_cases("UserRepository", &fresh, cases).await;
 }
