@@ -66,18 +66,25 @@ async fn user(store: &Store, email: &str) -> UserId {
     id
 }
 
+/// Starts a session for `user` with `first` as its token, which must work.
+async fn start(store: &Store, user: UserId, first: NewRefreshToken) {
+    store.sessions.start(user, first).await.unwrap();
+}
+
+/// Ada, stored, with one session whose live token is written `first`.
+async fn ada_with_a_session(store: &Store) -> (UserId, SessionId) {
+    let ada = user(store, "ada@example.com").await;
+    let session = new_session();
+    start(store, ada, token("first", session)).await;
+    (ada, session)
+}
+
 async fn find(store: &Store, raw: &str) -> Option<RefreshTokenRecord> {
     store.sessions.find_token(&digest(raw)).await.unwrap()
 }
 
 async fn a_started_session_finds_its_first_token_live(store: Store) {
-    let ada = user(&store, "ada@example.com").await;
-    let session = new_session();
-    store
-        .sessions
-        .start(ada, token("first", session))
-        .await
-        .unwrap();
+    let (ada, session) = ada_with_a_session(&store).await;
 
     let record = find(&store, "first").await;
     assert_eq!(
@@ -94,11 +101,7 @@ async fn a_started_session_finds_its_first_token_live(store: Store) {
 
 async fn an_unknown_digest_is_none(store: Store) {
     let ada = user(&store, "ada@example.com").await;
-    store
-        .sessions
-        .start(ada, token("first", new_session()))
-        .await
-        .unwrap();
+    start(&store, ada, token("first", new_session())).await;
     assert_eq!(find(&store, "never-issued").await, None);
 }
 
@@ -114,13 +117,7 @@ async fn starting_a_session_for_an_unknown_user_fails_and_stores_nothing(store: 
 }
 
 async fn rotating_spends_the_presented_token_and_stores_a_live_replacement(store: Store) {
-    let ada = user(&store, "ada@example.com").await;
-    let session = new_session();
-    store
-        .sessions
-        .start(ada, token("first", session))
-        .await
-        .unwrap();
+    let (ada, session) = ada_with_a_session(&store).await;
 
     let rotated = store
         .sessions
@@ -141,13 +138,7 @@ async fn rotating_spends_the_presented_token_and_stores_a_live_replacement(store
 }
 
 async fn a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored(store: Store) {
-    let ada = user(&store, "ada@example.com").await;
-    let session = new_session();
-    store
-        .sessions
-        .start(ada, token("first", session))
-        .await
-        .unwrap();
+    let (_, session) = ada_with_a_session(&store).await;
     assert!(
         store
             .sessions
@@ -169,18 +160,8 @@ async fn a_spent_token_does_not_rotate_again_and_its_replacement_is_not_stored(s
 }
 
 async fn a_rotation_whose_replacement_cannot_be_stored_changes_nothing(store: Store) {
-    let ada = user(&store, "ada@example.com").await;
-    let session = new_session();
-    store
-        .sessions
-        .start(ada, token("first", session))
-        .await
-        .unwrap();
-    store
-        .sessions
-        .start(ada, token("taken", new_session()))
-        .await
-        .unwrap();
+    let (ada, session) = ada_with_a_session(&store).await;
+    start(&store, ada, token("taken", new_session())).await;
 
     // The replacement's digest is already stored: the insert fails after the spend.
     let outcome = store
@@ -201,13 +182,7 @@ async fn a_rotation_whose_replacement_cannot_be_stored_changes_nothing(store: St
 }
 
 async fn an_expired_token_does_not_rotate(store: Store) {
-    let ada = user(&store, "ada@example.com").await;
-    let session = new_session();
-    store
-        .sessions
-        .start(ada, token("first", session))
-        .await
-        .unwrap();
+    let (_, session) = ada_with_a_session(&store).await;
 
     // At its expiry instant a token is no longer live.
     for now in [at(30), at(31)] {
@@ -223,13 +198,7 @@ async fn an_expired_token_does_not_rotate(store: Store) {
 }
 
 async fn a_token_of_a_revoked_session_does_not_rotate(store: Store) {
-    let ada = user(&store, "ada@example.com").await;
-    let session = new_session();
-    store
-        .sessions
-        .start(ada, token("first", session))
-        .await
-        .unwrap();
+    let (_, session) = ada_with_a_session(&store).await;
     store.sessions.revoke(session, at(5)).await.unwrap();
 
     let rotated = store
@@ -244,13 +213,7 @@ async fn a_token_of_a_revoked_session_does_not_rotate(store: Store) {
 }
 
 async fn an_unknown_token_does_not_rotate(store: Store) {
-    let ada = user(&store, "ada@example.com").await;
-    let session = new_session();
-    store
-        .sessions
-        .start(ada, token("first", session))
-        .await
-        .unwrap();
+    let (_, session) = ada_with_a_session(&store).await;
 
     let rotated = store
         .sessions
@@ -263,13 +226,7 @@ async fn an_unknown_token_does_not_rotate(store: Store) {
 }
 
 async fn of_two_concurrent_rotations_of_one_token_exactly_one_wins(store: Store) {
-    let ada = user(&store, "ada@example.com").await;
-    let session = new_session();
-    store
-        .sessions
-        .start(ada, token("first", session))
-        .await
-        .unwrap();
+    let (_, session) = ada_with_a_session(&store).await;
 
     let presented = digest("first");
     let (left, right) = futures_util::future::join(
@@ -294,13 +251,7 @@ async fn of_two_concurrent_rotations_of_one_token_exactly_one_wins(store: Store)
 }
 
 async fn revoking_marks_the_session_once_and_tolerates_repeats_and_unknown_sessions(store: Store) {
-    let ada = user(&store, "ada@example.com").await;
-    let session = new_session();
-    store
-        .sessions
-        .start(ada, token("first", session))
-        .await
-        .unwrap();
+    let (_, session) = ada_with_a_session(&store).await;
 
     store.sessions.revoke(session, at(5)).await.unwrap();
     let record = find(&store, "first").await.unwrap();
@@ -320,21 +271,9 @@ async fn revoking_marks_the_session_once_and_tolerates_repeats_and_unknown_sessi
 async fn revoking_all_of_a_users_sessions_leaves_other_users_alone(store: Store) {
     let ada = user(&store, "ada@example.com").await;
     let grace = user(&store, "grace@example.com").await;
-    store
-        .sessions
-        .start(ada, token("ada-laptop", new_session()))
-        .await
-        .unwrap();
-    store
-        .sessions
-        .start(ada, token("ada-phone", new_session()))
-        .await
-        .unwrap();
-    store
-        .sessions
-        .start(grace, token("grace-laptop", new_session()))
-        .await
-        .unwrap();
+    start(&store, ada, token("ada-laptop", new_session())).await;
+    start(&store, ada, token("ada-phone", new_session())).await;
+    start(&store, grace, token("grace-laptop", new_session())).await;
 
     store.sessions.revoke_all_of_user(ada, at(5)).await.unwrap();
 
@@ -356,19 +295,11 @@ async fn revoking_all_of_a_users_sessions_leaves_other_users_alone(store: Store)
 async fn pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(store: Store) {
     let ada = user(&store, "ada@example.com").await;
     // Live: one unspent token, kept.
-    store
-        .sessions
-        .start(ada, token("live", new_session()))
-        .await
-        .unwrap();
+    start(&store, ada, token("live", new_session())).await;
     // Rotated: a spent token and its live replacement, both kept (presenting the spent
     // one again must still be recognised as reuse).
     let rotated = new_session();
-    store
-        .sessions
-        .start(ada, token("spent", rotated))
-        .await
-        .unwrap();
+    start(&store, ada, token("spent", rotated)).await;
     assert!(
         store
             .sessions
@@ -383,11 +314,7 @@ async fn pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(stor
     store.sessions.start(ada, short).await.unwrap();
     // Revoked: the session goes, and its live token with it by cascade.
     let revoked = new_session();
-    store
-        .sessions
-        .start(ada, token("revoked", revoked))
-        .await
-        .unwrap();
+    start(&store, ada, token("revoked", revoked)).await;
     store.sessions.revoke(revoked, at(12)).await.unwrap();
 
     let pruned = store.sessions.prune(at(20)).await.unwrap();
@@ -411,13 +338,7 @@ async fn pruning_deletes_what_is_dead_and_keeps_what_can_still_be_presented(stor
 }
 
 async fn a_write_that_cannot_commit_is_an_error_and_keeps_nothing(store: Store) {
-    let ada = user(&store, "ada@example.com").await;
-    let session = new_session();
-    store
-        .sessions
-        .start(ada, token("first", session))
-        .await
-        .unwrap();
+    let (ada, session) = ada_with_a_session(&store).await;
     let mut short = token("expired", new_session());
     short.expires_at = at(5);
     store.sessions.start(ada, short).await.unwrap();
