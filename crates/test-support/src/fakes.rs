@@ -10,7 +10,8 @@ use domain::ports::{
 use domain::{DeviceId, RefreshTokenRecord};
 
 use crate::fixtures::{
-    ada, device_token, digest_of, minted, minted_device_token, now, presented, signed, stored_hash,
+    ada, device_token, digest_of, fresh_hash, minted, minted_device_token, now, presented, signed,
+    stored_hash,
 };
 
 /// A fake of every port. [`Fakes::new`] sets no expectation but a clock stopped at
@@ -167,6 +168,23 @@ impl Fakes {
             .expect_issue()
             .times(1)
             .returning(|user, at, jti| Ok(signed(user, at, jti)));
+    }
+
+    /// A password change goes through, once: the new password is hashed as
+    /// [`fresh_hash`], every session of the user is revoked and the hash is stored.
+    pub fn new_password_is_stored(&mut self) {
+        self.hasher
+            .expect_hash()
+            .times(1)
+            .returning(|_| Ok(fresh_hash()));
+        self.sessions
+            .expect_revoke_all_of_user()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        self.users
+            .expect_update_password_hash()
+            .times(1)
+            .returning(|_, _, _, _| Ok(true));
     }
 
     /// Nothing is minted, signed or stored for a session.

@@ -16,8 +16,8 @@ use domain::{DeviceId, DeviceToken};
 
 use super::log_in::a_session_starts;
 use super::{
-    ADAS_LAPTOP, ADAS_PASSWORD, ADAS_PHONE, Mocks, ada, device_token, email, fresh_hash, now,
-    password, throttle,
+    ADAS_LAPTOP, ADAS_PASSWORD, ADAS_PHONE, Mocks, ada, device_token, email, now, password,
+    throttle,
 };
 use crate::{AdmitError, ChangePasswordError, LogInCommand, LogInError, LoggedIn, LoginThrottle};
 
@@ -253,21 +253,7 @@ async fn a_password_change_from_a_trusted_device_is_counted_on_that_device() {
     let (mut mocks, recorded) = mocks_with(vec![(strangers(), locked(0))]);
     mocks.ada_is_registered();
     mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: false });
-    mocks
-        .hasher
-        .expect_hash()
-        .times(1)
-        .returning(|_| Ok(fresh_hash()));
-    mocks
-        .sessions
-        .expect_revoke_all_of_user()
-        .times(1)
-        .returning(|_, _| Ok(()));
-    mocks
-        .users
-        .expect_update_password_hash()
-        .times(1)
-        .returning(|_, _, _, _| Ok(true));
+    mocks.new_password_is_stored();
     let laptop = device_token(ADAS_LAPTOP);
     let outcome = mocks
         .change_password()

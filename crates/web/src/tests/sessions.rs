@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{
     ADAS_LAPTOP, ADAS_PASSWORD, Mocks, access_ttl, ada, as_ada, device_token, device_ttl, email,
-    fresh_hash, login_request, now, refresh_token_request,
+    login_request, now, refresh_token_request,
 };
 use crate::routes::sessions::DEVICE_COOKIE;
 
@@ -189,21 +189,7 @@ async fn a_password_change_with_a_device_cookie_is_counted_on_that_device() {
     mocks.trusts_adas_devices(&[ADAS_LAPTOP]);
     mocks.ada_is_registered();
     mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: false });
-    mocks
-        .hasher
-        .expect_hash()
-        .times(1)
-        .returning(|_| Ok(fresh_hash()));
-    mocks
-        .sessions
-        .expect_revoke_all_of_user()
-        .times(1)
-        .returning(|_, _| Ok(()));
-    mocks
-        .users
-        .expect_update_password_hash()
-        .times(1)
-        .returning(|_, _, _, _| Ok(true));
+    mocks.new_password_is_stored();
 
     let answer = mocks
         .send(from_adas_laptop(as_ada(
