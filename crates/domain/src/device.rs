@@ -5,26 +5,12 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
-/// One client that logged in to an account: the random id a device token carries. A
-/// trusted device's failed logins are counted under this id, apart from the address's
-/// anonymous ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct DeviceId(Uuid);
-
-impl DeviceId {
-    /// Wraps a UUID drawn from an id source or read back from a verified token.
-    #[must_use]
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The UUID inside.
-    #[must_use]
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
+crate::uuid_id! {
+    /// One client that logged in to an account: the random id a device token carries. A
+    /// trusted device's failed logins are counted under this id, apart from the address's
+    /// anonymous ones.
+    DeviceId
 }
 
 /// A device token as the client holds it: minted by the service, or presented by a
@@ -80,7 +66,7 @@ mod tests {
 
     #[test]
     fn a_device_id_round_trips_its_uuid() {
-        let uuid = Uuid::from_u128(0xde71ce);
+        let uuid = uuid::Uuid::from_u128(0xde71ce);
         assert_eq!(DeviceId::from_uuid(uuid).as_uuid(), uuid);
     }
 }

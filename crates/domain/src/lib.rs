@@ -15,6 +15,37 @@
 //! stale with each Unicode version. The rule is the domain's, so the data lives here.
 
 pub mod device;
+/// A typed identifier around a UUID: `from_uuid`, `as_uuid` and `Display`, so that a
+/// user's id cannot be passed where a session's is expected.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            /// Wraps a UUID drawn from an id source or read back from storage.
+            #[must_use]
+            pub const fn from_uuid(id: uuid::Uuid) -> Self {
+                Self(id)
+            }
+
+            /// The UUID inside.
+            #[must_use]
+            pub const fn as_uuid(&self) -> uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+pub(crate) use uuid_id;
+
 pub mod email;
 pub mod password;
 pub mod ports;

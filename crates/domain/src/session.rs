@@ -8,23 +8,10 @@ use uuid::Uuid;
 
 use crate::{Email, UserId};
 
-/// A session, also called a refresh-token family: it starts at a login, every refresh
-/// token issued by rotating within it belongs to it, and revoking it ends them all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SessionId(Uuid);
-
-impl SessionId {
-    /// Wraps a UUID produced by an id source or read from storage.
-    #[must_use]
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The UUID inside.
-    #[must_use]
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
+crate::uuid_id! {
+    /// A session, also called a refresh-token family: it starts at a login, every refresh
+    /// token issued by rotating within it belongs to it, and revoking it ends them all.
+    SessionId
 }
 
 /// A refresh token as the client holds it: an opaque secret. Only its [`TokenDigest`]

@@ -5,35 +5,15 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
-use uuid::Uuid;
 
 use crate::Email;
 
 /// The most Unicode scalar values a first or last name may have.
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// A user's identity: a random UUID, never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(Uuid);
-
-impl UserId {
-    /// Wraps a UUID produced by an id source or read from storage.
-    #[must_use]
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The UUID inside.
-    #[must_use]
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
+crate::uuid_id! {
+    /// A user's identity: a random UUID, never reused.
+    UserId
 }
 
 /// A first or last name: trimmed, in Unicode Normalization Form C, at most
@@ -267,7 +247,7 @@ mod tests {
 
     #[test]
     fn user_ids_display_as_their_uuid() {
-        let uuid = Uuid::nil();
+        let uuid = uuid::Uuid::nil();
         let id = UserId::from_uuid(uuid);
         assert_eq!(id.as_uuid(), uuid);
         assert_eq!(id.to_string(), uuid.to_string());
