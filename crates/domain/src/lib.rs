@@ -1,6 +1,6 @@
 //! Portico's domain: the entities and value types every other layer speaks in
-//! (`User`, `Email`, `Password`, sessions and tokens), the errors they can raise, and the
-//! ports — traits that adapters implement and use cases call.
+//! (`User`, `Email`, `Password`, sessions and tokens, rooms and messages), the errors they
+//! can raise, and the ports — traits that adapters implement and use cases call.
 //!
 //! This crate may depend on std, `uuid`, `chrono`, `thiserror` and `async-trait` (a
 //! macro that makes the ports object-safe); `mockall` only behind the `mocks` feature, for
@@ -17,11 +17,18 @@
 pub mod email;
 pub mod password;
 pub mod ports;
+pub mod room;
 pub mod session;
 pub mod user;
 
 pub use email::{Email, EmailError};
 pub use password::{Password, PasswordError, PasswordHash};
+pub use room::{
+    DEFAULT_MESSAGE_MAX_BYTES, HistoryPage, HistoryRequest, HistoryWindow, HistoryWindowError,
+    Joined, MAX_MESSAGE_ID_CHARS, MAX_ROOM_NAME_BYTES, Message, MessageBody, MessageBodyError,
+    MessageId, MessageIdError, NewMessage, PageLimit, PageLimitError, Published, Replay, RoomName,
+    RoomNameError, RoomSummary, Sender, Seq,
+};
 pub use session::{
     AccessClaims, IssuedAccessToken, NewRefreshToken, RefreshToken, RefreshTokenRecord, SessionId,
     TokenDigest,

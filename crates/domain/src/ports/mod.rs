@@ -8,6 +8,7 @@
 mod accounts;
 mod credentials;
 mod login_attempts;
+mod rooms;
 mod sessions;
 mod system;
 
@@ -16,6 +17,7 @@ use std::error::Error as StdError;
 pub use accounts::*;
 pub use credentials::*;
 pub use login_attempts::*;
+pub use rooms::*;
 pub use sessions::*;
 pub use system::*;
 
