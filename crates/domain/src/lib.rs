@@ -1,6 +1,7 @@
 //! Portico's domain: the entities and value types every other layer speaks in
-//! (`User`, `Email`, `Password`, sessions, tokens and trusted devices), the errors they
-//! can raise, and the ports — traits that adapters implement and use cases call.
+//! (`User`, `Email`, `Password`, sessions, tokens and trusted devices, rooms and
+//! messages), the errors they can raise, and the ports — traits that adapters implement
+//! and use cases call.
 //!
 //! This crate may depend on std, `uuid`, `chrono`, `thiserror` and `async-trait` (a
 //! macro that makes the ports object-safe); `mockall` only behind the `mocks` feature, for
@@ -14,7 +15,6 @@
 //! offers neither normalisation nor general categories, and a hand-copied table would go
 //! stale with each Unicode version. The rule is the domain's, so the data lives here.
 
-pub mod device;
 /// A typed identifier around a UUID: `from_uuid`, `as_uuid` and `Display`, so that a
 /// user's id cannot be passed where a session's is expected.
 macro_rules! uuid_id {
@@ -46,15 +46,24 @@ macro_rules! uuid_id {
 }
 pub(crate) use uuid_id;
 
+pub mod device;
+
 pub mod email;
 pub mod password;
 pub mod ports;
+pub mod room;
 pub mod session;
 pub mod user;
 
 pub use device::{DeviceId, DeviceToken, IssuedDeviceToken};
 pub use email::{Email, EmailError};
 pub use password::{Password, PasswordError, PasswordHash};
+pub use room::{
+    DEFAULT_MESSAGE_MAX_BYTES, HistoryPage, HistoryRequest, HistoryWindow, HistoryWindowError,
+    Joined, MAX_MESSAGE_ID_CHARS, MAX_ROOM_NAME_BYTES, Message, MessageBody, MessageBodyError,
+    MessageId, MessageIdError, NewMessage, PageLimit, PageLimitError, Published, Replay, RoomName,
+    RoomNameError, RoomSummary, Sender, Seq,
+};
 pub use session::{
     AccessClaims, IssuedAccessToken, NewRefreshToken, RefreshToken, RefreshTokenRecord, SessionId,
     TokenDigest,

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use domain::ports::{
-    AdapterError, LoginAttempts, SessionRepository, StorageHealth, UserRepository,
+    AdapterError, LoginAttempts, RoomStore, SessionRepository, StorageHealth, UserRepository,
 };
 
 use crate::login_attempts::InMemoryLoginAttempts;
 pub use crate::sqlite::OpenError;
 use crate::sqlite::{
-    Database, SqlitePath, SqliteSessionRepository, SqliteUrlError, SqliteUserRepository,
+    Database, SqlitePath, SqliteRoomStore, SqliteSessionRepository, SqliteUrlError,
+    SqliteUserRepository,
 };
 
 /// Where the data lives, as configured by `DATABASE_URL`.
@@ -84,6 +85,8 @@ pub struct Storage {
     pub sessions: Arc<dyn SessionRepository>,
     /// Failed logins per address.
     pub login_attempts: Arc<dyn LoginAttempts>,
+    /// Rooms, memberships with their cursors, and messages.
+    pub rooms: Arc<dyn RoomStore>,
     /// Whether the store can serve.
     pub health: Arc<dyn StorageHealth>,
     /// What to do on stop.
@@ -105,6 +108,7 @@ impl Storage {
                     sessions: Arc::new(SqliteSessionRepository::new(database.clone())),
                     // Per instance, in memory: SQLite serves one instance.
                     login_attempts: Arc::new(InMemoryLoginAttempts::default()),
+                    rooms: Arc::new(SqliteRoomStore::new(database.clone())),
                     health: Arc::new(database.clone()),
                     shutdown: Arc::new(database),
                 })
@@ -146,6 +150,8 @@ mod tests {
         storage.health.ping().await.unwrap();
         let email = domain::Email::parse("nobody@example.com").unwrap();
         assert_eq!(storage.users.find_credentials(&email).await.unwrap(), None);
+        let nobody = domain::UserId::from_uuid(uuid::Uuid::nil());
+        assert_eq!(storage.rooms.rooms_of(nobody).await.unwrap(), []);
         storage.shutdown.close().await.unwrap();
     }
 }

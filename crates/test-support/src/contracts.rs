@@ -2,10 +2,12 @@
 //! as tests that every adapter of a port runs unchanged against a fresh store of its own
 //! (see "How to add an adapter" in `docs/architecture.md`).
 //!
-//! A backend's test makes a [`Store`] per case; [`users::run`] and [`sessions::run`] run
-//! every case, each on a store of its own, and name the case that failed.
+//! A backend's test makes a [`Store`] per case; [`users::run`], [`sessions::run`] and
+//! [`rooms::run`] run every case, each on a store of its own, and name the case that
+//! failed.
 
 pub mod login_attempts;
+pub mod rooms;
 pub mod sessions;
 pub mod users;
 
@@ -14,7 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone as _, Utc};
-use domain::ports::{SessionRepository, UserRepository};
+use domain::ports::{RoomStore, SessionRepository, UserRepository};
 use domain::{Email, NewUser, PasswordHash, PersonName, User, UserId};
 use uuid::Uuid;
 
@@ -24,6 +26,8 @@ pub struct Store {
     pub users: Arc<dyn UserRepository>,
     /// Its sessions.
     pub sessions: Arc<dyn SessionRepository>,
+    /// Its rooms, memberships and messages.
+    pub rooms: Arc<dyn RoomStore>,
     /// Makes the store's writes fail at commit, or work again.
     pub faults: Arc<dyn WriteFaults>,
     /// Whatever must live as long as the store (a temporary folder, a test database).

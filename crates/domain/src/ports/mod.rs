@@ -9,6 +9,7 @@ mod accounts;
 mod credentials;
 mod devices;
 mod login_attempts;
+mod rooms;
 mod sessions;
 mod system;
 
@@ -18,6 +19,7 @@ pub use accounts::*;
 pub use credentials::*;
 pub use devices::*;
 pub use login_attempts::*;
+pub use rooms::*;
 pub use sessions::*;
 pub use system::*;
 

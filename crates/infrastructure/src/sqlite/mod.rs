@@ -1,10 +1,11 @@
 //! SQLite storage through diesel: the URL forms it accepts, the connection pool and its
 //! pragmas, the blocking door every query goes through (writes in a transaction whose
 //! commit is checked), embedded migrations, constraint names, the WAL checkpoint on stop,
-//! and the repositories. Nothing outside this module names SQLite but the storage
+//! and the repositories and the room store. Nothing outside this module names SQLite but the storage
 //! factory.
 
 mod readiness;
+mod rooms;
 mod schema;
 mod sessions;
 mod users;
@@ -24,6 +25,7 @@ use tokio::sync::Semaphore;
 use crate::storage::StorageShutdown;
 use readiness::{FileIdentity, ReadinessLog};
 
+pub use rooms::SqliteRoomStore;
 pub use sessions::SqliteSessionRepository;
 pub use users::SqliteUserRepository;
 
@@ -32,10 +34,19 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlit
 
 /// The unique constraint on `users.email` (named in the migration).
 pub(crate) const USERS_EMAIL_UNIQUE: &str = "users_email_unique";
+/// The unique constraint on `messages (sender_id, message_id)`: a sender's idempotency
+/// key (named in the migration).
+pub(crate) const MESSAGES_SENDER_MESSAGE_ID_UNIQUE: &str = "messages_sender_message_id_unique";
 
 /// The named constraints, by the columns SQLite reports when one is violated: SQLite
 /// names the columns (`UNIQUE constraint failed: users.email`), not the constraint.
-const CONSTRAINTS_BY_COLUMNS: &[(&str, &str)] = &[("users.email", USERS_EMAIL_UNIQUE)];
+const CONSTRAINTS_BY_COLUMNS: &[(&str, &str)] = &[
+    ("users.email", USERS_EMAIL_UNIQUE),
+    (
+        "messages.sender_id, messages.message_id",
+        MESSAGES_SENDER_MESSAGE_ID_UNIQUE,
+    ),
+];
 
 /// The name of the constraint a database error violated, when it is one of ours.
 pub(crate) fn violated_constraint(
@@ -313,7 +324,9 @@ pub(crate) mod test_database {
 
     use std::sync::Arc;
 
-    use super::{Database, SqlitePath, SqliteSessionRepository, SqliteUserRepository};
+    use super::{
+        Database, SqlitePath, SqliteRoomStore, SqliteSessionRepository, SqliteUserRepository,
+    };
 
     /// A migrated database in a temporary folder that lives as long as the value.
     pub(crate) struct TestDatabase {
@@ -327,6 +340,7 @@ pub(crate) mod test_database {
             test_support::contracts::Store {
                 users: Arc::new(SqliteUserRepository::new(self.database.clone())),
                 sessions: Arc::new(SqliteSessionRepository::new(self.database.clone())),
+                rooms: Arc::new(SqliteRoomStore::new(self.database.clone())),
                 faults: Arc::new(self.database.clone()),
                 keep_alive: Box::new(self),
             }
