@@ -14,6 +14,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod ws;
 
 use std::sync::Arc;
 
