@@ -163,10 +163,15 @@ where
         match outcome {
             Err(refused) => Ok(refused.map_body(|_, body| EitherBody::right(body))),
             Ok(call) => {
-                let response: Response<B> = call.await?.into();
+                let outcome = call.await;
                 if let Some(control) = control {
-                    control.request_finished(response.status());
+                    // An error still ends the request: the next bytes are the next head.
+                    control.request_finished(outcome.as_ref().map_or(
+                        actix_http::StatusCode::INTERNAL_SERVER_ERROR,
+                        actix_web::dev::ServiceResponse::status,
+                    ));
                 }
+                let response: Response<B> = outcome?.into();
                 Ok(response.map_body(|_, body| EitherBody::left(body)))
             }
         }
