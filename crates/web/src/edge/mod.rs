@@ -75,7 +75,7 @@ impl EdgeSettings {
     pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
     /// 30 s without any byte accepted by the client's socket.
     pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-    /// 10,000 connections: about 250 MB in the worst case (`docs/benchmarks.md`).
+    /// 10,000 connections: 200–300 MiB in the worst case (`docs/benchmarks.md`).
     pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
     /// 128 per address: a browser opens 6, a NAT of a few dozen users fits.
     pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 128;
