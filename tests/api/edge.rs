@@ -223,6 +223,49 @@ async fn a_later_request_head_trickled_past_its_deadline_closes_the_connection()
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_after_the_write_timeout() {
+    let app = spawn_app_with(&[("HTTP_WRITE_TIMEOUT", "1s")]).await;
+    // A small receive window, and ten copies of a 1.5 MB file asked for at once: far
+    // more than the socket buffers on both sides hold, so the server's writes stall.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket
+        .connect(socket_of(&app).parse().unwrap())
+        .await
+        .unwrap();
+    let request = b"GET /docs/swagger-ui-bundle.js HTTP/1.1\r\nHost: portico\r\n\r\n";
+    stream.write_all(&request.repeat(10)).await.unwrap();
+    // Not reading is the point: this waits out the server's write deadline.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut received = Vec::new();
+    let ended = tokio::time::timeout(PATIENCE, async {
+        let mut chunk = vec![0_u8; 1 << 16];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => received.extend_from_slice(&chunk[..read]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the connection was kept after {} bytes",
+        received.len()
+    );
+    let asked = 10 * 1_526_593;
+    assert!(
+        received.len() < asked,
+        "all {asked} bytes were delivered: no stall happened"
+    );
+    assert!(
+        received.starts_with(b"HTTP/1.1 200 OK"),
+        "{:?}",
+        String::from_utf8_lossy(&received[..received.len().min(100)])
+    );
+}
+
+#[tokio::test]
 async fn one_address_cannot_hold_more_connections_than_its_cap() {
     let app = spawn_app_with(&[("HTTP_MAX_CONNECTIONS_PER_IP", "3")]).await;
     let address = socket_of(&app);

@@ -149,7 +149,9 @@ where
     };
     let outcome = match problem {
         Some(problem) => {
-            tracing::info!("refused a request with ambiguous framing; connection closed");
+            if !refused {
+                tracing::info!("refused a request with ambiguous framing; connection closed");
+            }
             Err(refusal(&request, &problem))
         }
         None => {
