@@ -5,8 +5,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use ::web::HttpSettings;
+use ::web::edge::Edge;
+use ::web::edge::server::{ServerSettings, serve};
 use ::web::rate_limit::RateLimits;
-use actix_web::HttpServer;
 use actix_web::dev::Server;
 use actix_web::web::Data;
 use application::{Policies, SessionPolicy, UseCases};
@@ -21,6 +22,12 @@ use infrastructure::system::{RandomIds, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
+
+/// The process's allocator. glibc's malloc keeps the memory of a connection flood after
+/// the connections have closed (221 MiB for 10,000 slow clients, still held minutes
+/// later); mimalloc returns it (`docs/benchmarks.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -134,17 +141,21 @@ impl Application {
             cors: config.cors.clone(),
             rate_limits: Arc::clone(&rate_limits),
             shutdown: shutdown.clone(),
+            edge: Arc::new(Edge::new(config.edge.clone(), &config.rate_limits)),
         };
 
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
-        let server = HttpServer::new(move || ::web::app(use_cases.clone(), settings.clone()))
-            .workers(config.http_workers)
-            .shutdown_timeout(config.shutdown_grace.as_secs())
-            // actix stops abruptly on SIGINT; `run_until_stopped` drains on both.
-            .disable_signals()
-            .listen(listener)?
-            .run();
+        let server = serve(
+            listener,
+            ServerSettings {
+                workers: config.http_workers,
+                max_connections: connection_cap(&config),
+                shutdown_grace: config.shutdown_grace,
+            },
+            use_cases,
+            settings,
+        )?;
         Ok(Self {
             server,
             address,
@@ -203,6 +214,50 @@ impl Application {
         tracing::info!("portico stopped");
         outcome
     }
+}
+
+/// Descriptors kept free of connections whatever the configuration: the listener, each
+/// worker's poller and waker, standard streams, migrations and the odd file opened at
+/// run time.
+const SPARE_DESCRIPTORS: u64 = 64;
+
+/// How many connections may be open at once: `HTTP_MAX_CONNECTIONS`, lowered so that
+/// connections cannot take the descriptors the database and the server itself need.
+/// Past the process's open-file limit `accept` fails, and so would opening the database.
+///
+/// The soft limit is first raised toward what the setting needs, within the hard limit
+/// (as the Go runtime and most servers do): the soft limit is often a default of 1024
+/// left from `select`'s day, not a decision.
+fn connection_cap(config: &Config) -> usize {
+    // Each pooled SQLite connection holds the database, its WAL and its shared memory.
+    let reserved = 3 * u64::from(config.database_pool_size)
+        + 2 * config.http_workers as u64
+        + SPARE_DESCRIPTORS;
+    let wanted = config.edge.max_connections as u64 + reserved;
+    let limit = match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the open-file limit; connections capped by HTTP_MAX_CONNECTIONS only");
+            return config.edge.max_connections;
+        }
+    };
+    let room = usize::try_from(limit.saturating_sub(reserved)).unwrap_or(usize::MAX);
+    let cap = config.edge.max_connections.min(room).max(1);
+    if cap < config.edge.max_connections {
+        tracing::warn!(
+            open_file_limit = limit,
+            reserved,
+            max_connections = cap,
+            "HTTP_MAX_CONNECTIONS lowered to fit the open-file limit; raise `ulimit -n` (LimitNOFILE=) to allow more"
+        );
+    } else {
+        tracing::info!(
+            open_file_limit = limit,
+            max_connections = cap,
+            "connection cap"
+        );
+    }
+    cap
 }
 
 /// Deletes expired tokens and ended sessions every `interval` until `shutdown` is

@@ -18,6 +18,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ::web::edge::EdgeSettings;
 use ::web::protection::CorsSettings;
 use ::web::rate_limit::RateLimitSettings;
 use application::LoginThrottlePolicy;
@@ -70,6 +71,11 @@ pub struct Config {
     pub session_prune_interval: Duration,
     /// `SHUTDOWN_GRACE` (`30s`): how long in-flight requests may finish after a stop signal.
     pub shutdown_grace: Duration,
+    /// `HTTP_REQUEST_HEAD_TIMEOUT` (`5s`), `HTTP_BODY_READ_TIMEOUT` (`10s`),
+    /// `HTTP_KEEP_ALIVE` (`5s`), `HTTP_WRITE_TIMEOUT` (`30s`), `HTTP_MAX_CONNECTIONS`
+    /// (`10000`, lowered below the open-file limit), `HTTP_MAX_CONNECTIONS_PER_IP` (`128`):
+    /// the bounds on slow and numerous clients.
+    pub edge: EdgeSettings,
     /// `LOG_FORMAT` (`pretty`): `pretty` or `json`.
     pub log_format: LogFormat,
     /// `CORS_ALLOWED_ORIGINS` (none), `CORS_ALLOWED_METHODS`
@@ -176,6 +182,7 @@ impl Config {
             device_token_ttl: tokens.device_token_ttl,
             session_prune_interval: database.session_prune_interval,
             shutdown_grace: server.shutdown_grace,
+            edge: server.edge,
             log_format: server.log_format,
             cors,
             rate_limits: limits.rate_limits,

@@ -8,6 +8,7 @@ mod helpers;
 
 mod accounts;
 mod documentation;
+mod edge;
 mod errors;
 mod process;
 mod protection;

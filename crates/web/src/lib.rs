@@ -6,6 +6,7 @@
 //! and hands them to [`app`].
 
 pub mod auth;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -82,6 +83,7 @@ pub fn app(
         // (CORS refusals among them); CORS headers reach 429s too, so browsers can read
         // them.
         .wrap(from_fn(rate_limit::limit))
+        .wrap(from_fn(edge::limit_requests))
         .wrap(cors)
         .wrap(from_fn(protection::problem_documents))
         .wrap(from_fn(protection::security_headers))

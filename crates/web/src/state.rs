@@ -6,6 +6,7 @@ use std::sync::Arc;
 pub use application::UseCases;
 use tokio_util::sync::CancellationToken;
 
+use crate::edge::{Edge, EdgeSettings};
 use crate::protection::CorsSettings;
 use crate::rate_limit::{RateLimitSettings, RateLimits};
 
@@ -25,6 +26,9 @@ pub struct HttpSettings {
     /// background tasks) observes it and ends, so a drain need not wait out the grace
     /// period for connections that never end on their own.
     pub shutdown: CancellationToken,
+    /// The edge's limits (deadlines, connection and in-flight caps) and counters, shared
+    /// by every worker.
+    pub edge: Arc<Edge>,
 }
 
 impl HttpSettings {
@@ -42,6 +46,10 @@ impl HttpSettings {
             cors: CorsSettings::default(),
             rate_limits: Arc::new(RateLimits::new(RateLimitSettings::disabled())),
             shutdown: CancellationToken::new(),
+            edge: Arc::new(Edge::new(
+                EdgeSettings::default(),
+                &RateLimitSettings::disabled(),
+            )),
         }
     }
 }
