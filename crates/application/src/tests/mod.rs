@@ -35,7 +35,7 @@ pub(crate) use test_support::{
 
 use crate::{
     Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Policies, Refresh, Register,
-    SessionPolicy, UpdateProfile, UseCases,
+    RoomPolicy, SessionPolicy, UpdateProfile, UseCases,
 };
 
 /// Every event and span field a use case logs on this thread while a capture is on, one
@@ -173,6 +173,16 @@ fn policies() -> Policies {
             refresh_token_ttl: refresh_ttl(),
         },
         login_throttle: throttle(),
+        rooms: room_policy(),
+    }
+}
+
+/// The room rules the stories run under: bodies up to 16 bytes (so a story can break
+/// the limit with a short text), replay pages of two (so a story can show paging).
+fn room_policy() -> RoomPolicy {
+    RoomPolicy {
+        message_max_bytes: 16,
+        replay_page: domain::PageLimit::new(2).unwrap(),
     }
 }
 
