@@ -11,8 +11,13 @@
 
 mod authenticate;
 mod change_password;
+mod delivery;
+mod join_and_leave;
 mod log_in;
 mod log_out;
+mod presence;
+mod publish;
+mod reading;
 mod refresh;
 mod register;
 mod throttle;
@@ -27,10 +32,11 @@ use std::sync::Once;
 
 use chrono::Duration;
 pub(crate) use test_support::{
-    ADA, ADAS_LAPTOP, ADAS_PASSWORD, ADAS_PHONE, Fakes, JTI, SESSION, SOMEONE_ELSE, ada, boom,
-    dead_tokens, device_token, device_ttl, digest_of, dummy_hash, email, fresh_hash, live_record,
-    minted, minted_device_token, name, now, password, presented, refresh_ttl, signed, spent_record,
-    stored_hash, unless_failing,
+    ADA, ADAS_LAPTOP, ADAS_PASSWORD, ADAS_PHONE, Fakes, GRACE, JTI, SESSION, SOMEONE_ELSE, ada,
+    adas_message, boom, dead_tokens, device_token, device_ttl, digest_of, dummy_hash, email,
+    fresh_hash, general, grace, live_record, minted, minted_device_token, name, now, password,
+    presented, refresh_ttl, replay_of, room, seqs_of, signed, spent_record, standing, stored_hash,
+    unless_failing,
 };
 
 use crate::{
