@@ -19,6 +19,7 @@ mod authentication;
 mod bodies;
 mod decoding;
 mod health;
+mod rooms;
 mod routing;
 mod sessions;
 
