@@ -11,6 +11,7 @@ mod documentation;
 mod errors;
 mod process;
 mod protection;
+mod rooms;
 mod sessions;
 mod storage_failures;
 mod tokens;
