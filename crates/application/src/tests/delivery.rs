@@ -9,10 +9,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use domain::ports::{RoomAccessError, RoomEvent, SubscriptionError};
+use domain::ports::{RoomEvent, SubscriptionError};
 use domain::{Joined, Message, Replay, RoomName, Seq, UserId};
 
-use super::{ADA, GRACE, Mocks, adas_message, boom, general, room, seqs_of, standing};
+use super::{
+    ADA, GRACE, Mocks, Refusal, adas_message, boom, general, room, room_refusals, seqs_of, standing,
+};
 use crate::{DeliveryTracker, JoinedRoom, RoomError, UseCases};
 
 /// Message `seq` of `room`.
@@ -442,24 +444,12 @@ async fn resuming_a_room_reads_above_the_cursor_and_writes_nothing() {
 
 #[tokio::test]
 async fn resuming_is_refused_as_the_store_says() {
-    let cases: [(&str, fn() -> RoomAccessError, fn(&RoomError) -> bool); 3] = [
-        (
-            "an unknown room",
-            || RoomAccessError::RoomNotFound,
-            |error| matches!(error, RoomError::RoomNotFound),
-        ),
-        (
-            "a room she left meanwhile",
-            || RoomAccessError::NotMember,
-            |error| matches!(error, RoomError::NotMember),
-        ),
-        (
-            "a failing store",
-            || RoomAccessError::Adapter(boom("membership")),
-            |error| matches!(error, RoomError::Adapter(_)),
-        ),
-    ];
-    for (what, refusal, expected) in cases {
+    for Refusal {
+        what,
+        store_says: refusal,
+        answered: expected,
+    } in room_refusals()
+    {
         let mut mocks = Mocks::new();
         mocks
             .rooms

@@ -1,11 +1,12 @@
 //! JoinRoom and LeaveRoom: membership belongs to the user, so a change is announced for
 //! every connection of theirs; a join reads the first page of what the member is owed.
 
-use domain::ports::{RoomAccessError, RoomEvent};
+use domain::ports::RoomEvent;
 use domain::{Joined, Seq};
 
-use super::{ADA, Logs, Mocks, boom, general, now, replay_of, seqs_of, standing};
-use crate::RoomError;
+use super::{
+    ADA, Logs, Mocks, Refusal, boom, general, now, replay_of, room_refusals, seqs_of, standing,
+};
 
 /// The store makes Ada a member of "general" (or finds her one), at [`now`], once.
 fn store_joins(mocks: &mut Mocks, last_seq: u64, cursor: u64, newly_joined: bool) {
@@ -223,25 +224,12 @@ async fn leaving_ends_the_membership_and_announces_it_to_every_connection_of_her
 
 #[tokio::test]
 async fn a_leave_the_store_refuses_is_answered_as_it_says_and_announces_nothing() {
-    type Refusal = fn() -> RoomAccessError;
-    let cases: [(&str, Refusal, fn(&RoomError) -> bool); 3] = [
-        (
-            "an unknown room",
-            || RoomAccessError::RoomNotFound,
-            |error| matches!(error, RoomError::RoomNotFound),
-        ),
-        (
-            "a room she is not in",
-            || RoomAccessError::NotMember,
-            |error| matches!(error, RoomError::NotMember),
-        ),
-        (
-            "a failing store",
-            || RoomAccessError::Adapter(boom("leave")),
-            |error| matches!(error, RoomError::Adapter(_)),
-        ),
-    ];
-    for (what, refusal, expected) in cases {
+    for Refusal {
+        what,
+        store_says: refusal,
+        answered: expected,
+    } in room_refusals()
+    {
         let mut mocks = Mocks::new();
         mocks
             .rooms

@@ -39,9 +39,11 @@ pub(crate) use test_support::{
     unless_failing,
 };
 
+use domain::ports::RoomAccessError;
+
 use crate::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Policies, Refresh, Register,
-    RoomPolicy, SessionPolicy, UpdateProfile, UseCases,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Policies, PublishError,
+    Refresh, Register, RoomError, RoomPolicy, SessionPolicy, UpdateProfile, UseCases,
 };
 
 /// Every event and span field a use case logs on this thread while a capture is on, one
@@ -231,4 +233,57 @@ impl Mocks {
     fn change_password(self) -> ChangePassword {
         self.use_cases().change_password
     }
+}
+
+/// One way the store refuses a member-only operation, and how the use case must answer
+/// it (a use case's error of type `E`).
+struct Refusal<E> {
+    /// What the story is, for failure messages.
+    what: &'static str,
+    /// What the store says.
+    store_says: fn() -> RoomAccessError,
+    /// Whether the use case's error is the right answer.
+    answered: fn(&E) -> bool,
+}
+
+/// Every way the store refuses a member-only operation, answered as a [`RoomError`].
+fn room_refusals() -> [Refusal<RoomError>; 3] {
+    [
+        Refusal {
+            what: "an unknown room",
+            store_says: || RoomAccessError::RoomNotFound,
+            answered: |error| matches!(error, RoomError::RoomNotFound),
+        },
+        Refusal {
+            what: "a room she is not in",
+            store_says: || RoomAccessError::NotMember,
+            answered: |error| matches!(error, RoomError::NotMember),
+        },
+        Refusal {
+            what: "a failing store",
+            store_says: || RoomAccessError::Adapter(boom("store")),
+            answered: |error| matches!(error, RoomError::Adapter(_)),
+        },
+    ]
+}
+
+/// Every way the store refuses a publish, answered as a [`PublishError`].
+fn publish_refusals() -> [Refusal<PublishError>; 3] {
+    [
+        Refusal {
+            what: "an unknown room",
+            store_says: || RoomAccessError::RoomNotFound,
+            answered: |error| matches!(error, PublishError::RoomNotFound),
+        },
+        Refusal {
+            what: "a room she is not in",
+            store_says: || RoomAccessError::NotMember,
+            answered: |error| matches!(error, PublishError::NotMember),
+        },
+        Refusal {
+            what: "a failing store",
+            store_says: || RoomAccessError::Adapter(boom("publish")),
+            answered: |error| matches!(error, PublishError::Adapter(_)),
+        },
+    ]
 }

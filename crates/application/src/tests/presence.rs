@@ -6,7 +6,10 @@ use domain::ports::{PresentUser, RoomAccessError, RoomEvent};
 use domain::{ConnectionId, PresenceState, Sender, UserId};
 use uuid::Uuid;
 
-use super::{ADA, GRACE, Logs, Mocks, SOMEONE_ELSE, ada, boom, general, grace, room, standing};
+use super::{
+    ADA, GRACE, Logs, Mocks, Refusal, SOMEONE_ELSE, ada, boom, general, grace, room, room_refusals,
+    standing,
+};
 use crate::{PresentMember, RoomError};
 
 /// The connection the id source names.
@@ -128,20 +131,13 @@ async fn a_present_member_deleted_meanwhile_is_left_out() {
 }
 
 #[tokio::test]
-async fn presence_is_refused_to_a_non_member_and_in_an_unknown_room_before_anything_is_read() {
-    let cases: [(&str, fn() -> RoomAccessError, fn(&RoomError) -> bool); 2] = [
-        (
-            "an unknown room",
-            || RoomAccessError::RoomNotFound,
-            |error| matches!(error, RoomError::RoomNotFound),
-        ),
-        (
-            "a room she is not in",
-            || RoomAccessError::NotMember,
-            |error| matches!(error, RoomError::NotMember),
-        ),
-    ];
-    for (what, refusal, expected) in cases {
+async fn presence_is_refused_as_the_store_says_before_anything_else_is_read() {
+    for Refusal {
+        what,
+        store_says: refusal,
+        answered: expected,
+    } in room_refusals()
+    {
         let mut mocks = Mocks::new();
         mocks
             .rooms

@@ -3,12 +3,12 @@
 //! with the original and never announced again; a bus that fails is not the sender's
 //! problem.
 
-use domain::ports::{RoomAccessError, RoomEvent};
+use domain::ports::RoomEvent;
 use domain::{MessageBodyError, MessageId, MessageIdError, Published, Seq};
 use mockall::Sequence;
 use uuid::Uuid;
 
-use super::{ADA, Logs, Mocks, adas_message, boom, general, now};
+use super::{ADA, Logs, Mocks, Refusal, adas_message, boom, general, now, publish_refusals};
 use crate::{InvalidMessage, PublishCommand, PublishError};
 
 /// Ada's message to "general", with the client's id when given.
@@ -230,25 +230,12 @@ async fn a_body_of_exactly_the_policys_size_is_taken() {
 
 #[tokio::test]
 async fn a_publish_the_store_refuses_is_answered_as_it_says_and_nothing_is_announced() {
-    type Refusal = fn() -> RoomAccessError;
-    let cases: [(&str, Refusal, fn(&PublishError) -> bool); 3] = [
-        (
-            "an unknown room",
-            || RoomAccessError::RoomNotFound,
-            |error| matches!(error, PublishError::RoomNotFound),
-        ),
-        (
-            "a room she is not in",
-            || RoomAccessError::NotMember,
-            |error| matches!(error, PublishError::NotMember),
-        ),
-        (
-            "a failing store",
-            || RoomAccessError::Adapter(boom("publish")),
-            |error| matches!(error, PublishError::Adapter(_)),
-        ),
-    ];
-    for (what, refusal, expected) in cases {
+    for Refusal {
+        what,
+        store_says: refusal,
+        answered: expected,
+    } in publish_refusals()
+    {
         let mut mocks = Mocks::new();
         mocks
             .rooms

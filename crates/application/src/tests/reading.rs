@@ -1,36 +1,11 @@
 //! ListRooms, History and Acknowledge: what a member reads and how far they have read,
 //! each refused for a room that does not exist or that the user is not in.
 
-use domain::ports::RoomAccessError;
 use domain::{HistoryPage, HistoryRequest, HistoryWindow, PageLimit, Seq};
 
-use super::{ADA, Mocks, adas_message, boom, general, room, seqs_of, standing};
-use crate::RoomError;
-
-/// The ways the store refuses a member-only operation, and what each becomes.
-fn refusals() -> [(
-    &'static str,
-    fn() -> RoomAccessError,
-    fn(&RoomError) -> bool,
-); 3] {
-    [
-        (
-            "an unknown room",
-            || RoomAccessError::RoomNotFound,
-            |error| matches!(error, RoomError::RoomNotFound),
-        ),
-        (
-            "a room she is not in",
-            || RoomAccessError::NotMember,
-            |error| matches!(error, RoomError::NotMember),
-        ),
-        (
-            "a failing store",
-            || RoomAccessError::Adapter(boom("store")),
-            |error| matches!(error, RoomError::Adapter(_)),
-        ),
-    ]
-}
+use super::{
+    ADA, Mocks, Refusal, adas_message, boom, general, room, room_refusals, seqs_of, standing,
+};
 
 #[tokio::test]
 async fn ada_lists_her_rooms_with_what_she_has_not_read() {
@@ -108,7 +83,12 @@ async fn a_member_reads_the_page_she_asks_for() {
 
 #[tokio::test]
 async fn history_is_refused_as_the_store_says() {
-    for (what, refusal, expected) in refusals() {
+    for Refusal {
+        what,
+        store_says: refusal,
+        answered: expected,
+    } in room_refusals()
+    {
         let mut mocks = Mocks::new();
         mocks
             .rooms
@@ -150,7 +130,12 @@ async fn acknowledging_answers_the_cursor_as_it_now_stands() {
 
 #[tokio::test]
 async fn acknowledging_is_refused_as_the_store_says() {
-    for (what, refusal, expected) in refusals() {
+    for Refusal {
+        what,
+        store_says: refusal,
+        answered: expected,
+    } in room_refusals()
+    {
         let mut mocks = Mocks::new();
         mocks
             .rooms

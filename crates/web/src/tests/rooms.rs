@@ -302,7 +302,8 @@ async fn a_room_name_that_breaks_the_rule_is_a_422_about_the_room_on_every_route
 
 #[actix_web::test]
 async fn an_unknown_room_is_a_404_and_a_room_ada_is_not_in_a_403_on_every_route() {
-    let cases: [(fn() -> RoomAccessError, u16, &str); 2] = [
+    type Refusal = fn() -> RoomAccessError;
+    let cases: [(Refusal, u16, &str); 2] = [
         (|| RoomAccessError::RoomNotFound, 404, "room_not_found"),
         (|| RoomAccessError::NotMember, 403, "not_member"),
     ];
