@@ -259,9 +259,10 @@ pub struct PublishCommand {
     pub id: Option<String>,
 }
 
-/// What is wrong with a message a client sent: every field at once.
+/// What is wrong with a message a client sent: every field at once. Its text names the
+/// fields, never their values (a body is what people say, and stays out of logs).
 #[derive(Debug, Clone, PartialEq, Eq, Default, thiserror::Error)]
-#[error("invalid message (body: {body:?}, id: {id:?})")]
+#[error("the message is invalid")]
 pub struct InvalidMessage {
     /// Why the body was refused, if it was.
     pub body: Option<MessageBodyError>,
