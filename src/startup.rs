@@ -13,9 +13,11 @@ use actix_web::web::Data;
 use application::{Policies, SessionPolicy, UseCases};
 use domain::ports::{Clock, IdSource, Ports, SessionRepository};
 use infrastructure::blocking::CpuLane;
+use infrastructure::bus::InProcessBus;
 use infrastructure::device_tokens::{DeviceTokenSettingsError, HmacDeviceTokens};
 use infrastructure::hashing::{HashPolicyError, PasswordHashing};
 use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
+use infrastructure::presence::InProcessPresence;
 use infrastructure::refresh_tokens::RandomRefreshTokens;
 use infrastructure::storage::{OpenError, Storage, StorageShutdown};
 use infrastructure::system::{RandomIds, SystemClock};
@@ -125,18 +127,28 @@ impl Application {
             clock: Arc::clone(&clock),
             ids,
             storage: storage.health,
+            rooms: storage.rooms,
+            // In process: one instance fans out to its own connections. Several instances
+            // will need a bus between them (PostgreSQL LISTEN/NOTIFY) and a shared registry.
+            bus: Arc::new(InProcessBus::default()),
+            presence: Arc::new(InProcessPresence::default()),
         };
         let policies = Policies {
             session: SessionPolicy {
                 refresh_token_ttl: chrono::Duration::from_std(config.refresh_token_ttl)?,
             },
             login_throttle: config.login_throttle,
+            rooms: config.rooms,
         };
         let use_cases = Data::new(UseCases::new(&ports, policies));
         let rate_limits = Arc::new(RateLimits::new(config.rate_limits.clone()));
         let shutdown = CancellationToken::new();
         let settings = HttpSettings {
             body_limit: config.body_limit,
+            message_body_limit: HttpSettings::message_body_limit(
+                config.rooms.message_max_bytes,
+                config.body_limit,
+            ),
             refresh_cookie: config.refresh_cookie,
             cors: config.cors.clone(),
             rate_limits: Arc::clone(&rate_limits),

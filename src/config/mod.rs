@@ -2,14 +2,15 @@
 //! bad value is reported with the variable that holds it, then the process exits.
 //!
 //! One private module per concern reads its variables (`server`, `database`, `tokens`,
-//! `hashing`, `rate_limits`, `cors`), in the order `docs/configuration.md` lists them;
-//! `reader` fetches raw values and parses the kinds of value they share.
+//! `hashing`, `rate_limits`, `cors`, `rooms`), in the order `docs/configuration.md`
+//! lists them; `reader` fetches raw values and parses the kinds of value they share.
 
 mod cors;
 mod database;
 mod hashing;
 mod rate_limits;
 mod reader;
+mod rooms;
 mod server;
 mod tokens;
 
@@ -21,7 +22,7 @@ use std::time::Duration;
 use ::web::edge::EdgeSettings;
 use ::web::protection::CorsSettings;
 use ::web::rate_limit::RateLimitSettings;
-use application::LoginThrottlePolicy;
+use application::{LoginThrottlePolicy, RoomPolicy};
 use infrastructure::hashing::HashPolicy;
 
 pub use self::reader::parse_duration;
@@ -88,6 +89,8 @@ pub struct Config {
     pub rate_limits: RateLimitSettings,
     /// `LOGIN_MAX_FAILURES` (`5`), `LOGIN_LOCKOUT` (`30s`), `LOGIN_LOCKOUT_MAX` (`15m`).
     pub login_throttle: LoginThrottlePolicy,
+    /// `MESSAGE_MAX_BYTES` (`16384`): the largest message body, in bytes of UTF-8.
+    pub rooms: RoomPolicy,
 }
 
 impl fmt::Debug for Config {
@@ -159,6 +162,7 @@ impl Config {
         let hashing = hashing::Hashing::read(&mut reader);
         let limits = rate_limits::Limits::read(&mut reader);
         let cors = cors::read_cors(&mut reader);
+        let rooms = rooms::read_room_policy(&mut reader);
         let errors = reader.into_errors();
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
@@ -187,6 +191,7 @@ impl Config {
             cors,
             rate_limits: limits.rate_limits,
             login_throttle: limits.login_throttle,
+            rooms,
         })
     }
 }
@@ -254,6 +259,7 @@ mod tests {
             ("SESSION_PRUNE_INTERVAL", "10m"),
             ("SHUTDOWN_GRACE", "5s"),
             ("LOG_FORMAT", "json"),
+            ("MESSAGE_MAX_BYTES", "2048"),
         ])
         .unwrap();
         assert_eq!(config.bind.port(), 9000);
@@ -283,6 +289,7 @@ mod tests {
         assert_eq!(config.session_prune_interval, Duration::from_secs(600));
         assert_eq!(config.shutdown_grace, Duration::from_secs(5));
         assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.rooms.message_max_bytes, 2048);
     }
 
     #[test]
@@ -300,6 +307,7 @@ mod tests {
             ("REFRESH_COOKIE", "maybe"),
             ("DEVICE_TOKEN_TTL", "0"),
             ("LOG_FORMAT", "xml"),
+            ("MESSAGE_MAX_BYTES", "0"),
         ])
         .unwrap_err();
         let variables: Vec<&str> = errors.0.iter().map(|error| error.variable).collect();
@@ -319,6 +327,7 @@ mod tests {
                 "DEVICE_TOKEN_TTL",
                 "PASSWORD_HASH",
                 "BCRYPT_COST",
+                "MESSAGE_MAX_BYTES",
             ]
         );
         let message = errors.to_string();

@@ -81,6 +81,10 @@ async fn the_openapi_document_is_version_3_1_and_lists_every_endpoint_with_its_m
         ("/users/me/password", "put"),
         ("/health/live", "get"),
         ("/health/ready", "get"),
+        ("/rooms", "get"),
+        ("/rooms/{room}/messages", "get"),
+        ("/rooms/{room}/messages", "post"),
+        ("/rooms/{room}/presence", "get"),
     ] {
         assert!(
             document["paths"][path][method].is_object(),
@@ -120,6 +124,10 @@ async fn the_openapi_document_has_a_bearer_scheme_that_the_account_routes_requir
         ("/users/me", "get"),
         ("/users/me", "patch"),
         ("/users/me/password", "put"),
+        ("/rooms", "get"),
+        ("/rooms/{room}/messages", "get"),
+        ("/rooms/{room}/messages", "post"),
+        ("/rooms/{room}/presence", "get"),
     ] {
         assert!(
             requires_bearer(path, method),

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use infrastructure::storage::Storage;
+use domain::ports::Clock as _;
+use domain::{RoomName, Seq, UserId};
+use infrastructure::storage::{DatabaseUrl, Storage};
 use portico::{Application, Config, Overrides};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
@@ -113,6 +115,14 @@ fn start_with(
     let address = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped(std::future::pending()));
     address
+}
+
+fn room_name(raw: &str) -> RoomName {
+    RoomName::parse(raw).expect("a valid room name")
+}
+
+fn user_id(user: &Registered) -> UserId {
+    UserId::from_uuid(user.id.parse().expect("a user id"))
 }
 
 /// A newly registered user's credentials.
@@ -261,6 +271,87 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// The app's database, opened beside it: for what no HTTP endpoint does (joining,
+    /// leaving and acknowledging happen over the WebSocket, which the next slice adds).
+    pub fn storage(&self) -> Storage {
+        let url = DatabaseUrl::parse(&self.database_url).expect("the app's database URL");
+        Storage::open(&url, 1).expect("the app's database opens")
+    }
+
+    /// Makes `user` a member of `room`, as a WebSocket `join` will.
+    pub async fn join_room(&self, user: &Registered, room: &str) {
+        self.storage()
+            .rooms
+            .join(&room_name(room), user_id(user), self.clock.now())
+            .await
+            .expect("join");
+    }
+
+    /// Ends `user`'s membership of `room`, as a WebSocket `leave` will.
+    pub async fn leave_room(&self, user: &Registered, room: &str) {
+        self.storage()
+            .rooms
+            .leave(&room_name(room), user_id(user))
+            .await
+            .expect("leave");
+    }
+
+    /// Moves `user`'s cursor in `room` to `seq`, as a WebSocket `ack` will.
+    pub async fn acknowledge(&self, user: &Registered, room: &str, seq: u64) {
+        self.storage()
+            .rooms
+            .acknowledge(&room_name(room), user_id(user), Seq::new(seq))
+            .await
+            .expect("acknowledge");
+    }
+
+    /// `GET path` with `access_token`.
+    pub async fn get_as(&self, access_token: &str, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `GET /rooms`.
+    pub async fn rooms(&self, access_token: &str) -> Response {
+        self.get_as(access_token, "/rooms").await
+    }
+
+    /// `GET /rooms/{room}/messages{query}` (`query` empty or starting with `?`).
+    pub async fn history(&self, access_token: &str, room: &str, query: &str) -> Response {
+        self.get_as(access_token, &format!("/rooms/{room}/messages{query}"))
+            .await
+    }
+
+    /// `POST /rooms/{room}/messages` with `body`.
+    pub async fn publish(&self, access_token: &str, room: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(&format!("/rooms/{room}/messages")))
+            .bearer_auth(access_token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Publishes `body` in `room`, asserting a 201; returns the stored message.
+    pub async fn say(&self, access_token: &str, room: &str, body: &str) -> Value {
+        let response = self
+            .publish(access_token, room, &json!({"body": body}))
+            .await;
+        assert_eq!(response.status(), 201, "publishing {body:?} in {room}");
+        response.json().await.expect("json")
+    }
+
+    /// `GET /rooms/{room}/presence`.
+    pub async fn presence(&self, access_token: &str, room: &str) -> Response {
+        self.get_as(access_token, &format!("/rooms/{room}/presence"))
+            .await
     }
 
     pub async fn change_password(&self, access_token: &str, current: &str, new: &str) -> Response {

@@ -12,6 +12,7 @@ mod edge;
 mod errors;
 mod process;
 mod protection;
+mod rooms;
 mod sessions;
 mod storage_failures;
 mod tokens;

@@ -54,6 +54,10 @@ impl UserRepository for FailingUsers {
         self.inner.find_by_id(id).await
     }
 
+    async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, AdapterError> {
+        self.inner.find_by_ids(ids).await
+    }
+
     async fn find_credentials(
         &self,
         email: &Email,

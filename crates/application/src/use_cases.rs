@@ -7,8 +7,10 @@ use std::sync::Arc;
 use domain::ports::{Ports, StorageHealth};
 
 use crate::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, Refresh,
-    Register, SessionPolicy, TokenPairIssuer, UpdateProfile,
+    Acknowledge, Authenticate, CatchUp, ChangePassword, CloseConnection, History, JoinRoom,
+    LeaveRoom, ListRooms, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, OpenConnection,
+    Presence, Publish, Refresh, Register, ResumeRoom, RoomPolicy, SessionPolicy,
+    SetConnectionState, TokenPairIssuer, UpdateProfile,
 };
 
 /// The rules the use cases apply that are a matter of configuration.
@@ -18,6 +20,8 @@ pub struct Policies {
     pub session: SessionPolicy,
     /// How failed password checks slow further ones down.
     pub login_throttle: LoginThrottlePolicy,
+    /// Message size and replay pages.
+    pub rooms: RoomPolicy,
 }
 
 /// Every use case, built once from the ports and shared by every request.
@@ -36,6 +40,30 @@ pub struct UseCases {
     pub update_profile: UpdateProfile,
     /// `PUT /users/me/password`.
     pub change_password: ChangePassword,
+    /// `GET /rooms`.
+    pub list_rooms: ListRooms,
+    /// The `join` frame.
+    pub join_room: JoinRoom,
+    /// The `leave` frame.
+    pub leave_room: LeaveRoom,
+    /// The `publish` frame and `POST /rooms/{room}/messages`.
+    pub publish: Publish,
+    /// The `ack` frame.
+    pub acknowledge: Acknowledge,
+    /// `GET /rooms/{room}/messages`.
+    pub history: History,
+    /// The `presence` frame and `GET /rooms/{room}/presence`.
+    pub presence: Presence,
+    /// A connection hears that its user joined a room elsewhere.
+    pub resume_room: ResumeRoom,
+    /// A connection hears that a message was published.
+    pub catch_up: CatchUp,
+    /// A WebSocket connection opens.
+    pub open_connection: OpenConnection,
+    /// A WebSocket connection closes.
+    pub close_connection: CloseConnection,
+    /// A WebSocket connection becomes active or idle.
+    pub set_connection_state: SetConnectionState,
     /// `GET /health/ready`.
     pub storage: Arc<dyn StorageHealth>,
 }
@@ -61,6 +89,18 @@ impl UseCases {
             authenticate: Authenticate::new(ports),
             update_profile: UpdateProfile::new(ports),
             change_password: ChangePassword::new(ports, throttle),
+            list_rooms: ListRooms::new(ports),
+            join_room: JoinRoom::new(ports, policies.rooms),
+            leave_room: LeaveRoom::new(ports),
+            publish: Publish::new(ports, policies.rooms),
+            acknowledge: Acknowledge::new(ports),
+            history: History::new(ports),
+            presence: Presence::new(ports),
+            resume_room: ResumeRoom::new(ports, policies.rooms),
+            catch_up: CatchUp::new(ports, policies.rooms),
+            open_connection: OpenConnection::new(ports),
+            close_connection: CloseConnection::new(ports),
+            set_connection_state: SetConnectionState::new(ports),
             storage: Arc::clone(&ports.storage),
         }
     }

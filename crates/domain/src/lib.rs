@@ -1,7 +1,7 @@
 //! Portico's domain: the entities and value types every other layer speaks in
 //! (`User`, `Email`, `Password`, sessions, tokens and trusted devices, rooms and
-//! messages), the errors they can raise, and the ports — traits that adapters implement
-//! and use cases call.
+//! messages, presence), the errors they can raise, and the ports — traits that adapters
+//! implement and use cases call.
 //!
 //! This crate may depend on std, `uuid`, `chrono`, `thiserror` and `async-trait` (a
 //! macro that makes the ports object-safe); `mockall` only behind the `mocks` feature, for
@@ -51,6 +51,7 @@ pub mod device;
 pub mod email;
 pub mod password;
 pub mod ports;
+pub mod presence;
 pub mod room;
 pub mod session;
 pub mod user;
@@ -58,6 +59,7 @@ pub mod user;
 pub use device::{DeviceId, DeviceToken, IssuedDeviceToken};
 pub use email::{Email, EmailError};
 pub use password::{Password, PasswordError, PasswordHash};
+pub use presence::{ConnectionId, PresenceState};
 pub use room::{
     DEFAULT_MESSAGE_MAX_BYTES, HistoryPage, HistoryRequest, HistoryWindow, HistoryWindowError,
     Joined, MAX_MESSAGE_ID_CHARS, MAX_ROOM_NAME_BYTES, Message, MessageBody, MessageBodyError,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::user::is_control_or_formatting;
-use crate::{PersonName, UserId};
+use crate::{PersonName, User, UserId};
 
 /// The most bytes (all ASCII, so also characters) a room name may have.
 pub const MAX_ROOM_NAME_BYTES: usize = 64;
@@ -234,7 +234,8 @@ impl fmt::Debug for MessageBody {
     }
 }
 
-/// Who sent a message, as members see them.
+/// Who sent a message, as members see them; also how members see one another in
+/// presence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sender {
     /// The sender's identity.
@@ -243,6 +244,17 @@ pub struct Sender {
     pub first_name: PersonName,
     /// Their family name now.
     pub last_name: PersonName,
+}
+
+impl From<&User> for Sender {
+    /// The user as members see them: id and names, never the address.
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+        }
+    }
 }
 
 /// A stored message.

@@ -4,9 +4,12 @@
 //!
 //! A backend's test makes a [`Store`] per case; [`users::run`], [`sessions::run`] and
 //! [`rooms::run`] run every case, each on a store of its own, and name the case that
-//! failed.
+//! failed. The ports kept outside the database ([`login_attempts::run`],
+//! [`presence::run`], [`bus::run`]) take a closure that makes a fresh adapter.
 
+pub mod bus;
 pub mod login_attempts;
+pub mod presence;
 pub mod rooms;
 pub mod sessions;
 pub mod users;

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use domain::ports::{
     DeviceTokenRejection, MockAccessTokens, MockClock, MockDeviceTokens, MockIdSource,
-    MockLoginAttempts, MockPasswordHasher, MockRefreshTokenMint, MockSessionRepository,
-    MockStorageHealth, MockUserRepository, PasswordCheck, Ports, StoredCredentials,
+    MockLoginAttempts, MockMessageBus, MockPasswordHasher, MockPresenceRegistry,
+    MockRefreshTokenMint, MockRoomStore, MockSessionRepository, MockStorageHealth,
+    MockUserRepository, PasswordCheck, Ports, StoredCredentials,
 };
 use domain::{DeviceId, RefreshTokenRecord};
 
@@ -39,6 +40,12 @@ pub struct Fakes {
     pub ids: MockIdSource,
     /// The storage's health.
     pub storage: MockStorageHealth,
+    /// Where rooms, memberships and messages live.
+    pub rooms: MockRoomStore,
+    /// The message bus.
+    pub bus: MockMessageBus,
+    /// Who has a real-time connection open.
+    pub presence: MockPresenceRegistry,
 }
 
 impl Default for Fakes {
@@ -64,6 +71,9 @@ impl Fakes {
             clock,
             ids: MockIdSource::new(),
             storage: MockStorageHealth::new(),
+            rooms: MockRoomStore::new(),
+            bus: MockMessageBus::new(),
+            presence: MockPresenceRegistry::new(),
         }
     }
 
@@ -81,6 +91,9 @@ impl Fakes {
             clock: Arc::new(self.clock),
             ids: Arc::new(self.ids),
             storage: Arc::new(self.storage),
+            rooms: Arc::new(self.rooms),
+            bus: Arc::new(self.bus),
+            presence: Arc::new(self.presence),
         }
     }
 

@@ -4,9 +4,9 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::ports::AdapterError;
 use domain::{
-    AccessClaims, DeviceId, DeviceToken, Email, IssuedAccessToken, IssuedDeviceToken, Password,
-    PasswordHash, PersonName, RefreshToken, RefreshTokenRecord, SessionId, TokenDigest, User,
-    UserId,
+    AccessClaims, DeviceId, DeviceToken, Email, IssuedAccessToken, IssuedDeviceToken, Message,
+    MessageBody, MessageId, Password, PasswordHash, PersonName, RefreshToken, RefreshTokenRecord,
+    Replay, RoomName, RoomSummary, Sender, Seq, SessionId, TokenDigest, User, UserId,
 };
 use uuid::Uuid;
 
@@ -14,6 +14,8 @@ use uuid::Uuid;
 pub const ADA: UserId = UserId::from_uuid(Uuid::from_u128(0xada));
 /// Another user, who is not Ada.
 pub const SOMEONE_ELSE: UserId = UserId::from_uuid(Uuid::from_u128(0xb0b));
+/// Grace, who shares rooms with Ada. Her id sorts after Ada's.
+pub const GRACE: UserId = UserId::from_uuid(Uuid::from_u128(0x6ace));
 /// The session Ada's stored refresh tokens belong to.
 pub const SESSION: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5e55));
 /// The `jti` of Ada's access token.
@@ -239,4 +241,69 @@ pub fn dead_tokens() -> Vec<(&'static str, Option<RefreshTokenRecord>)> {
             }),
         ),
     ]
+}
+
+/// Grace as the store holds her.
+#[must_use]
+pub fn grace() -> User {
+    User {
+        id: GRACE,
+        email: email("grace@example.com"),
+        first_name: name("Grace"),
+        last_name: name("Hopper"),
+        ..ada()
+    }
+}
+
+/// "general", the room most stories happen in.
+#[must_use]
+pub fn general() -> RoomName {
+    RoomName::parse("general").unwrap()
+}
+
+/// A valid room name.
+#[must_use]
+pub fn room(raw: &str) -> RoomName {
+    RoomName::parse(raw).unwrap()
+}
+
+/// Message `seq` of "general" as stored: sent by Ada at [`now`], with the id `m{seq}`
+/// and the body `hello {seq}`.
+#[must_use]
+pub fn adas_message(seq: u64) -> Message {
+    Message {
+        room: general(),
+        seq: Seq::new(seq),
+        id: MessageId::parse(&format!("m{seq}")).unwrap(),
+        sender: Sender::from(&ada()),
+        body: MessageBody::parse(&format!("hello {seq}"), 1024).unwrap(),
+        created_at: now(),
+    }
+}
+
+/// What the store answers for a read of "general" above `after`: [`adas_message`]s
+/// `seqs`, with the room's `last_seq`.
+#[must_use]
+pub fn replay_of(after: u64, seqs: impl IntoIterator<Item = u64>, last_seq: u64) -> Replay {
+    Replay {
+        after: Seq::new(after),
+        messages: seqs.into_iter().map(adas_message).collect(),
+        last_seq: Seq::new(last_seq),
+    }
+}
+
+/// A member's standing in `room`: its `last_seq` and their cursor.
+#[must_use]
+pub fn standing(room: &RoomName, last_seq: u64, cursor: u64) -> RoomSummary {
+    RoomSummary {
+        room: room.clone(),
+        last_seq: Seq::new(last_seq),
+        cursor: Seq::new(cursor),
+    }
+}
+
+/// The `seq`s of `messages`, in order.
+#[must_use]
+pub fn seqs_of(messages: &[Message]) -> Vec<u64> {
+    messages.iter().map(|message| message.seq.get()).collect()
 }

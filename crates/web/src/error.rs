@@ -7,8 +7,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use application::{
-    AuthenticateError, ChangePasswordError, LogInError, RegisterError, SessionError,
-    UpdateProfileError,
+    AuthenticateError, ChangePasswordError, InvalidMessage, LogInError, PublishError,
+    RegisterError, RoomError, SessionError, UpdateProfileError,
 };
 use domain::ports::TokenRejection;
 use serde::Serialize;
@@ -77,9 +77,15 @@ pub enum ApiError {
     /// 403 `cors_rejected`: a cross-origin request from an origin not allowed.
     #[error("cors rejected")]
     CorsRejected,
+    /// 403 `not_member`: the room exists, but the caller is not one of its members.
+    #[error("not a member")]
+    NotMember,
     /// 404 `not_found`: no such route.
     #[error("not found")]
     NotFound,
+    /// 404 `room_not_found`: no room has this name.
+    #[error("room not found")]
+    RoomNotFound,
     /// 405 `method_not_allowed`: the route exists with other methods.
     #[error("method not allowed")]
     MethodNotAllowed(Vec<Method>),
@@ -177,6 +183,44 @@ impl From<SessionError> for ApiError {
     }
 }
 
+impl From<RoomError> for ApiError {
+    fn from(error: RoomError) -> Self {
+        match error {
+            RoomError::RoomNotFound => Self::RoomNotFound,
+            RoomError::NotMember => Self::NotMember,
+            RoomError::Adapter(error) => error.into(),
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(error: PublishError) -> Self {
+        match error {
+            PublishError::Invalid(invalid) => invalid.into(),
+            PublishError::RoomNotFound => Self::RoomNotFound,
+            PublishError::NotMember => Self::NotMember,
+            PublishError::Adapter(error) => error.into(),
+        }
+    }
+}
+
+impl From<InvalidMessage> for ApiError {
+    /// One entry per bad field, in the order the request lists them.
+    fn from(invalid: InvalidMessage) -> Self {
+        let body = invalid.body.map(|error| ("body", error.to_string()));
+        let id = invalid.id.map(|error| ("id", error.to_string()));
+        Self::Validation(
+            body.into_iter()
+                .chain(id)
+                .map(|(field, message)| FieldError {
+                    field: field.to_owned(),
+                    message,
+                })
+                .collect(),
+        )
+    }
+}
+
 impl From<domain::ports::AdapterError> for ApiError {
     fn from(error: domain::ports::AdapterError) -> Self {
         if error.is_overloaded() {
@@ -209,7 +253,9 @@ impl ApiError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::CorsRejected => "cors_rejected",
+            Self::NotMember => "not_member",
             Self::NotFound => "not_found",
+            Self::RoomNotFound => "room_not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::EmailTaken => "email_taken",
             Self::PayloadTooLarge(_) => "payload_too_large",
@@ -230,7 +276,9 @@ impl ApiError {
             Self::InvalidCredentials => "Invalid credentials",
             Self::InvalidRefreshToken => "Invalid refresh token",
             Self::CorsRejected => "Origin not allowed",
+            Self::NotMember => "Not a member",
             Self::NotFound => "Not found",
+            Self::RoomNotFound => "Room not found",
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::EmailTaken => "E-mail address taken",
             Self::PayloadTooLarge(_) => "Payload too large",
@@ -260,7 +308,13 @@ impl ApiError {
             Self::CorsRejected => {
                 "This origin, method or header is not allowed to call the API cross-origin.".into()
             }
+            Self::NotMember => {
+                "Only the room's members may do this; join it over the WebSocket first.".into()
+            }
             Self::NotFound => "No resource exists at this path.".into(),
+            Self::RoomNotFound => {
+                "No room has this name; a room comes into being at its first join.".into()
+            }
             Self::MethodNotAllowed(_) => {
                 "This resource does not support this method; see the Allow header.".into()
             }
@@ -323,8 +377,8 @@ impl ResponseError for ApiError {
             | Self::InvalidToken(_)
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            Self::CorsRejected => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::CorsRejected | Self::NotMember => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::RoomNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -403,7 +457,9 @@ mod tests {
             (ApiError::InvalidCredentials, 401, "invalid_credentials"),
             (ApiError::InvalidRefreshToken, 401, "invalid_refresh_token"),
             (ApiError::CorsRejected, 403, "cors_rejected"),
+            (ApiError::NotMember, 403, "not_member"),
             (ApiError::NotFound, 404, "not_found"),
+            (ApiError::RoomNotFound, 404, "room_not_found"),
             (
                 ApiError::MethodNotAllowed(vec![Method::GET]),
                 405,

@@ -83,6 +83,15 @@ pub async fn read_body(request: &HttpRequest, payload: &mut Payload) -> Result<B
         .map_or(HttpSettings::DEFAULT_BODY_LIMIT, |settings| {
             settings.body_limit
         });
+    read_body_within(request, payload, limit).await
+}
+
+/// [`read_body`] with a limit of `limit` bytes, for a route whose bodies may be larger.
+async fn read_body_within(
+    request: &HttpRequest,
+    payload: &mut Payload,
+    limit: usize,
+) -> Result<BytesMut, ApiError> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -113,6 +122,12 @@ pub async fn read_body(request: &HttpRequest, payload: &mut Payload) -> Result<B
 pub trait RequestBody: DeserializeOwned {
     /// What a handler receives: the body's values, every one of them valid.
     type Valid;
+
+    /// The largest body of this type accepted: `HTTP_BODY_LIMIT`, unless the type's
+    /// route takes larger ones.
+    fn body_limit(settings: &HttpSettings) -> usize {
+        settings.body_limit
+    }
 
     /// Parses the decoded fields into domain values, recording each invalid one in
     /// `errors` (whose [`FieldErrors::check`] skips fields that already failed to
@@ -150,7 +165,10 @@ impl<T: RequestBody + 'static> FromRequest for Json<T> {
             if body_format(&request) != Some(BodyFormat::Json) {
                 return Err(ApiError::UnsupportedMediaType("application/json"));
             }
-            let body = read_body(&request, &mut payload).await?;
+            let limit = request
+                .app_data::<HttpSettings>()
+                .map_or(HttpSettings::DEFAULT_BODY_LIMIT, T::body_limit);
+            let body = read_body_within(&request, &mut payload, limit).await?;
             decode_json::<T>(&body).map(Json)
         })
     }

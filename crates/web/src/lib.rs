@@ -12,6 +12,7 @@ pub mod extract;
 pub mod openapi;
 pub mod protection;
 pub mod rate_limit;
+pub mod room_json;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

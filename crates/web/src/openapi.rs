@@ -10,13 +10,16 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "Portico",
-        description = "Accounts and sessions: register, log in, refresh safely, manage your profile. \
-                       Errors are RFC 9457 problem documents with a stable `code`.",
+        description = "Accounts, sessions and rooms: register, log in, refresh safely, manage your \
+                       profile; read your rooms' history, publish, see who is present (live \
+                       traffic goes over the WebSocket). Errors are RFC 9457 problem documents \
+                       with a stable `code`.",
     ),
     modifiers(&SecuritySchemes),
     tags(
         (name = "accounts", description = "Registering and managing one's account."),
         (name = "sessions", description = "Logging in, refreshing tokens, logging out."),
+        (name = "rooms", description = "The caller's rooms: history, publishing, presence."),
         (name = "health", description = "Probes for orchestrators."),
     )
 )]

@@ -15,6 +15,10 @@ use crate::rate_limit::{RateLimitSettings, RateLimits};
 pub struct HttpSettings {
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// The largest body of `POST /rooms/{room}/messages`, in bytes: room for a message of
+    /// `MESSAGE_MAX_BYTES` however it is escaped (see
+    /// [`HttpSettings::message_body_limit`]).
+    pub message_body_limit: usize,
     /// Whether `/login` and `/refresh` also set the refresh token as an HttpOnly cookie,
     /// and `/refresh` and `/logout` accept it from there.
     pub refresh_cookie: bool,
@@ -32,8 +36,24 @@ pub struct HttpSettings {
 }
 
 impl HttpSettings {
-    /// 16 KiB: far above any legitimate body of this API.
+    /// 16 KiB: far above any legitimate body of this API but a message.
     pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+    /// What a message's JSON holds besides its body: the `id` (128 characters, each up
+    /// to 12 bytes escaped), the keys and punctuation.
+    const MESSAGE_ENVELOPE_BYTES: usize = 4 * 1024;
+
+    /// The body limit of the route that publishes messages: never below `body_limit`,
+    /// and large enough for a body of `message_max_bytes` bytes written as JSON however
+    /// it is escaped. JSON may spell each byte as `\u00XX` (six bytes), and a client
+    /// must not find a message the service accepts over WebSocket refused over HTTP for
+    /// the way its encoder escapes.
+    #[must_use]
+    pub fn message_body_limit(message_max_bytes: usize, body_limit: usize) -> usize {
+        message_max_bytes
+            .saturating_mul(6)
+            .saturating_add(Self::MESSAGE_ENVELOPE_BYTES)
+            .max(body_limit)
+    }
 }
 
 impl HttpSettings {
@@ -42,6 +62,10 @@ impl HttpSettings {
     pub fn unlimited() -> Self {
         Self {
             body_limit: Self::DEFAULT_BODY_LIMIT,
+            message_body_limit: Self::message_body_limit(
+                domain::DEFAULT_MESSAGE_MAX_BYTES,
+                Self::DEFAULT_BODY_LIMIT,
+            ),
             refresh_cookie: false,
             cors: CorsSettings::default(),
             rate_limits: Arc::new(RateLimits::new(RateLimitSettings::disabled())),

@@ -11,8 +11,13 @@
 
 mod authenticate;
 mod change_password;
+mod delivery;
+mod join_and_leave;
 mod log_in;
 mod log_out;
+mod presence;
+mod publish;
+mod reading;
 mod refresh;
 mod register;
 mod throttle;
@@ -27,15 +32,18 @@ use std::sync::Once;
 
 use chrono::Duration;
 pub(crate) use test_support::{
-    ADA, ADAS_LAPTOP, ADAS_PASSWORD, ADAS_PHONE, Fakes, JTI, SESSION, SOMEONE_ELSE, ada, boom,
-    dead_tokens, device_token, device_ttl, digest_of, dummy_hash, email, fresh_hash, live_record,
-    minted, minted_device_token, name, now, password, presented, refresh_ttl, signed, spent_record,
-    stored_hash, unless_failing,
+    ADA, ADAS_LAPTOP, ADAS_PASSWORD, ADAS_PHONE, Fakes, GRACE, JTI, SESSION, SOMEONE_ELSE, ada,
+    adas_message, boom, dead_tokens, device_token, device_ttl, digest_of, dummy_hash, email,
+    fresh_hash, general, grace, live_record, minted, minted_device_token, name, now, password,
+    presented, refresh_ttl, replay_of, room, seqs_of, signed, spent_record, standing, stored_hash,
+    unless_failing,
 };
 
+use domain::ports::RoomAccessError;
+
 use crate::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Policies, Refresh, Register,
-    SessionPolicy, UpdateProfile, UseCases,
+    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Policies, PublishError,
+    Refresh, Register, RoomError, RoomPolicy, SessionPolicy, UpdateProfile, UseCases,
 };
 
 /// Every event and span field a use case logs on this thread while a capture is on, one
@@ -173,6 +181,16 @@ fn policies() -> Policies {
             refresh_token_ttl: refresh_ttl(),
         },
         login_throttle: throttle(),
+        rooms: room_policy(),
+    }
+}
+
+/// The room rules the stories run under: bodies up to 16 bytes (so a story can break
+/// the limit with a short text), replay pages of two (so a story can show paging).
+fn room_policy() -> RoomPolicy {
+    RoomPolicy {
+        message_max_bytes: 16,
+        replay_page: domain::PageLimit::new(2).unwrap(),
     }
 }
 
@@ -215,4 +233,57 @@ impl Mocks {
     fn change_password(self) -> ChangePassword {
         self.use_cases().change_password
     }
+}
+
+/// One way the store refuses a member-only operation, and how the use case must answer
+/// it (a use case's error of type `E`).
+struct Refusal<E> {
+    /// What the story is, for failure messages.
+    what: &'static str,
+    /// What the store says.
+    store_says: fn() -> RoomAccessError,
+    /// Whether the use case's error is the right answer.
+    answered: fn(&E) -> bool,
+}
+
+/// Every way the store refuses a member-only operation, answered as a [`RoomError`].
+fn room_refusals() -> [Refusal<RoomError>; 3] {
+    [
+        Refusal {
+            what: "an unknown room",
+            store_says: || RoomAccessError::RoomNotFound,
+            answered: |error| matches!(error, RoomError::RoomNotFound),
+        },
+        Refusal {
+            what: "a room she is not in",
+            store_says: || RoomAccessError::NotMember,
+            answered: |error| matches!(error, RoomError::NotMember),
+        },
+        Refusal {
+            what: "a failing store",
+            store_says: || RoomAccessError::Adapter(boom("store")),
+            answered: |error| matches!(error, RoomError::Adapter(_)),
+        },
+    ]
+}
+
+/// Every way the store refuses a publish, answered as a [`PublishError`].
+fn publish_refusals() -> [Refusal<PublishError>; 3] {
+    [
+        Refusal {
+            what: "an unknown room",
+            store_says: || RoomAccessError::RoomNotFound,
+            answered: |error| matches!(error, PublishError::RoomNotFound),
+        },
+        Refusal {
+            what: "a room she is not in",
+            store_says: || RoomAccessError::NotMember,
+            answered: |error| matches!(error, PublishError::NotMember),
+        },
+        Refusal {
+            what: "a failing store",
+            store_says: || RoomAccessError::Adapter(boom("publish")),
+            answered: |error| matches!(error, PublishError::Adapter(_)),
+        },
+    ]
 }

@@ -45,6 +45,14 @@ pub trait UserRepository: Send + Sync {
     /// [`AdapterError`] when the store fails or holds a value that no longer parses.
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, AdapterError>;
 
+    /// The users among `ids` that exist, ordered by id; an id given twice is answered
+    /// once, an unknown one not at all. One read, however many ids: it is how a room's
+    /// present members get their names.
+    ///
+    /// # Errors
+    /// [`AdapterError`] when the store fails or holds a value that no longer parses.
+    async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, AdapterError>;
+
     /// The user with this e-mail address and their password hash, or `None`.
     ///
     /// # Errors

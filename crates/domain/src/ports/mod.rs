@@ -6,9 +6,11 @@
 //! Fakes for tests come from `mockall` behind the `mocks` feature.
 
 mod accounts;
+mod bus;
 mod credentials;
 mod devices;
 mod login_attempts;
+mod presence;
 mod rooms;
 mod sessions;
 mod system;
@@ -16,9 +18,11 @@ mod system;
 use std::error::Error as StdError;
 
 pub use accounts::*;
+pub use bus::*;
 pub use credentials::*;
 pub use devices::*;
 pub use login_attempts::*;
+pub use presence::*;
 pub use rooms::*;
 pub use sessions::*;
 pub use system::*;
@@ -89,4 +93,10 @@ pub struct Ports {
     pub ids: std::sync::Arc<dyn IdSource>,
     /// The storage's health.
     pub storage: std::sync::Arc<dyn StorageHealth>,
+    /// Where rooms, memberships with their cursors, and messages live.
+    pub rooms: std::sync::Arc<dyn RoomStore>,
+    /// How connections learn that something happened in a room.
+    pub bus: std::sync::Arc<dyn MessageBus>,
+    /// Who has a real-time connection open.
+    pub presence: std::sync::Arc<dyn PresenceRegistry>,
 }

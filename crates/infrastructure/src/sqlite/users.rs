@@ -1,5 +1,7 @@
 //! Users in SQLite.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -91,6 +93,9 @@ impl SqliteUserRepository {
     }
 }
 
+/// How many ids one `IN (…)` list of [`SqliteUserRepository::find_by_ids`] holds.
+const IDS_PER_QUERY: usize = 500;
+
 fn naive(at: DateTime<Utc>) -> NaiveDateTime {
     at.naive_utc()
 }
@@ -139,6 +144,38 @@ impl UserRepository for SqliteUserRepository {
             })
             .await?;
         Ok(found.map(|credentials| credentials.user))
+    }
+
+    async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, AdapterError> {
+        // Distinct and sorted: each id is asked for once, and the chunks come back in
+        // the order the answer keeps.
+        let ids: Vec<String> = ids
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(UserId::to_string)
+            .collect();
+        let rows: Vec<UserRow> = self
+            .database
+            .run(move |connection| {
+                let mut rows = Vec::with_capacity(ids.len());
+                // Well under SQLite's limit on bound parameters per statement, whatever
+                // the size of the room.
+                for chunk in ids.chunks(IDS_PER_QUERY) {
+                    rows.extend(
+                        users::table
+                            .filter(users::id.eq_any(chunk))
+                            .order(users::id.asc())
+                            .select(UserRow::as_select())
+                            .load(connection)?,
+                    );
+                }
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|row| StoredCredentials::try_from(row).map(|credentials| credentials.user))
+            .collect()
     }
 
     async fn find_credentials(

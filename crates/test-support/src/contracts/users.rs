@@ -20,6 +20,7 @@ where
     let cases: Vec<(&str, Case)> = cases![
         a_stored_user_reads_back_by_id_and_by_email,
         unknown_users_are_none,
+        several_users_are_read_at_once_ordered_by_id,
         a_second_user_with_the_same_address_is_email_taken,
         a_duplicate_id_is_a_storage_error_not_email_taken,
         names_update_and_updated_at_moves,
@@ -65,6 +66,38 @@ async fn unknown_users_are_none(store: Store) {
             .await
             .unwrap()
     );
+}
+
+async fn several_users_are_read_at_once_ordered_by_id(store: Store) {
+    let mut users = Vec::new();
+    for email in ["ada@example.com", "grace@example.com", "edsger@example.com"] {
+        let new = new_user(email);
+        store.users.insert(new.clone()).await.unwrap();
+        users.push(new.user);
+    }
+    let (ada, grace) = (users[0].clone(), users[1].clone());
+    let nobody = UserId::from_uuid(Uuid::new_v4());
+
+    let found = store
+        .users
+        .find_by_ids(&[grace.id, nobody, ada.id, grace.id])
+        .await
+        .unwrap();
+    let mut expected = vec![ada.clone(), grace.clone()];
+    expected.sort_by_key(|user| user.id);
+    assert_eq!(
+        found, expected,
+        "unknown ids skipped, repeated ones answered once"
+    );
+
+    assert_eq!(store.users.find_by_ids(&[]).await.unwrap(), []);
+
+    // A crowd of ids, as a large room's presence asks: one call, whatever its size.
+    let mut crowd: Vec<UserId> = (0..2_000)
+        .map(|_| UserId::from_uuid(Uuid::new_v4()))
+        .collect();
+    crowd.push(ada.id);
+    assert_eq!(store.users.find_by_ids(&crowd).await.unwrap(), [ada]);
 }
 
 async fn a_second_user_with_the_same_address_is_email_taken(store: Store) {

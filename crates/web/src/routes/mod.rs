@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod health;
+pub mod rooms;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -132,6 +133,25 @@ fn declared() -> Vec<Declared> {
         api(route("/users/me/password", &[Method::PUT], Standard), |c| {
             c.service(accounts::change_password);
         }),
+        api(route("/rooms", &[Method::GET], Standard), |c| {
+            c.service(rooms::list_rooms);
+        }),
+        api(
+            route(
+                "/rooms/{room}/messages",
+                &[Method::GET, Method::POST],
+                Standard,
+            ),
+            |c| {
+                c.service(rooms::history).service(rooms::publish);
+            },
+        ),
+        api(
+            route("/rooms/{room}/presence", &[Method::GET], Standard),
+            |c| {
+                c.service(rooms::presence);
+            },
+        ),
         api(route("/health/live", &[Method::GET], Standard), |c| {
             c.service(health::live);
         }),

@@ -19,6 +19,7 @@ mod authentication;
 mod bodies;
 mod decoding;
 mod health;
+mod rooms;
 mod routing;
 mod sessions;
 
@@ -31,7 +32,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, AsHeaderName, HeaderMap};
 use actix_web::test::{self, TestRequest};
 use actix_web::web::{self, Bytes};
-use application::{LoginThrottlePolicy, Policies, SessionPolicy, UseCases};
+use application::{LoginThrottlePolicy, Policies, RoomPolicy, SessionPolicy, UseCases};
 use chrono::Duration;
 use futures_util::Stream;
 use serde_json::{Value, json};
@@ -210,6 +211,7 @@ impl Mocks {
                 refresh_token_ttl: refresh_ttl(),
             },
             login_throttle: throttle(),
+            rooms: RoomPolicy::default(),
         };
         (
             UseCases::new(&self.fakes.into_ports(), policies),

@@ -1,0 +1,69 @@
+//! Presence: who has a real-time connection open, and in which state.
+//!
+//! The registry counts connections, not users: a user is present while any of their
+//! connections is open, so the first to open and the last to close are what members are
+//! told about (`presence_join`, `presence_leave`). The in-process adapter serves one
+//! instance; a cluster-wide registry (connections on every instance, dropping those of
+//! an instance that died within the heartbeat timeout) comes later behind this port.
+
+use async_trait::async_trait;
+
+use super::AdapterError;
+use crate::{ConnectionId, PresenceState, UserId};
+
+/// A user who is present, and their state (active when any of their connections is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresentUser {
+    /// Who.
+    pub user: UserId,
+    /// Active or idle.
+    pub state: PresenceState,
+}
+
+/// Who is connected, counted by connection.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PresenceRegistry: Send + Sync {
+    /// Records that `connection` of `user` is open, in state
+    /// [`PresenceState::Active`]. Returns whether it is the user's first open
+    /// connection: they were absent, and are present now. Registering a connection
+    /// already registered changes nothing and answers `false`.
+    ///
+    /// # Errors
+    /// MUST return [`AdapterError`] when the registry cannot be written; nothing is
+    /// recorded then.
+    async fn register(&self, user: UserId, connection: ConnectionId) -> Result<bool, AdapterError>;
+
+    /// Records that `connection` of `user` closed. Returns whether it was the user's
+    /// last open connection: they are absent now. Unregistering a connection that is
+    /// not registered changes nothing and answers `false`.
+    ///
+    /// # Errors
+    /// MUST return [`AdapterError`] when the registry cannot be written.
+    async fn unregister(
+        &self,
+        user: UserId,
+        connection: ConnectionId,
+    ) -> Result<bool, AdapterError>;
+
+    /// Sets the state of one connection of `user`. Setting the state of a connection
+    /// that is not registered changes nothing (it closed meanwhile).
+    ///
+    /// # Errors
+    /// MUST return [`AdapterError`] when the registry cannot be written.
+    async fn set_state(
+        &self,
+        user: UserId,
+        connection: ConnectionId,
+        state: PresenceState,
+    ) -> Result<(), AdapterError>;
+
+    /// Of `users`, those who are present, each with their state, in the order of
+    /// `users` (a user given twice is answered once). The work MUST be proportional to
+    /// `users.len()`, whatever the number of connections elsewhere: it is how a room's
+    /// presence is answered, once per query, not once per member.
+    ///
+    /// # Errors
+    /// MUST return [`AdapterError`] when the registry cannot be read.
+    async fn present_among(&self, users: &[UserId]) -> Result<Vec<PresentUser>, AdapterError>;
+}

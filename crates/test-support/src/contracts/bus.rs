@@ -1,0 +1,81 @@
+//! The contract of [`MessageBus`] and its [`BusSubscription`]s.
+//!
+//! What depends on an adapter's bounds (when a subscriber lags, when the bus closes) is
+//! tested beside each adapter; these cases hold for every bus. A bus that never delivers
+//! an event makes its case wait for ever: the case is named on standard error first.
+
+use std::future::Future;
+
+use domain::ports::{MessageBus, RoomEvent};
+use domain::{RoomName, Seq, UserId};
+use uuid::Uuid;
+
+/// Runs every case of the contract against buses made by `fresh`.
+///
+/// # Panics
+/// When the adapter breaks the contract.
+pub async fn run<F, Fut>(fresh: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Box<dyn MessageBus>>,
+{
+    eprintln!("MessageBus contract: every subscriber gets every event in publish order");
+    every_subscriber_gets_every_event_in_publish_order(fresh().await.as_ref()).await;
+    eprintln!("MessageBus contract: a subscription gets only what is published after it");
+    a_subscription_gets_only_what_is_published_after_it(fresh().await.as_ref()).await;
+    eprintln!("MessageBus contract: publishing with no subscriber is not an error");
+    publishing_with_no_subscriber_is_not_an_error(fresh().await.as_ref()).await;
+}
+
+/// Message `seq` was published in "general".
+fn published(seq: u64) -> RoomEvent {
+    RoomEvent::Published {
+        room: RoomName::parse("general").unwrap(),
+        seq: Seq::new(seq),
+    }
+}
+
+/// Someone joined "general".
+fn joined() -> RoomEvent {
+    RoomEvent::MembershipChanged {
+        user: UserId::from_uuid(Uuid::from_u128(0xada)),
+        room: RoomName::parse("general").unwrap(),
+        joined: true,
+    }
+}
+
+async fn every_subscriber_gets_every_event_in_publish_order(bus: &dyn MessageBus) {
+    let mut first = bus.subscribe();
+    let mut second = bus.subscribe();
+    let events = [published(1), joined(), published(2)];
+    for event in events.clone() {
+        bus.publish(event).await.unwrap();
+    }
+    for subscription in [&mut first, &mut second] {
+        for expected in &events {
+            assert_eq!(subscription.next().await.as_ref(), Ok(expected));
+        }
+    }
+}
+
+async fn a_subscription_gets_only_what_is_published_after_it(bus: &dyn MessageBus) {
+    let mut early = bus.subscribe();
+    bus.publish(published(1)).await.unwrap();
+    let mut late = bus.subscribe();
+    bus.publish(published(2)).await.unwrap();
+
+    assert_eq!(early.next().await, Ok(published(1)));
+    assert_eq!(early.next().await, Ok(published(2)));
+    assert_eq!(
+        late.next().await,
+        Ok(published(2)),
+        "what came before the subscription is read from the store, not the bus"
+    );
+}
+
+async fn publishing_with_no_subscriber_is_not_an_error(bus: &dyn MessageBus) {
+    bus.publish(published(1)).await.unwrap();
+    let mut subscription = bus.subscribe();
+    bus.publish(published(2)).await.unwrap();
+    assert_eq!(subscription.next().await, Ok(published(2)));
+}
