@@ -89,6 +89,10 @@ pub enum ApiError {
     /// 405 `method_not_allowed`: the route exists with other methods.
     #[error("method not allowed")]
     MethodNotAllowed(Vec<Method>),
+    /// 408 `request_timeout`: the body did not arrive within the deadline (given); the
+    /// connection is closed.
+    #[error("request timeout")]
+    RequestTimeout(std::time::Duration),
     /// 409 `email_taken`: the address belongs to another account.
     #[error("email taken")]
     EmailTaken,
@@ -257,6 +261,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::RoomNotFound => "room_not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::RequestTimeout(_) => "request_timeout",
             Self::EmailTaken => "email_taken",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -280,6 +285,7 @@ impl ApiError {
             Self::NotFound => "Not found",
             Self::RoomNotFound => "Room not found",
             Self::MethodNotAllowed(_) => "Method not allowed",
+            Self::RequestTimeout(_) => "Request timeout",
             Self::EmailTaken => "E-mail address taken",
             Self::PayloadTooLarge(_) => "Payload too large",
             Self::UnsupportedMediaType(_) => "Unsupported media type",
@@ -318,6 +324,10 @@ impl ApiError {
             Self::MethodNotAllowed(_) => {
                 "This resource does not support this method; see the Allow header.".into()
             }
+            Self::RequestTimeout(deadline) => format!(
+                "The request body did not arrive within {} seconds; the connection is closed.",
+                deadline.as_secs_f64()
+            ),
             Self::EmailTaken => "An account with this e-mail address already exists.".into(),
             Self::PayloadTooLarge(0) => "The request body is too large.".into(),
             Self::PayloadTooLarge(limit) => {
@@ -380,6 +390,7 @@ impl ResponseError for ApiError {
             Self::CorsRejected | Self::NotMember => StatusCode::FORBIDDEN,
             Self::NotFound | Self::RoomNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -398,6 +409,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response.content_type(PROBLEM_JSON);
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        if let Self::RequestTimeout(_) = self {
+            // The rest of a trickled body must not be read as the next request.
+            response.force_close();
+        }
         if let Some(challenge) = challenge(self) {
             response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
@@ -464,6 +479,11 @@ mod tests {
                 ApiError::MethodNotAllowed(vec![Method::GET]),
                 405,
                 "method_not_allowed",
+            ),
+            (
+                ApiError::RequestTimeout(std::time::Duration::from_secs(10)),
+                408,
+                "request_timeout",
             ),
             (ApiError::EmailTaken, 409, "email_taken"),
             (ApiError::PayloadTooLarge(16), 413, "payload_too_large"),

@@ -29,17 +29,16 @@ use std::time::Duration;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
-use actix_web::{HttpMessage as _, HttpResponse, ResponseError as _};
+use actix_web::{HttpMessage as _, ResponseError as _};
 use futures_util::Stream;
 use ipnet::IpNet;
 use tokio::time::{Instant, Sleep};
 
 pub use self::peers::{PeerCounts, PeerSlot};
-use crate::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::error::ApiError;
 use crate::rate_limit::{ForwardingHeader, RateLimitSettings, client_ip};
 use crate::state::HttpSettings;
 
@@ -145,27 +144,6 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
 }
 
-/// A 408 `request_timeout` problem document. It is built here rather than in
-/// [`ApiError`] because only the edge decides it, after the handler has answered.
-fn request_timeout(deadline: Duration) -> HttpResponse {
-    let problem = Problem {
-        problem_type: "urn:portico:problem:request_timeout".to_owned(),
-        title: "Request timeout",
-        status: StatusCode::REQUEST_TIMEOUT.as_u16(),
-        detail: format!(
-            "The request body did not arrive within {} seconds; the connection is closed.",
-            deadline.as_secs_f64()
-        ),
-        code: "request_timeout",
-        errors: None,
-    };
-    HttpResponse::RequestTimeout()
-        .content_type(PROBLEM_JSON)
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .force_close()
-        .json(problem)
-}
-
 /// The middleware: refuses a client already holding its share of requests in flight
 /// (429, connection closed), and gives a request body a deadline (408, connection
 /// closed) so that a client trickling bytes cannot hold a request open.
@@ -220,7 +198,10 @@ pub async fn limit_requests(
         "request body not received in time; connection closed"
     );
     let (request, _) = response.into_parts();
-    Ok(ServiceResponse::new(request, request_timeout(deadline)).map_into_right_body())
+    Ok(
+        ServiceResponse::new(request, ApiError::RequestTimeout(deadline).error_response())
+            .map_into_right_body(),
+    )
 }
 
 /// A request body that fails once its deadline has passed.
