@@ -273,8 +273,9 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// The app's database, opened beside it: for what no HTTP endpoint does (joining,
-    /// leaving and acknowledging happen over the WebSocket, which the next slice adds).
+    /// The app's database, opened beside it: a shortcut for tests of the HTTP room
+    /// endpoints, which need a membership but are not about sockets (the WebSocket
+    /// tests join, leave and acknowledge over a real socket: [`Socket`]).
     pub fn storage(&self) -> Storage {
         let url = DatabaseUrl::parse(&self.database_url).expect("the app's database URL");
         Storage::open(&url, 1).expect("the app's database opens")
@@ -417,4 +418,173 @@ pub fn challenge(response: &Response) -> String {
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// How long a test waits for a frame before it fails: a guard against a hang, never a
+/// way to let something happen.
+const FRAME_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A real WebSocket client connected to `/ws`.
+pub struct Socket {
+    stream: WsStream,
+}
+
+/// How an upgrade request presents its token.
+pub enum Credentials<'a> {
+    /// `Authorization: Bearer`.
+    Bearer(&'a str),
+    /// The `access_token` query parameter, as a browser does.
+    Query(&'a str),
+    /// No token at all.
+    None,
+}
+
+impl TestApp {
+    /// The `ws://` URL of `path`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.address.replacen("http://", "ws://", 1))
+    }
+
+    /// Attempts the upgrade; the HTTP answer when it is refused.
+    pub async fn try_connect(
+        &self,
+        credentials: Credentials<'_>,
+    ) -> Result<Socket, tokio_tungstenite::tungstenite::http::Response<Option<Vec<u8>>>> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let url = match credentials {
+            Credentials::Query(token) => self.ws_url(&format!("/ws?access_token={token}")),
+            _ => self.ws_url("/ws"),
+        };
+        let mut request = url.into_client_request().expect("a ws request");
+        if let Credentials::Bearer(token) = credentials {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("a header value"),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, _)) => Ok(Socket { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(*response),
+            Err(error) => panic!("the upgrade failed below HTTP: {error}"),
+        }
+    }
+
+    /// Opens a socket with `access_token` in the `Authorization` header.
+    pub async fn connect(&self, access_token: &str) -> Socket {
+        match self.try_connect(Credentials::Bearer(access_token)).await {
+            Ok(socket) => socket,
+            Err(response) => panic!("upgrade refused: {}", response.status()),
+        }
+    }
+}
+
+impl Socket {
+    /// Sends one text frame.
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    /// Sends one text frame as given.
+    pub async fn send_text(&mut self, text: String) {
+        use futures_util::SinkExt as _;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .expect("frame sent");
+    }
+
+    /// Sends one binary frame.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        use futures_util::SinkExt as _;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::binary(bytes))
+            .await
+            .expect("frame sent");
+    }
+
+    /// The next protocol frame (WebSocket pings are answered by the client and skipped).
+    pub async fn next(&mut self) -> Value {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let received = tokio::time::timeout(FRAME_DEADLINE, self.stream.next())
+                .await
+                .expect("a frame within the deadline")
+                .expect("the socket is open")
+                .expect("a valid frame");
+            match received {
+                Message::Text(text) => return serde_json::from_str(&text).expect("json frame"),
+                Message::Close(close) => panic!("closed while a frame was expected: {close:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next frame, which must be of type `kind`.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let frame = self.next().await;
+        assert_eq!(frame["type"], kind, "expected a {kind} frame, got {frame}");
+        frame
+    }
+
+    /// The next frame of type `kind`, skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// `join` → `joined`.
+    pub async fn join(&mut self, room: &str) -> Value {
+        self.send(json!({"type": "join", "room": room})).await;
+        self.expect("joined").await
+    }
+
+    /// `ping` → `pong`: every frame the server queued before the pong has been read
+    /// when this returns, so nothing else is owed.
+    pub async fn round_trip(&mut self) {
+        self.send(json!({"type": "ping"})).await;
+        self.expect("pong").await;
+    }
+
+    /// The next `message` frames until `count` were read, in arrival order.
+    pub async fn messages(&mut self, count: usize) -> Vec<Value> {
+        let mut messages = Vec::with_capacity(count);
+        while messages.len() < count {
+            messages.push(self.next_of("message").await);
+        }
+        messages
+    }
+
+    /// Waits for the server's close frame, skipping anything before it; its code.
+    pub async fn closed(&mut self) -> u16 {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let received = tokio::time::timeout(FRAME_DEADLINE, self.stream.next())
+                .await
+                .expect("a close within the deadline");
+            match received {
+                Some(Ok(Message::Close(Some(close)))) => return u16::from(close.code),
+                Some(Ok(Message::Close(None))) => return 1005,
+                Some(Ok(_)) => {}
+                Some(Err(error)) => panic!("the socket failed before its close frame: {error}"),
+                None => panic!("the socket ended without a close frame"),
+            }
+        }
+    }
+
+    /// Closes the socket normally and waits for the server's answer.
+    pub async fn close(mut self) {
+        self.stream.close(None).await.expect("close sent");
+        use futures_util::StreamExt as _;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(FRAME_DEADLINE, self.stream.next()).await {
+        }
+    }
 }

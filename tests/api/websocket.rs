@@ -1,0 +1,438 @@
+//! The WebSocket protocol (SPEC §5), end to end: real sockets against the real app.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Credentials, Socket, TestApp, Tokens, spawn_app, spawn_app_with};
+
+/// The seqs and ids of `messages`, in order.
+fn order(messages: &[Value]) -> Vec<(u64, String)> {
+    messages
+        .iter()
+        .map(|message| {
+            (
+                message["seq"].as_u64().expect("seq"),
+                message["id"].as_str().expect("id").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Signs up a user and opens a socket for them.
+async fn connected(app: &TestApp) -> (crate::helpers::Registered, Tokens, Socket) {
+    let (user, tokens) = app.signed_in_user().await;
+    let socket = app.connect(&tokens.access).await;
+    (user, tokens, socket)
+}
+
+#[tokio::test]
+async fn two_users_join_a_room_publish_and_see_the_same_messages_in_the_same_order() {
+    let app = spawn_app().await;
+    let (_, ada_tokens, mut ada) = connected(&app).await;
+    let (_, grace_tokens, mut grace) = connected(&app).await;
+
+    let joined = ada.join("general").await;
+    assert_eq!(
+        joined,
+        json!({"type": "joined", "room": "general", "last_seq": 0, "recovered": true})
+    );
+    grace.join("general").await;
+
+    // They talk at once: three from Ada, two from Grace, one without an id.
+    for id in ["a-1", "a-2"] {
+        ada.send(json!({"type": "publish", "room": "general", "body": id, "id": id}))
+            .await;
+    }
+    for id in ["g-1", "g-2"] {
+        grace
+            .send(json!({"type": "publish", "room": "general", "body": id, "id": id}))
+            .await;
+    }
+    ada.send(json!({"type": "publish", "room": "general", "body": "no id"}))
+        .await;
+
+    let adas_view = ada.messages(5).await;
+    let graces_view = grace.messages(5).await;
+    assert_eq!(
+        order(&adas_view),
+        order(&graces_view),
+        "the same order for both"
+    );
+    let seqs: Vec<u64> = order(&adas_view).iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5], "gap-free and increasing");
+    let first = &adas_view[0];
+    assert_eq!(first["room"], "general");
+    assert_eq!(first["sender"]["first_name"], "Ada");
+    assert!(first["created_at"].is_string());
+
+    // The HTTP history agrees with what the sockets saw.
+    let history: Value = app
+        .history(&grace_tokens.access, "general", "")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let stored: Vec<Value> = history["messages"].as_array().expect("messages").clone();
+    assert_eq!(order(&stored), order(&adas_view));
+    let _ = ada_tokens;
+}
+
+#[tokio::test]
+async fn a_publish_is_acked_with_its_seq_and_the_same_id_again_stores_nothing_new() {
+    let app = spawn_app().await;
+    let (_, _, mut ada) = connected(&app).await;
+    ada.join("general").await;
+
+    ada.send(json!({"type": "publish", "room": "general", "body": "hi", "id": "m-1"}))
+        .await;
+    let ack = ada.expect("ack").await;
+    assert_eq!(
+        ack,
+        json!({"type": "ack", "room": "general", "id": "m-1", "seq": 1})
+    );
+    let message = ada.expect("message").await;
+    assert_eq!(
+        (message["seq"].as_u64(), &message["body"]),
+        (Some(1), &json!("hi"))
+    );
+
+    ada.send(json!({"type": "publish", "room": "general", "body": "hi", "id": "m-1"}))
+        .await;
+    assert_eq!(ada.expect("ack").await["seq"], 1, "the same seq");
+    ada.send(json!({"type": "publish", "room": "general", "body": "auto"}))
+        .await;
+    let ack = ada.expect("ack").await;
+    assert_eq!(ack["seq"], 2, "the duplicate was not stored or broadcast");
+    let assigned = ack["id"].as_str().expect("id");
+    assert!(
+        uuid::Uuid::parse_str(assigned).is_ok(),
+        "a UUID: {assigned}"
+    );
+    assert_eq!(ada.expect("message").await["id"], assigned);
+}
+
+#[tokio::test]
+async fn members_see_each_other_come_and_go_and_can_ask_who_is_here() {
+    let app = spawn_app().await;
+    let (ada_user, _, mut ada) = connected(&app).await;
+    let (grace_user, grace_tokens, mut grace) = connected(&app).await;
+    ada.join("general").await;
+    grace.join("general").await;
+
+    ada.send(json!({"type": "presence", "room": "general"}))
+        .await;
+    let presence = ada.expect("presence").await;
+    let mut present: Vec<(String, String)> = presence["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|user| {
+            (
+                user["id"].as_str().expect("id").to_owned(),
+                user["state"].as_str().expect("state").to_owned(),
+            )
+        })
+        .collect();
+    present.sort();
+    let mut expected = vec![
+        (ada_user.id.clone(), "active".to_owned()),
+        (grace_user.id.clone(), "active".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(present, expected);
+
+    // Grace's last connection closes: Ada is told; her next connection: Ada is told.
+    grace.close().await;
+    let left = ada.next_of("presence_leave").await;
+    assert_eq!(left["room"], "general");
+    assert_eq!(left["user"]["id"], grace_user.id.as_str());
+    assert_eq!(
+        left["user"]["first_name"], "Ada",
+        "every test user is called Ada"
+    );
+    let _grace_again = app.connect(&grace_tokens.access).await;
+    let came = ada.next_of("presence_join").await;
+    assert_eq!(came["user"]["id"], grace_user.id.as_str());
+}
+
+#[tokio::test]
+async fn a_reconnecting_member_gets_what_they_missed_above_their_cursor_and_can_ask_again() {
+    let app = spawn_app().await;
+    let (_, ada_tokens, mut ada) = connected(&app).await;
+    let (_, grace_tokens, mut grace) = connected(&app).await;
+    ada.join("general").await;
+    grace.join("general").await;
+    app.say(&ada_tokens.access, "general", "one").await;
+    grace.messages(1).await;
+    grace
+        .send(json!({"type": "ack", "room": "general", "seq": 1}))
+        .await;
+    grace.round_trip().await;
+    grace.close().await;
+
+    app.say(&ada_tokens.access, "general", "two").await;
+    app.say(&ada_tokens.access, "general", "three").await;
+
+    let mut grace = app.connect(&grace_tokens.access).await;
+    let joined = grace.expect("joined").await;
+    assert_eq!(
+        joined,
+        json!({"type": "joined", "room": "general", "last_seq": 3, "recovered": true})
+    );
+    let missed = grace.messages(2).await;
+    let bodies: Vec<&Value> = missed.iter().map(|message| &message["body"]).collect();
+    assert_eq!(
+        bodies,
+        [&json!("two"), &json!("three")],
+        "above the cursor, in order"
+    );
+
+    grace
+        .send(json!({"type": "join", "room": "general", "since": 0}))
+        .await;
+    assert_eq!(grace.expect("joined").await["last_seq"], 3);
+    let again = grace.messages(3).await;
+    let seqs: Vec<u64> = order(&again).iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [1, 2, 3], "everything since 0, once");
+    grace.round_trip().await;
+    drop(ada);
+}
+
+#[tokio::test]
+async fn a_publish_concurrent_with_joins_is_neither_dropped_nor_duplicated() {
+    const MESSAGES: u64 = 30;
+    let app = Arc::new(spawn_app().await);
+    let (_, ada_tokens, mut ada) = connected(&app).await;
+    ada.join("general").await;
+    app.say(&ada_tokens.access, "general", "the room exists")
+        .await;
+    let mut joiners = Vec::new();
+    for _ in 0..3 {
+        joiners.push(connected(&app).await);
+    }
+
+    // Ada publishes while the others join from the start of the room.
+    let publisher = {
+        let app = Arc::clone(&app);
+        let token = ada_tokens.access.clone();
+        tokio::spawn(async move {
+            for n in 0..MESSAGES {
+                app.say(&token, "general", &format!("m{n}")).await;
+            }
+        })
+    };
+    for (_, _, socket) in &mut joiners {
+        socket
+            .send(json!({"type": "join", "room": "general", "since": 0}))
+            .await;
+    }
+    publisher.await.expect("publisher");
+
+    for (_, _, socket) in &mut joiners {
+        socket.expect("joined").await;
+        let received = socket
+            .messages(usize::try_from(MESSAGES + 1).unwrap())
+            .await;
+        let seqs: Vec<u64> = order(&received).iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=MESSAGES + 1).collect::<Vec<_>>(),
+            "each once, in order"
+        );
+        // Nothing else is owed: the next frame is the answer to a ping.
+        socket.round_trip().await;
+    }
+}
+
+#[tokio::test]
+async fn a_join_or_leave_on_one_connection_is_followed_by_the_users_other_connections() {
+    let app = spawn_app().await;
+    let (_, tokens, mut phone) = connected(&app).await;
+    let mut laptop = app.connect(&tokens.access).await;
+    let (_, grace_tokens, mut grace) = connected(&app).await;
+    grace.join("general").await;
+
+    phone.join("general").await;
+    let followed = laptop.expect("joined").await;
+    assert_eq!(followed["room"], "general");
+    app.say(&tokens.access, "general", "to both").await;
+    assert_eq!(phone.expect("message").await["body"], "to both");
+    assert_eq!(laptop.expect("message").await["body"], "to both");
+
+    laptop
+        .send(json!({"type": "leave", "room": "general"}))
+        .await;
+    assert_eq!(
+        laptop.expect("left").await,
+        json!({"type": "left", "room": "general"})
+    );
+    assert_eq!(phone.expect("left").await["room"], "general");
+    app.say(&grace_tokens.access, "general", "Ada has gone")
+        .await;
+    phone.round_trip().await;
+    laptop.round_trip().await;
+}
+
+#[tokio::test]
+async fn every_refused_frame_gets_its_error_and_the_connection_stays_usable() {
+    let app = spawn_app_with(&[("MESSAGE_MAX_BYTES", "16")]).await;
+    let (_, _, mut ada) = connected(&app).await;
+    let (_, grace_tokens) = app.signed_in_user().await;
+    app.connect(&grace_tokens.access)
+        .await
+        .join("private")
+        .await;
+
+    let cases = [
+        ("not json".to_owned(), "bad_request", None),
+        (
+            json!({"type": "shout", "id": "x-1"}).to_string(),
+            "unknown_type",
+            Some("x-1"),
+        ),
+        (
+            json!({"type": "join", "room": "No Caps"}).to_string(),
+            "invalid_room",
+            None,
+        ),
+        (
+            json!({"type": "publish", "room": "private", "body": "hi", "id": "x-2"}).to_string(),
+            "not_member",
+            Some("x-2"),
+        ),
+        (
+            json!({"type": "publish", "room": "nowhere", "body": "hi"}).to_string(),
+            "room_not_found",
+            None,
+        ),
+        (
+            json!({"type": "publish", "room": "private", "body": "x".repeat(17), "id": "x-3"})
+                .to_string(),
+            "too_large",
+            Some("x-3"),
+        ),
+        (
+            json!({"type": "ack", "room": "private", "seq": -1}).to_string(),
+            "bad_request",
+            None,
+        ),
+        (
+            json!({"type": "ack", "room": "private", "seq": 1}).to_string(),
+            "not_member",
+            None,
+        ),
+        (
+            json!({"type": "presence", "room": "private"}).to_string(),
+            "not_member",
+            None,
+        ),
+        (
+            json!({"type": "leave", "room": "private"}).to_string(),
+            "not_member",
+            None,
+        ),
+        (
+            json!({"type": "auth", "access_token": "forged"}).to_string(),
+            "invalid_token",
+            None,
+        ),
+    ];
+    for (sent, code, reference) in cases {
+        ada.send_text(sent.clone()).await;
+        let error = ada.expect("error").await;
+        assert_eq!(error["code"], code, "sent {sent}: {error}");
+        assert_eq!(error["ref"].as_str(), reference, "sent {sent}");
+        assert!(error["message"].is_string());
+    }
+    ada.round_trip().await;
+}
+
+#[tokio::test]
+async fn without_a_valid_token_there_is_no_upgrade() {
+    let app = spawn_app().await;
+    for credentials in [
+        Credentials::None,
+        Credentials::Bearer("forged"),
+        Credentials::Query("forged"),
+    ] {
+        let Err(response) = app.try_connect(credentials).await else {
+            panic!("upgraded without a valid token");
+        };
+        assert_eq!(response.status(), 401);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(content_type, "application/problem+json");
+        let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+        assert!(["missing_token", "invalid_token"].contains(&body["code"].as_str().unwrap()));
+    }
+}
+
+/// Every log line the test process writes from now on.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    Arc::clone(LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&logs);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || Capture(Arc::clone(&writer)))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+        logs
+    }))
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_browsers_token_in_the_query_opens_the_socket_and_never_reaches_the_logs() {
+    let logs = captured_logs();
+    let app = spawn_app().await;
+    let (_, tokens) = app.signed_in_user().await;
+
+    let Ok(mut socket) = app.try_connect(Credentials::Query(&tokens.access)).await else {
+        panic!("the query token was refused");
+    };
+    socket.join("general").await;
+    let _ = app
+        .try_connect(Credentials::Query("refused-token-value"))
+        .await;
+    socket.close().await;
+
+    let written = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(written.contains("/ws"), "the upgrade was logged");
+    assert!(
+        !written.contains(&tokens.access),
+        "the token is not in the logs"
+    );
+    assert!(!written.contains("refused-token-value"));
+    assert!(!written.contains("access_token="));
+}
+
+#[tokio::test]
+async fn a_binary_frame_is_refused_and_a_client_that_keeps_sending_them_is_closed_with_1003() {
+    let app = spawn_app().await;
+    let (_, _, mut ada) = connected(&app).await;
+
+    ada.send_binary(vec![1, 2, 3]).await;
+    assert_eq!(ada.expect("error").await["code"], "bad_request");
+    ada.round_trip().await;
+
+    for _ in 0..3 {
+        ada.send_binary(vec![0]).await;
+    }
+    assert_eq!(ada.closed().await, 1003);
+}
