@@ -29,6 +29,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The app's clock: time passes when the test moves it.
     pub clock: Arc<ManualClock>,
+    /// Stops the app when notified (see [`TestApp::stop`]).
+    stop: Arc<tokio::sync::Notify>,
     _folder: Arc<tempfile::TempDir>,
 }
 
@@ -83,10 +85,17 @@ async fn spawn_app_on(
     let folder = tempfile::tempdir().expect("temporary folder");
     let database_url = format!("sqlite://{}", folder.path().join("portico.db").display());
     let clock = Arc::new(ManualClock::starting_at(chrono::Utc::now()));
-    let address = start_with(test_config(&database_url, overrides), &clock, wrap_storage);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let address = start_with(
+        test_config(&database_url, overrides),
+        &clock,
+        wrap_storage,
+        Arc::clone(&stop),
+    );
     TestApp {
         address,
         clock,
+        stop,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -98,13 +107,14 @@ async fn spawn_app_on(
 
 /// Builds and starts an app on `clock` in the background; returns its base URL.
 pub fn start(config: Config, clock: &Arc<ManualClock>) -> String {
-    start_with(config, clock, None)
+    start_with(config, clock, None, Arc::new(tokio::sync::Notify::new()))
 }
 
 fn start_with(
     config: Config,
     clock: &Arc<ManualClock>,
     wrap_storage: Option<Arc<dyn Fn(Storage) -> Storage + Send + Sync>>,
+    stop: Arc<tokio::sync::Notify>,
 ) -> String {
     let overrides = Overrides {
         clock: Some(Arc::clone(clock) as _),
@@ -113,7 +123,7 @@ fn start_with(
     };
     let application = Application::build_with(config, overrides).expect("the app starts");
     let address = format!("http://{}", application.address());
-    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    tokio::spawn(application.run_until_stopped(async move { stop.notified().await }));
     address
 }
 
@@ -161,10 +171,17 @@ impl TestApp {
         TestApp {
             address: start(test_config(&self.database_url, overrides), &self.clock),
             clock: Arc::clone(&self.clock),
+            // This instance runs until the test ends.
+            stop: Arc::new(tokio::sync::Notify::new()),
             client: self.client.clone(),
             database_url: self.database_url.clone(),
             _folder: Arc::clone(&self._folder),
         }
+    }
+
+    /// Asks the app to stop, as a signal would: it drains and ends.
+    pub fn stop(&self) {
+        self.stop.notify_one();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -580,11 +597,89 @@ impl Socket {
         }
     }
 
+    /// Waits for the server's next WebSocket ping (the client answers it on its own).
+    pub async fn ping_received(&mut self) {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let received = tokio::time::timeout(FRAME_DEADLINE, self.stream.next())
+                .await
+                .expect("a ping within the deadline")
+                .expect("the socket is open")
+                .expect("a valid frame");
+            if let Message::Ping(_) = received {
+                return;
+            }
+        }
+    }
+
     /// Closes the socket normally and waits for the server's answer.
     pub async fn close(mut self) {
         self.stream.close(None).await.expect("close sent");
         use futures_util::StreamExt as _;
         while let Ok(Some(Ok(_))) = tokio::time::timeout(FRAME_DEADLINE, self.stream.next()).await {
+        }
+    }
+}
+
+/// A WebSocket client that completes the handshake and then never says a word, not even
+/// the answers to the server's pings: what a dead peer looks like.
+pub struct SilentClient {
+    stream: tokio::net::TcpStream,
+}
+
+impl TestApp {
+    /// Opens a socket for `access_token` that never answers.
+    pub async fn connect_silently(&self, access_token: &str) -> SilentClient {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let host = self.address.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Authorization: Bearer {access_token}\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("handshake sent");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.expect("handshake answer"));
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        SilentClient { stream }
+    }
+}
+
+impl SilentClient {
+    /// Reads server frames, answering none, until the close frame; its code.
+    pub async fn closed(&mut self) -> u16 {
+        use tokio::io::AsyncReadExt as _;
+        loop {
+            let frame = tokio::time::timeout(FRAME_DEADLINE, async {
+                let first = self.stream.read_u8().await?;
+                let length = match self.stream.read_u8().await? & 0x7f {
+                    126 => u64::from(self.stream.read_u16().await?),
+                    127 => self.stream.read_u64().await?,
+                    short => u64::from(short),
+                };
+                let mut payload = vec![0; usize::try_from(length).unwrap()];
+                self.stream.read_exact(&mut payload).await?;
+                std::io::Result::Ok((first & 0x0f, payload))
+            })
+            .await
+            .expect("a frame within the deadline")
+            .expect("the socket is open");
+            if frame.0 == 0x8 {
+                return u16::from_be_bytes([frame.1[0], frame.1[1]]);
+            }
         }
     }
 }

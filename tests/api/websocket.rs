@@ -436,3 +436,89 @@ async fn a_binary_frame_is_refused_and_a_client_that_keeps_sending_them_is_close
     }
     assert_eq!(ada.closed().await, 1003);
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_is_closed_with_4002() {
+    let app = spawn_app_with(&[
+        ("WS_HEARTBEAT_INTERVAL", "1s"),
+        ("WS_HEARTBEAT_TIMEOUT", "2s"),
+    ])
+    .await;
+    let (_, tokens) = app.signed_in_user().await;
+
+    let mut dead_peer = app.connect_silently(&tokens.access).await;
+    assert_eq!(dead_peer.closed().await, 4002);
+
+    // A client that answers pings (as every WebSocket library does) stays.
+    let mut alive = app.connect(&tokens.access).await;
+    for _ in 0..3 {
+        alive.ping_received().await;
+    }
+    alive.round_trip().await;
+}
+
+#[tokio::test]
+async fn a_member_quiet_for_a_heartbeat_interval_is_idle_and_active_again_when_they_speak() {
+    let app = spawn_app_with(&[
+        ("WS_HEARTBEAT_INTERVAL", "1s"),
+        ("WS_HEARTBEAT_TIMEOUT", "30s"),
+    ])
+    .await;
+    let (ada_user, _, mut ada) = connected(&app).await;
+    let (_, _, mut grace) = connected(&app).await;
+    ada.join("general").await;
+    grace.join("general").await;
+    let adas_state = |presence: &Value| {
+        presence["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .find(|user| user["id"] == ada_user.id.as_str())
+            .map(|user| user["state"].as_str().expect("state").to_owned())
+    };
+
+    // Ada says nothing; by her second heartbeat ping she has been quiet a full interval.
+    ada.ping_received().await;
+    ada.ping_received().await;
+    grace
+        .send(json!({"type": "presence", "room": "general"}))
+        .await;
+    let presence = grace.next_of("presence").await;
+    assert_eq!(adas_state(&presence).as_deref(), Some("idle"));
+
+    ada.round_trip().await;
+    grace
+        .send(json!({"type": "presence", "room": "general"}))
+        .await;
+    let presence = grace.next_of("presence").await;
+    assert_eq!(adas_state(&presence).as_deref(), Some("active"));
+}
+
+#[tokio::test]
+async fn a_connection_ends_with_its_token_unless_renewed_with_auth() {
+    let app = spawn_app_with(&[("ACCESS_TOKEN_TTL", "2s")]).await;
+    let (user, tokens) = app.signed_in_user().await;
+    let mut kept = app.connect(&tokens.access).await;
+    let mut forgotten = app.connect(&tokens.access).await;
+
+    // A minute later by the service's clock, a fresh token renews one of them.
+    app.clock.advance(chrono::Duration::minutes(1));
+    let renewed = app.login_tokens(&user).await;
+    kept.send(json!({"type": "auth", "access_token": renewed.access}))
+        .await;
+    let authenticated = kept.expect("authenticated").await;
+    assert!(authenticated["expires_at"].is_string());
+
+    assert_eq!(forgotten.closed().await, 4001, "the token expired");
+    kept.round_trip().await;
+}
+
+#[tokio::test]
+async fn a_stopping_server_closes_its_sockets_with_1001() {
+    let app = spawn_app().await;
+    let (_, _, mut ada) = connected(&app).await;
+    ada.round_trip().await;
+
+    app.stop();
+    assert_eq!(ada.closed().await, 1001);
+}

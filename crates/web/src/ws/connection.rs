@@ -119,6 +119,7 @@ pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream
         outbound,
         state: PresenceState::Active,
         last_heard: Instant::now(),
+        last_active: Instant::now(),
         expires_at,
         strikes: Strikes::default(),
         rate,
@@ -214,9 +215,14 @@ struct Connection {
     id: ConnectionId,
     tracker: DeliveryTracker,
     outbound: mpsc::Sender<Outbound>,
-    /// Active until the client has been silent for a heartbeat interval.
+    /// Active until the client has sent no frame of the protocol for a heartbeat
+    /// interval.
     state: PresenceState,
+    /// Anything from the client, the answers to heartbeat pings included: it is alive.
     last_heard: Instant,
+    /// A frame of the protocol (text, or a refused binary): someone is using it. A
+    /// client library answers pings on its own, so pongs say nothing about the person.
+    last_active: Instant,
     expires_at: DateTime<Utc>,
     strikes: Strikes,
     /// `None` when limits are off.
@@ -319,7 +325,7 @@ impl Connection {
                 "heartbeat timeout",
             ));
         }
-        if silent >= self.settings.heartbeat_interval {
+        if self.last_active.elapsed() >= self.settings.heartbeat_interval {
             self.set_state(PresenceState::Idle).await;
         }
         self.queue(Outbound::Ping)
@@ -343,7 +349,13 @@ impl Connection {
     /// A frame from the client.
     async fn heard(&mut self, frame: AggregatedMessage) -> Result<(), End> {
         self.last_heard = Instant::now();
-        self.set_state(PresenceState::Active).await;
+        if matches!(
+            frame,
+            AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)
+        ) {
+            self.last_active = self.last_heard;
+            self.set_state(PresenceState::Active).await;
+        }
         match frame {
             AggregatedMessage::Text(text) => {
                 if !self.within_rate()? {
