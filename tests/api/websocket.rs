@@ -522,3 +522,91 @@ async fn a_stopping_server_closes_its_sockets_with_1001() {
     app.stop();
     assert_eq!(ada.closed().await, 1001);
 }
+
+#[tokio::test]
+async fn a_frame_over_the_size_limit_is_refused_and_repeated_ones_close_with_1009() {
+    let app = spawn_app_with(&[("WS_MAX_FRAME_BYTES", "1024")]).await;
+    let (_, _, mut ada) = connected(&app).await;
+    let oversized = json!({"type": "ping", "pad": "x".repeat(2000)}).to_string();
+
+    ada.send_text(oversized.clone()).await;
+    assert_eq!(ada.expect("error").await["code"], "too_large");
+    ada.round_trip().await;
+
+    for _ in 0..3 {
+        ada.send_text(oversized.clone()).await;
+    }
+    assert_eq!(ada.closed().await, 1009);
+}
+
+#[tokio::test]
+async fn a_connection_over_its_frame_budget_is_told_and_closed_with_4008_when_it_persists() {
+    let app = spawn_app_with(&[("WS_MESSAGE_RATE", "5/1m")]).await;
+    let (_, _, mut ada) = connected(&app).await;
+    for _ in 0..5 {
+        ada.round_trip().await;
+    }
+
+    ada.send(json!({"type": "ping"})).await;
+    let refused = ada.expect("error").await;
+    assert_eq!(refused["code"], "rate_limited");
+    for _ in 0..5 {
+        ada.send(json!({"type": "ping"})).await;
+    }
+    assert_eq!(ada.closed().await, 4008);
+}
+
+#[tokio::test]
+async fn a_user_over_their_connection_limit_is_refused_the_upgrade_with_429() {
+    let app = spawn_app_with(&[("WS_MAX_CONNECTIONS_PER_USER", "2")]).await;
+    let (_, tokens) = app.signed_in_user().await;
+    let first = app.connect(&tokens.access).await;
+    let _second = app.connect(&tokens.access).await;
+
+    let Err(refused) = app.try_connect(Credentials::Bearer(&tokens.access)).await else {
+        panic!("a third connection was opened");
+    };
+    assert_eq!(refused.status(), 429);
+    let body: Value = serde_json::from_slice(refused.body().as_deref().unwrap()).unwrap();
+    assert_eq!(body["code"], "rate_limited");
+
+    // Another user is not affected; a closed connection gives its slot back.
+    let (_, others) = app.signed_in_user().await;
+    app.connect(&others.access).await.round_trip().await;
+    first.close().await;
+    app.connect(&tokens.access).await.round_trip().await;
+}
+
+#[tokio::test]
+async fn upgrades_from_one_address_are_budgeted_apart_with_ws_upgrade_rate() {
+    let app = spawn_app_with(&[("WS_UPGRADE_RATE", "2/1m")]).await;
+    let (_, tokens) = app.signed_in_user().await;
+    let _first = app.connect(&tokens.access).await;
+    let _second = app.connect(&tokens.access).await;
+
+    let Err(refused) = app.try_connect(Credentials::Bearer(&tokens.access)).await else {
+        panic!("a third upgrade within the minute was let through");
+    };
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // Other routes keep their own budget.
+    assert_eq!(app.me(&tokens.access).await.status(), 200);
+}
+
+#[tokio::test]
+async fn with_rate_limits_off_no_websocket_limit_applies() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_ENABLED", "false"),
+        ("WS_MAX_CONNECTIONS_PER_USER", "1"),
+        ("WS_UPGRADE_RATE", "1/1m"),
+        ("WS_MESSAGE_RATE", "1/1m"),
+    ])
+    .await;
+    let (_, tokens) = app.signed_in_user().await;
+    let mut first = app.connect(&tokens.access).await;
+    let mut second = app.connect(&tokens.access).await;
+    for _ in 0..5 {
+        first.round_trip().await;
+        second.round_trip().await;
+    }
+}

@@ -139,3 +139,44 @@ impl Drop for ConnectionSlot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(n: u128) -> UserId {
+        UserId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn a_user_holds_at_most_their_share_of_connections_and_a_closed_one_frees_its_slot() {
+        let sockets = Arc::new(WebSockets::new(WsSettings {
+            max_connections_per_user: 2,
+            ..WsSettings::default()
+        }));
+        let first = sockets.admit(user(1));
+        let second = sockets.admit(user(1));
+        assert!(first.is_some() && second.is_some());
+        assert!(sockets.admit(user(1)).is_none(), "a third is refused");
+        assert!(
+            sockets.admit(user(2)).is_some(),
+            "another user has their own share"
+        );
+        drop(first);
+        assert!(
+            sockets.admit(user(1)).is_some(),
+            "a closed one gave its slot back"
+        );
+    }
+
+    #[test]
+    fn with_limits_off_a_user_may_open_any_number() {
+        let sockets = Arc::new(WebSockets::new(WsSettings {
+            max_connections_per_user: 1,
+            limits_enabled: false,
+            ..WsSettings::default()
+        }));
+        let slots: Vec<_> = (0..5).filter_map(|_| sockets.admit(user(1))).collect();
+        assert_eq!(slots.len(), 5);
+    }
+}
