@@ -51,6 +51,8 @@ pub fn test_config(database_url: &str, overrides: &[(&str, &str)]) -> Config {
         ("RATE_LIMIT_PER_IP", "10000/1m"),
         ("RATE_LIMIT_SESSION_ROUTES", "10000/1m"),
         ("RATE_LIMIT_PER_USER", "10000/1m"),
+        ("WS_MESSAGE_RATE", "10000/1m"),
+        ("WS_UPGRADE_RATE", "10000/1m"),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_owned(), value.to_owned()))

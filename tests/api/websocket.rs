@@ -610,3 +610,16 @@ async fn with_rate_limits_off_no_websocket_limit_applies() {
         second.round_trip().await;
     }
 }
+
+#[tokio::test]
+async fn joining_a_room_again_without_since_sends_nothing_twice() {
+    let app = spawn_app().await;
+    let (_, tokens, mut ada) = connected(&app).await;
+    ada.join("general").await;
+    app.say(&tokens.access, "general", "once").await;
+    assert_eq!(ada.expect("message").await["seq"], 1);
+
+    let joined = ada.join("general").await;
+    assert_eq!(joined["last_seq"], 1);
+    ada.round_trip().await;
+}

@@ -427,13 +427,16 @@ impl Connection {
         let user = self.user.id;
         match frame {
             ClientFrame::Join { room, since } => {
+                // A join without `since` of a room this connection follows already asks
+                // for nothing again: what was sent stays sent.
+                let keep_position = since.is_none() && self.tracker.follows(&room);
                 match self
                     .use_cases
                     .join_room
                     .execute(user, room.clone(), since)
                     .await
                 {
-                    Ok(joined) => self.start_following(joined).await,
+                    Ok(joined) => self.start_following(joined, keep_position).await,
                     Err(error) => self.failed(&error, None),
                 }
             }
@@ -533,13 +536,21 @@ impl Connection {
     }
 
     /// Starts following a joined room: `joined`, then what is owed, then live traffic.
-    async fn start_following(&mut self, joined: JoinedRoom) -> Result<(), End> {
+    /// With `keep_position`, a room followed already goes on from what was sent.
+    async fn start_following(
+        &mut self,
+        joined: JoinedRoom,
+        keep_position: bool,
+    ) -> Result<(), End> {
         let room = joined.room().clone();
         self.send(&ServerFrame::<MessageJson>::Joined {
             room: room.to_string(),
             last_seq: joined.last_seq().get(),
             recovered: joined.recovered(),
         })?;
+        if keep_position {
+            return self.catch_up(&room).await;
+        }
         self.tracker.follow(room.clone(), joined.replay_after());
         self.deliver(&room, joined.replay).await
     }
@@ -585,17 +596,12 @@ impl Connection {
                 if self.tracker.owed_after(&room, seq).is_none() {
                     return Ok(());
                 }
-                let empty = Replay {
-                    after: Seq::ZERO,
-                    messages: Vec::new(),
-                    last_seq: seq,
-                };
-                self.catch_up(&room, empty).await
+                self.catch_up(&room).await
             }
             Ok(RoomEvent::MembershipChanged { user, room, joined }) if user == self.user.id => {
                 if joined && !self.tracker.follows(&room) {
                     match self.use_cases.resume_room.execute(user, &room).await {
-                        Ok(joined) => self.start_following(joined).await,
+                        Ok(joined) => self.start_following(joined, false).await,
                         // Left again meanwhile: nothing to follow.
                         Err(RoomError::NotMember | RoomError::RoomNotFound) => Ok(()),
                         Err(RoomError::Adapter(error)) => self.failed(&error, None),
@@ -643,21 +649,16 @@ impl Connection {
         }
     }
 
-    /// Reads a followed room above what was sent (`first` is an already-read page, or
-    /// an empty one to start with a read).
-    async fn catch_up(&mut self, room: &RoomName, first: Replay) -> Result<(), End> {
+    /// Reads a followed room above what was sent, and sends it.
+    async fn catch_up(&mut self, room: &RoomName) -> Result<(), End> {
         let Some(after) = self.tracker.sent(room) else {
             return Ok(());
         };
-        let replay = if first.messages.is_empty() {
-            match self.use_cases.catch_up.execute(room, after).await {
-                Ok(replay) => replay,
-                Err(error) => return self.failed(&error, None),
-            }
-        } else {
-            first
-        };
-        self.deliver(room, replay).await
+        match self.use_cases.catch_up.execute(room, after).await {
+            Ok(replay) => self.deliver(room, replay).await,
+            // The messages stay owed: the next event or connection reads them.
+            Err(error) => self.failed(&error, None),
+        }
     }
 
     /// After a lag: the user's rooms again (a membership change may have been lost),
@@ -682,12 +683,7 @@ impl Connection {
         }
         for summary in rooms {
             if self.tracker.follows(&summary.room) {
-                let empty = Replay {
-                    after: Seq::ZERO,
-                    messages: Vec::new(),
-                    last_seq: summary.last_seq,
-                };
-                self.catch_up(&summary.room, empty).await?;
+                self.catch_up(&summary.room).await?;
             } else {
                 self.resume(&summary.room, summary.cursor).await?;
             }
