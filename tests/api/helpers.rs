@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use domain::ports::Clock as _;
-use domain::{RoomName, Seq, UserId};
-use infrastructure::storage::{DatabaseUrl, Storage};
+use infrastructure::storage::Storage;
 use portico::{Application, Config, Overrides};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
@@ -127,14 +125,6 @@ fn start_with(
     let address = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped(async move { stop.notified().await }));
     address
-}
-
-fn room_name(raw: &str) -> RoomName {
-    RoomName::parse(raw).expect("a valid room name")
-}
-
-fn user_id(user: &Registered) -> UserId {
-    UserId::from_uuid(user.id.parse().expect("a user id"))
 }
 
 /// A newly registered user's credentials.
@@ -292,39 +282,33 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// The app's database, opened beside it: a shortcut for tests of the HTTP room
-    /// endpoints, which need a membership but are not about sockets (the WebSocket
-    /// tests join, leave and acknowledge over a real socket: [`Socket`]).
-    pub fn storage(&self) -> Storage {
-        let url = DatabaseUrl::parse(&self.database_url).expect("the app's database URL");
-        Storage::open(&url, 1).expect("the app's database opens")
+    /// Makes the holder of `access_token` a member of `room`, over a socket of their
+    /// own that is closed again.
+    pub async fn join_room(&self, access_token: &str, room: &str) {
+        let mut socket = self.connect(access_token).await;
+        socket.send(json!({"type": "join", "room": room})).await;
+        while socket.next_of("joined").await["room"] != room {}
+        socket.close().await;
     }
 
-    /// Makes `user` a member of `room`, as a WebSocket `join` will.
-    pub async fn join_room(&self, user: &Registered, room: &str) {
-        self.storage()
-            .rooms
-            .join(&room_name(room), user_id(user), self.clock.now())
-            .await
-            .expect("join");
+    /// Ends the membership of `room` of the holder of `access_token`, over a socket.
+    pub async fn leave_room(&self, access_token: &str, room: &str) {
+        let mut socket = self.connect(access_token).await;
+        socket.send(json!({"type": "leave", "room": room})).await;
+        socket.next_of("left").await;
+        socket.close().await;
     }
 
-    /// Ends `user`'s membership of `room`, as a WebSocket `leave` will.
-    pub async fn leave_room(&self, user: &Registered, room: &str) {
-        self.storage()
-            .rooms
-            .leave(&room_name(room), user_id(user))
-            .await
-            .expect("leave");
-    }
-
-    /// Moves `user`'s cursor in `room` to `seq`, as a WebSocket `ack` will.
-    pub async fn acknowledge(&self, user: &Registered, room: &str, seq: u64) {
-        self.storage()
-            .rooms
-            .acknowledge(&room_name(room), user_id(user), Seq::new(seq))
-            .await
-            .expect("acknowledge");
+    /// Acknowledges `seq` in `room` for the holder of `access_token`, over a socket.
+    pub async fn acknowledge(&self, access_token: &str, room: &str, seq: u64) {
+        let mut socket = self.connect(access_token).await;
+        socket
+            .send(json!({"type": "ack", "room": room, "seq": seq}))
+            .await;
+        // An ack has no answer; the pong after it says it was served.
+        socket.send(json!({"type": "ping"})).await;
+        socket.next_of("pong").await;
+        socket.close().await;
     }
 
     /// `GET path` with `access_token`.
@@ -615,11 +599,20 @@ impl Socket {
         }
     }
 
-    /// Closes the socket normally and waits for the server's answer.
+    /// Closes the socket normally and waits for the server's close frame, which it
+    /// sends once the connection is unregistered (presence, the per-user slot). The
+    /// TCP connection is then dropped rather than waited for: the server leaves closing
+    /// it to the client, for up to a second.
     pub async fn close(mut self) {
-        self.stream.close(None).await.expect("close sent");
         use futures_util::StreamExt as _;
-        while let Ok(Some(Ok(_))) = tokio::time::timeout(FRAME_DEADLINE, self.stream.next()).await {
+        use tokio_tungstenite::tungstenite::Message;
+        self.stream.close(None).await.expect("close sent");
+        while let Ok(Some(Ok(received))) =
+            tokio::time::timeout(FRAME_DEADLINE, self.stream.next()).await
+        {
+            if let Message::Close(_) = received {
+                return;
+            }
         }
     }
 }
