@@ -656,6 +656,12 @@ impl TestApp {
 impl SilentClient {
     /// Reads server frames, answering none, until the close frame; its code.
     pub async fn closed(&mut self) -> u16 {
+        self.ended().await.expect("a close frame before the end")
+    }
+
+    /// Reads server frames, answering none, until the close frame (its code) or the
+    /// end of the connection (`None`).
+    pub async fn ended(&mut self) -> Option<u16> {
         use tokio::io::AsyncReadExt as _;
         loop {
             let frame = tokio::time::timeout(FRAME_DEADLINE, async {
@@ -670,10 +676,11 @@ impl SilentClient {
                 std::io::Result::Ok((first & 0x0f, payload))
             })
             .await
-            .expect("a frame within the deadline")
-            .expect("the socket is open");
-            if frame.0 == 0x8 {
-                return u16::from_be_bytes([frame.1[0], frame.1[1]]);
+            .expect("a frame within the deadline");
+            match frame {
+                Ok((0x8, payload)) => return Some(u16::from_be_bytes([payload[0], payload[1]])),
+                Ok(_) => {}
+                Err(_) => return None,
             }
         }
     }

@@ -623,3 +623,55 @@ async fn joining_a_room_again_without_since_sends_nothing_twice() {
     assert_eq!(joined["last_seq"], 1);
     ada.round_trip().await;
 }
+
+#[tokio::test]
+async fn a_backlog_larger_than_the_send_queue_is_replayed_whole_to_a_client_that_reads() {
+    let app = spawn_app_with(&[("WS_SEND_QUEUE", "2")]).await;
+    let (_, ada_tokens) = app.signed_in_user().await;
+    let (_, grace_tokens) = app.signed_in_user().await;
+    app.join_room(&ada_tokens.access, "general").await;
+    app.join_room(&grace_tokens.access, "general").await;
+    for n in 0..20 {
+        app.say(&grace_tokens.access, "general", &format!("m{n}"))
+            .await;
+    }
+
+    // Ada comes back owed twenty messages, ten times what her queue holds: the replay
+    // waits for her socket to take them, it does not call her slow.
+    let mut ada = app.connect(&ada_tokens.access).await;
+    ada.expect("joined").await;
+    let replayed = ada.messages(20).await;
+    let seqs: Vec<u64> = order(&replayed).iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+    ada.round_trip().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer_and_loses_nothing() {
+    let app = spawn_app_with(&[("WS_SEND_QUEUE", "1"), ("MESSAGE_MAX_BYTES", "1048576")]).await;
+    let (_, ada_tokens) = app.signed_in_user().await;
+    let (_, grace_tokens, mut grace) = connected(&app).await;
+    grace.join("general").await;
+    app.join_room(&ada_tokens.access, "general").await;
+    // Far more than the socket buffers and the WebSocket library's own queue of 32
+    // frames hold: 30 MB in 150 messages.
+    let big = "x".repeat(200 * 1024);
+    const MESSAGES: usize = 150;
+    for _ in 0..MESSAGES {
+        app.say(&grace_tokens.access, "general", &big).await;
+    }
+    grace.messages(MESSAGES).await;
+
+    // Ada's client connects and reads nothing: her replay backs up until the server
+    // gives up on her. Grace sees her go.
+    let mut stalled = app.connect_silently(&ada_tokens.access).await;
+    grace.next_of("presence_join").await;
+    grace.next_of("presence_leave").await;
+    let end = stalled.ended().await;
+    assert!(matches!(end, None | Some(4009)), "closed with {end:?}");
+
+    // She acknowledged nothing, so her next connection is owed all of it.
+    let mut ada = app.connect(&ada_tokens.access).await;
+    ada.expect("joined").await;
+    assert_eq!(ada.messages(MESSAGES).await.len(), MESSAGES);
+}

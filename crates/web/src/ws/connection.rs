@@ -3,12 +3,13 @@
 //! The task `select!`s over what can happen to the connection: the server stopping,
 //! the access token expiring, the heartbeat tick, a frame from the client, and an event
 //! from the bus. It never writes to the socket itself: every frame goes into a
-//! **bounded** queue ([`WsSettings::send_queue`]) drained by a writer task, with
-//! `try_send`. A full queue means the client does not read: the connection is closed
-//! with 4009 and the client resumes from its cursor, losing nothing. So a slow socket
-//! holds up only its own writer, never this task and never another member's delivery,
-//! and no lock is held while anything is sent (each connection reads the store for
-//! itself when the bus rings).
+//! **bounded** queue ([`WsSettings::send_queue`]) drained by a writer task. A queue that
+//! stays full for [`SLOW_CONSUMER_GRACE`] means the client does not read: the connection
+//! is closed with 4009 and the client resumes from its cursor, losing nothing. A slow
+//! socket holds up only its own connection, never another member's delivery: no lock is
+//! held while anything is sent, each connection reads the store for itself when the bus
+//! rings, and the bus drops events for a subscriber that falls behind (it catches up
+//! from the store).
 //!
 //! Delivery follows the seam rule of `application::DeliveryTracker`: subscribe to the
 //! bus first, then read the store; send only what lies above what was sent.
@@ -37,6 +38,12 @@ use crate::room_json::{MemberJson, MessageJson};
 /// Refused frames of one kind in a row before the connection is closed: a client that
 /// errs once is told; one that keeps sending what is refused is cut off.
 const STRIKES: u32 = 3;
+
+/// How long a full outbound queue may take to make room before the connection counts
+/// as a slow consumer (4009). Waiting holds up this connection only: every other one
+/// reads the store for itself, and this one catches up from the store if it falls
+/// behind the bus meanwhile.
+const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(5);
 
 /// How long the close frame of a connection that ends may take to reach the client's
 /// socket: a client that stopped reading does not hold the task any longer.
@@ -287,23 +294,31 @@ impl Connection {
     }
 
     /// Queues `frame`; a full queue ends the connection (slow consumer).
-    fn send<M: serde::Serialize>(&self, frame: &ServerFrame<M>) -> Result<(), End> {
-        self.queue(Outbound::Text(frame.to_text()))
+    async fn send<M: serde::Serialize>(&self, frame: &ServerFrame<M>) -> Result<(), End> {
+        self.queue(Outbound::Text(frame.to_text())).await
     }
 
-    fn queue(&self, item: Outbound) -> Result<(), End> {
-        match self.outbound.try_send(item) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(End::SlowConsumer),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(End::ClientClosed(None)),
+    /// Queues `item` for the writer. A full queue is given [`SLOW_CONSUMER_GRACE`] to
+    /// make room (a replay of many pages fills it faster than any socket drains it);
+    /// one that stays full is a client that does not read.
+    async fn queue(&self, item: Outbound) -> Result<(), End> {
+        let item = match self.outbound.try_send(item) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(End::ClientClosed(None)),
+            Err(mpsc::error::TrySendError::Full(item)) => item,
+        };
+        match tokio::time::timeout(SLOW_CONSUMER_GRACE, self.outbound.send(item)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::ClientClosed(None)),
+            Err(_) => Err(End::SlowConsumer),
         }
     }
 
-    fn refuse(&self, error: FrameError) -> Result<(), End> {
-        self.send(&error.into_frame())
+    async fn refuse(&self, error: FrameError) -> Result<(), End> {
+        self.send(&error.into_frame()).await
     }
 
-    fn error(
+    async fn error(
         &self,
         code: &'static str,
         message: &str,
@@ -314,6 +329,7 @@ impl Connection {
             message: message.to_owned(),
             reference,
         })
+        .await
     }
 
     /// The heartbeat: closes a silent connection, marks a quiet one idle, pings.
@@ -328,7 +344,7 @@ impl Connection {
         if self.last_active.elapsed() >= self.settings.heartbeat_interval {
             self.set_state(PresenceState::Idle).await;
         }
-        self.queue(Outbound::Ping)
+        self.queue(Outbound::Ping).await
     }
 
     async fn set_state(&mut self, state: PresenceState) {
@@ -358,7 +374,7 @@ impl Connection {
         }
         match frame {
             AggregatedMessage::Text(text) => {
-                if !self.within_rate()? {
+                if !self.within_rate().await? {
                     return Ok(());
                 }
                 if text.len() > self.settings.max_frame_bytes {
@@ -366,24 +382,26 @@ impl Connection {
                     if self.strikes.too_large >= STRIKES {
                         return Err(End::Close(close_code::TOO_BIG, "frames too large"));
                     }
-                    return self.error(
-                        "too_large",
-                        &format!(
-                            "a frame may have at most {} bytes",
-                            self.settings.max_frame_bytes
-                        ),
-                        None,
-                    );
+                    return self
+                        .error(
+                            "too_large",
+                            &format!(
+                                "a frame may have at most {} bytes",
+                                self.settings.max_frame_bytes
+                            ),
+                            None,
+                        )
+                        .await;
                 }
                 self.strikes.too_large = 0;
                 self.strikes.binary = 0;
                 match decode(&text, self.settings.message_max_bytes) {
                     Ok(frame) => self.handle(frame).await,
-                    Err(error) => self.refuse(error),
+                    Err(error) => self.refuse(error).await,
                 }
             }
             AggregatedMessage::Binary(_) => {
-                if !self.within_rate()? {
+                if !self.within_rate().await? {
                     return Ok(());
                 }
                 self.strikes.binary += 1;
@@ -395,8 +413,9 @@ impl Connection {
                     "frames are JSON text; binary frames are not taken",
                     None,
                 )
+                .await
             }
-            AggregatedMessage::Ping(bytes) => self.queue(Outbound::Pong(bytes)),
+            AggregatedMessage::Ping(bytes) => self.queue(Outbound::Pong(bytes)).await,
             AggregatedMessage::Pong(_) => Ok(()),
             AggregatedMessage::Close(reason) => Err(End::ClientClosed(reason)),
         }
@@ -404,7 +423,7 @@ impl Connection {
 
     /// Spends one token of the frame budget: `Ok(true)` when the frame may be served,
     /// `Ok(false)` when it was refused with `rate_limited`, an end when abuse persists.
-    fn within_rate(&mut self) -> Result<bool, End> {
+    async fn within_rate(&mut self) -> Result<bool, End> {
         let Some(rate) = &self.rate else {
             return Ok(true);
         };
@@ -418,7 +437,8 @@ impl Connection {
         if self.strikes.rate > self.settings.message_rate.burst.get() {
             return Err(End::Close(close_code::RATE_LIMITED, "rate limit"));
         }
-        self.error("rate_limited", "too many frames; slow down", None)?;
+        self.error("rate_limited", "too many frames; slow down", None)
+            .await?;
         Ok(false)
     }
 
@@ -437,7 +457,7 @@ impl Connection {
                     .await
                 {
                     Ok(joined) => self.start_following(joined, keep_position).await,
-                    Err(error) => self.failed(&error, None),
+                    Err(error) => self.failed(&error, None).await,
                 }
             }
             ClientFrame::Leave { room } => {
@@ -448,8 +468,9 @@ impl Connection {
                         self.send(&ServerFrame::<MessageJson>::Left {
                             room: room.to_string(),
                         })
+                        .await
                     }
-                    Err(error) => self.room_refused(error, None),
+                    Err(error) => self.room_refused(error, None).await,
                 }
             }
             ClientFrame::Publish { room, body, id } => {
@@ -461,78 +482,100 @@ impl Connection {
                 };
                 match self.use_cases.publish.execute(user, command).await {
                     // The `message` frames come from the bus, to this connection too.
-                    Ok(published) => self.send(&ServerFrame::<MessageJson>::Ack {
-                        room: published.message.room.to_string(),
-                        id: published.message.id.to_string(),
-                        seq: published.message.seq.get(),
-                    }),
+                    Ok(published) => {
+                        self.send(&ServerFrame::<MessageJson>::Ack {
+                            room: published.message.room.to_string(),
+                            id: published.message.id.to_string(),
+                            seq: published.message.seq.get(),
+                        })
+                        .await
+                    }
                     Err(PublishError::RoomNotFound) => {
                         self.error("room_not_found", "no room has this name", reference)
+                            .await
                     }
                     Err(PublishError::NotMember) => {
                         self.error("not_member", "you are not a member of this room", reference)
+                            .await
                     }
                     Err(PublishError::Invalid(_)) => {
                         self.error("bad_request", "the message is invalid", reference)
+                            .await
                     }
-                    Err(PublishError::Adapter(error)) => self.failed(&error, reference),
+                    Err(PublishError::Adapter(error)) => self.failed(&error, reference).await,
                 }
             }
             ClientFrame::Ack { room, seq } => {
                 match self.use_cases.acknowledge.execute(user, &room, seq).await {
                     Ok(_) => Ok(()),
-                    Err(error) => self.room_refused(error, None),
+                    Err(error) => self.room_refused(error, None).await,
                 }
             }
-            ClientFrame::Ping => self.send(&ServerFrame::<MessageJson>::Pong),
+            ClientFrame::Ping => self.send(&ServerFrame::<MessageJson>::Pong).await,
             ClientFrame::Presence { room } => {
                 match self.use_cases.presence.execute(user, &room).await {
-                    Ok(members) => self.send(&ServerFrame::<MessageJson>::Presence {
-                        room: room.to_string(),
-                        users: members.into_iter().map(present_view).collect(),
-                    }),
-                    Err(error) => self.room_refused(error, None),
+                    Ok(members) => {
+                        self.send(&ServerFrame::<MessageJson>::Presence {
+                            room: room.to_string(),
+                            users: members.into_iter().map(present_view).collect(),
+                        })
+                        .await
+                    }
+                    Err(error) => self.room_refused(error, None).await,
                 }
             }
-            ClientFrame::Auth { access_token } => self.renew(&access_token),
+            ClientFrame::Auth { access_token } => self.renew(&access_token).await,
         }
     }
 
     /// An `auth` frame: a new token of the same user extends the connection.
-    fn renew(&mut self, token: &str) -> Result<(), End> {
+    async fn renew(&mut self, token: &str) -> Result<(), End> {
         match self.use_cases.authenticate.verify(token) {
             Ok(claims) if claims.user_id == self.user.id => {
                 self.expires_at = claims.expires_at;
                 self.send(&ServerFrame::<MessageJson>::Authenticated {
                     expires_at: claims.expires_at,
                 })
+                .await
             }
-            Ok(_) => self.error("invalid_token", "the token is another user's", None),
+            Ok(_) => {
+                self.error("invalid_token", "the token is another user's", None)
+                    .await
+            }
             Err(domain::ports::TokenRejection::Expired) => {
                 self.error("token_expired", "the access token expired", None)
+                    .await
             }
             Err(domain::ports::TokenRejection::Invalid) => {
                 self.error("invalid_token", "the access token is invalid", None)
+                    .await
             }
         }
     }
 
-    fn room_refused(&self, error: RoomError, reference: Option<String>) -> Result<(), End> {
+    async fn room_refused(&self, error: RoomError, reference: Option<String>) -> Result<(), End> {
         match error {
             RoomError::RoomNotFound => {
                 self.error("room_not_found", "no room has this name", reference)
+                    .await
             }
             RoomError::NotMember => {
                 self.error("not_member", "you are not a member of this room", reference)
+                    .await
             }
-            RoomError::Adapter(error) => self.failed(&error, reference),
+            RoomError::Adapter(error) => self.failed(&error, reference).await,
         }
     }
 
     /// An adapter failed: logged, answered with `internal`, the connection goes on.
-    fn failed(&self, error: &dyn std::error::Error, reference: Option<String>) -> Result<(), End> {
+    async fn failed(
+        &self,
+        error: &dyn std::error::Error,
+        reference: Option<String>,
+    ) -> Result<(), End> {
         tracing::error!(error = %error, "a websocket frame failed");
         self.error("internal", "something went wrong; try again", reference)
+            .await
     }
 
     /// Starts following a joined room: `joined`, then what is owed, then live traffic.
@@ -547,7 +590,8 @@ impl Connection {
             room: room.to_string(),
             last_seq: joined.last_seq().get(),
             recovered: joined.recovered(),
-        })?;
+        })
+        .await?;
         if keep_position {
             return self.catch_up(&room).await;
         }
@@ -563,11 +607,12 @@ impl Connection {
                     room: room.to_string(),
                     last_seq: replay.last_seq.get(),
                     recovered: replay.recovered(),
-                })?;
+                })
+                .await?;
                 self.tracker.follow(room.clone(), after);
                 self.deliver(room, replay).await
             }
-            Err(error) => self.failed(&error, None),
+            Err(error) => self.failed(&error, None).await,
         }
     }
 
@@ -576,7 +621,8 @@ impl Connection {
         loop {
             let more = replay.has_more();
             for message in self.tracker.admit(room, replay.messages) {
-                self.send(&ServerFrame::Message(MessageJson::from(message)))?;
+                self.send(&ServerFrame::Message(MessageJson::from(message)))
+                    .await?;
             }
             let Some(after) = self.tracker.sent(room).filter(|_| more) else {
                 return Ok(());
@@ -584,7 +630,7 @@ impl Connection {
             replay = match self.use_cases.catch_up.execute(room, after).await {
                 Ok(replay) => replay,
                 // The messages stay owed: the next event or connection reads them.
-                Err(error) => return self.failed(&error, None),
+                Err(error) => return self.failed(&error, None).await,
             };
         }
     }
@@ -604,12 +650,13 @@ impl Connection {
                         Ok(joined) => self.start_following(joined, false).await,
                         // Left again meanwhile: nothing to follow.
                         Err(RoomError::NotMember | RoomError::RoomNotFound) => Ok(()),
-                        Err(RoomError::Adapter(error)) => self.failed(&error, None),
+                        Err(RoomError::Adapter(error)) => self.failed(&error, None).await,
                     }
                 } else if !joined && self.tracker.unfollow(&room) {
                     self.send(&ServerFrame::<MessageJson>::Left {
                         room: room.to_string(),
                     })
+                    .await
                 } else {
                     Ok(())
                 }
@@ -629,9 +676,11 @@ impl Connection {
                     let room = room.to_string();
                     let user = member.clone();
                     if present {
-                        self.send(&ServerFrame::<MessageJson>::PresenceJoin { room, user })?;
+                        self.send(&ServerFrame::<MessageJson>::PresenceJoin { room, user })
+                            .await?;
                     } else {
-                        self.send(&ServerFrame::<MessageJson>::PresenceLeave { room, user })?;
+                        self.send(&ServerFrame::<MessageJson>::PresenceLeave { room, user })
+                            .await?;
                     }
                 }
                 Ok(())
@@ -657,7 +706,7 @@ impl Connection {
         match self.use_cases.catch_up.execute(room, after).await {
             Ok(replay) => self.deliver(room, replay).await,
             // The messages stay owed: the next event or connection reads them.
-            Err(error) => self.failed(&error, None),
+            Err(error) => self.failed(&error, None).await,
         }
     }
 
@@ -666,7 +715,7 @@ impl Connection {
     async fn recover(&mut self) -> Result<(), End> {
         let rooms = match self.use_cases.list_rooms.execute(self.user.id).await {
             Ok(rooms) => rooms,
-            Err(error) => return self.failed(&error, None),
+            Err(error) => return self.failed(&error, None).await,
         };
         let listed: Vec<RoomName> = rooms.iter().map(|summary| summary.room.clone()).collect();
         let gone: Vec<RoomName> = self
@@ -679,7 +728,8 @@ impl Connection {
             self.tracker.unfollow(&room);
             self.send(&ServerFrame::<MessageJson>::Left {
                 room: room.to_string(),
-            })?;
+            })
+            .await?;
         }
         for summary in rooms {
             if self.tracker.follows(&summary.room) {
