@@ -107,7 +107,7 @@ pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream
         Ok(opened) => opened,
         Err(error) => {
             tracing::error!(error.cause_chain = ?error, "opening a websocket failed");
-            let reason = close_reason(1011, "internal error");
+            let reason = close_reason(close_code::INTERNAL_ERROR, "internal error");
             let _ = outbound.try_send(Outbound::Close(reason));
             drop(outbound);
             let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
@@ -141,6 +141,8 @@ pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream
     {
         tracing::warn!(error.cause_chain = ?error, "closing a websocket's presence failed");
     }
+    // Presence and the per-user slot are given back before the close frame goes out,
+    // so a client that reconnects as soon as it reads the close finds them free.
     drop(slot);
     tracing::info!(user_id = %connection.user.id, ?end, "websocket closed");
     let Connection { outbound, .. } = connection;
@@ -280,7 +282,7 @@ impl Connection {
                         tracing::debug!(%error, "websocket protocol error");
                         Err(match error {
                             actix_ws::ProtocolError::Overflow => End::Close(close_code::TOO_BIG, "frame too large"),
-                            _ => End::Close(1002, "protocol error"),
+                            _ => End::Close(close_code::PROTOCOL_ERROR, "protocol error"),
                         })
                     }
                     None => Err(End::ClientClosed(None)),
