@@ -496,7 +496,7 @@ async fn a_member_quiet_for_a_heartbeat_interval_is_idle_and_active_again_when_t
 
 #[tokio::test]
 async fn a_connection_ends_with_its_token_unless_renewed_with_auth() {
-    let app = spawn_app_with(&[("ACCESS_TOKEN_TTL", "2s")]).await;
+    let app = spawn_app_with(&[("ACCESS_TOKEN_TTL", "4s")]).await;
     let (user, tokens) = app.signed_in_user().await;
     let mut kept = app.connect(&tokens.access).await;
     let mut forgotten = app.connect(&tokens.access).await;
