@@ -8,6 +8,7 @@ use ::web::HttpSettings;
 use ::web::edge::Edge;
 use ::web::edge::server::{ServerSettings, serve};
 use ::web::rate_limit::RateLimits;
+use ::web::ws::WebSockets;
 use actix_web::dev::Server;
 use actix_web::web::Data;
 use application::{Policies, SessionPolicy, UseCases};
@@ -154,6 +155,7 @@ impl Application {
             rate_limits: Arc::clone(&rate_limits),
             shutdown: shutdown.clone(),
             edge: Arc::new(Edge::new(config.edge.clone(), &config.rate_limits)),
+            websockets: Arc::new(WebSockets::new(config.websocket.clone())),
         };
 
         let listener = TcpListener::bind(config.bind)?;

@@ -2,7 +2,7 @@
 //! bad value is reported with the variable that holds it, then the process exits.
 //!
 //! One private module per concern reads its variables (`server`, `database`, `tokens`,
-//! `hashing`, `rate_limits`, `cors`, `rooms`), in the order `docs/configuration.md`
+//! `hashing`, `rate_limits`, `cors`, `rooms`, `websocket`), in the order `docs/configuration.md`
 //! lists them; `reader` fetches raw values and parses the kinds of value they share.
 
 mod cors;
@@ -13,6 +13,7 @@ mod reader;
 mod rooms;
 mod server;
 mod tokens;
+mod websocket;
 
 use std::env::VarError;
 use std::fmt;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use ::web::edge::EdgeSettings;
 use ::web::protection::CorsSettings;
 use ::web::rate_limit::RateLimitSettings;
+use ::web::ws::WsSettings;
 use application::{LoginThrottlePolicy, RoomPolicy};
 use infrastructure::hashing::HashPolicy;
 
@@ -91,6 +93,11 @@ pub struct Config {
     pub login_throttle: LoginThrottlePolicy,
     /// `MESSAGE_MAX_BYTES` (`16384`): the largest message body, in bytes of UTF-8.
     pub rooms: RoomPolicy,
+    /// `WS_HEARTBEAT_INTERVAL` (`15s`), `WS_HEARTBEAT_TIMEOUT` (`45s`),
+    /// `WS_MAX_FRAME_BYTES` (`65536`), `WS_MAX_CONNECTIONS_PER_USER` (`8`),
+    /// `WS_MESSAGE_RATE` (`20/2s`), `WS_SEND_QUEUE` (`256`); `WS_UPGRADE_RATE` (`30/1m`)
+    /// is in [`Config::rate_limits`].
+    pub websocket: WsSettings,
 }
 
 impl fmt::Debug for Config {
@@ -163,6 +170,13 @@ impl Config {
         let limits = rate_limits::Limits::read(&mut reader);
         let cors = cors::read_cors(&mut reader);
         let rooms = rooms::read_room_policy(&mut reader);
+        let websocket = websocket::WebSocket::read(
+            &mut reader,
+            rooms.message_max_bytes,
+            limits.rate_limits.enabled,
+        );
+        let mut limits = limits;
+        limits.rate_limits.upgrades = websocket.upgrade_rate;
         let errors = reader.into_errors();
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
@@ -192,6 +206,7 @@ impl Config {
             rate_limits: limits.rate_limits,
             login_throttle: limits.login_throttle,
             rooms,
+            websocket: websocket.settings,
         })
     }
 }

@@ -62,6 +62,8 @@ fn read_rate_limits(reader: &mut Reader<'_>) -> RateLimitSettings {
         per_ip: reader.get("RATE_LIMIT_PER_IP", budget(600, 60), parse_budget),
         session_routes: reader.get("RATE_LIMIT_SESSION_ROUTES", budget(20, 60), parse_budget),
         per_user: reader.get("RATE_LIMIT_PER_USER", budget(300, 60), parse_budget),
+        // Read with the other WebSocket variables (`websocket.rs`), which set it.
+        upgrades: budget(30, 60),
         trusted_proxies: reader.get("TRUSTED_PROXIES", Vec::new(), |raw| {
             comma_list(raw)
                 .map(|entry| {

@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use domain::ports::Clock as _;
-use domain::{RoomName, Seq, UserId};
-use infrastructure::storage::{DatabaseUrl, Storage};
+use infrastructure::storage::Storage;
 use portico::{Application, Config, Overrides};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
@@ -29,6 +27,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The app's clock: time passes when the test moves it.
     pub clock: Arc<ManualClock>,
+    /// Stops the app when notified (see [`TestApp::stop`]).
+    stop: Arc<tokio::sync::Notify>,
     _folder: Arc<tempfile::TempDir>,
 }
 
@@ -49,6 +49,8 @@ pub fn test_config(database_url: &str, overrides: &[(&str, &str)]) -> Config {
         ("RATE_LIMIT_PER_IP", "10000/1m"),
         ("RATE_LIMIT_SESSION_ROUTES", "10000/1m"),
         ("RATE_LIMIT_PER_USER", "10000/1m"),
+        ("WS_MESSAGE_RATE", "10000/1m"),
+        ("WS_UPGRADE_RATE", "10000/1m"),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_owned(), value.to_owned()))
@@ -83,10 +85,17 @@ async fn spawn_app_on(
     let folder = tempfile::tempdir().expect("temporary folder");
     let database_url = format!("sqlite://{}", folder.path().join("portico.db").display());
     let clock = Arc::new(ManualClock::starting_at(chrono::Utc::now()));
-    let address = start_with(test_config(&database_url, overrides), &clock, wrap_storage);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let address = start_with(
+        test_config(&database_url, overrides),
+        &clock,
+        wrap_storage,
+        Arc::clone(&stop),
+    );
     TestApp {
         address,
         clock,
+        stop,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -98,13 +107,14 @@ async fn spawn_app_on(
 
 /// Builds and starts an app on `clock` in the background; returns its base URL.
 pub fn start(config: Config, clock: &Arc<ManualClock>) -> String {
-    start_with(config, clock, None)
+    start_with(config, clock, None, Arc::new(tokio::sync::Notify::new()))
 }
 
 fn start_with(
     config: Config,
     clock: &Arc<ManualClock>,
     wrap_storage: Option<Arc<dyn Fn(Storage) -> Storage + Send + Sync>>,
+    stop: Arc<tokio::sync::Notify>,
 ) -> String {
     let overrides = Overrides {
         clock: Some(Arc::clone(clock) as _),
@@ -113,16 +123,8 @@ fn start_with(
     };
     let application = Application::build_with(config, overrides).expect("the app starts");
     let address = format!("http://{}", application.address());
-    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    tokio::spawn(application.run_until_stopped(async move { stop.notified().await }));
     address
-}
-
-fn room_name(raw: &str) -> RoomName {
-    RoomName::parse(raw).expect("a valid room name")
-}
-
-fn user_id(user: &Registered) -> UserId {
-    UserId::from_uuid(user.id.parse().expect("a user id"))
 }
 
 /// A newly registered user's credentials.
@@ -161,10 +163,17 @@ impl TestApp {
         TestApp {
             address: start(test_config(&self.database_url, overrides), &self.clock),
             clock: Arc::clone(&self.clock),
+            // This instance runs until the test ends.
+            stop: Arc::new(tokio::sync::Notify::new()),
             client: self.client.clone(),
             database_url: self.database_url.clone(),
             _folder: Arc::clone(&self._folder),
         }
+    }
+
+    /// Asks the app to stop, as a signal would: it drains and ends.
+    pub fn stop(&self) {
+        self.stop.notify_one();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -273,38 +282,33 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// The app's database, opened beside it: for what no HTTP endpoint does (joining,
-    /// leaving and acknowledging happen over the WebSocket, which the next slice adds).
-    pub fn storage(&self) -> Storage {
-        let url = DatabaseUrl::parse(&self.database_url).expect("the app's database URL");
-        Storage::open(&url, 1).expect("the app's database opens")
+    /// Makes the holder of `access_token` a member of `room`, over a socket of their
+    /// own that is closed again.
+    pub async fn join_room(&self, access_token: &str, room: &str) {
+        let mut socket = self.connect(access_token).await;
+        socket.send(json!({"type": "join", "room": room})).await;
+        while socket.next_of("joined").await["room"] != room {}
+        socket.close().await;
     }
 
-    /// Makes `user` a member of `room`, as a WebSocket `join` will.
-    pub async fn join_room(&self, user: &Registered, room: &str) {
-        self.storage()
-            .rooms
-            .join(&room_name(room), user_id(user), self.clock.now())
-            .await
-            .expect("join");
+    /// Ends the membership of `room` of the holder of `access_token`, over a socket.
+    pub async fn leave_room(&self, access_token: &str, room: &str) {
+        let mut socket = self.connect(access_token).await;
+        socket.send(json!({"type": "leave", "room": room})).await;
+        socket.next_of("left").await;
+        socket.close().await;
     }
 
-    /// Ends `user`'s membership of `room`, as a WebSocket `leave` will.
-    pub async fn leave_room(&self, user: &Registered, room: &str) {
-        self.storage()
-            .rooms
-            .leave(&room_name(room), user_id(user))
-            .await
-            .expect("leave");
-    }
-
-    /// Moves `user`'s cursor in `room` to `seq`, as a WebSocket `ack` will.
-    pub async fn acknowledge(&self, user: &Registered, room: &str, seq: u64) {
-        self.storage()
-            .rooms
-            .acknowledge(&room_name(room), user_id(user), Seq::new(seq))
-            .await
-            .expect("acknowledge");
+    /// Acknowledges `seq` in `room` for the holder of `access_token`, over a socket.
+    pub async fn acknowledge(&self, access_token: &str, room: &str, seq: u64) {
+        let mut socket = self.connect(access_token).await;
+        socket
+            .send(json!({"type": "ack", "room": room, "seq": seq}))
+            .await;
+        // An ack has no answer; the pong after it says it was served.
+        socket.send(json!({"type": "ping"})).await;
+        socket.next_of("pong").await;
+        socket.close().await;
     }
 
     /// `GET path` with `access_token`.
@@ -417,4 +421,267 @@ pub fn challenge(response: &Response) -> String {
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// How long a test waits for a frame before it fails: a guard against a hang, never a
+/// way to let something happen.
+const FRAME_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A real WebSocket client connected to `/ws`.
+pub struct Socket {
+    stream: WsStream,
+}
+
+/// How an upgrade request presents its token.
+pub enum Credentials<'a> {
+    /// `Authorization: Bearer`.
+    Bearer(&'a str),
+    /// The `access_token` query parameter, as a browser does.
+    Query(&'a str),
+    /// No token at all.
+    None,
+}
+
+impl TestApp {
+    /// The `ws://` URL of `path`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.address.replacen("http://", "ws://", 1))
+    }
+
+    /// Attempts the upgrade; the HTTP answer when it is refused.
+    pub async fn try_connect(
+        &self,
+        credentials: Credentials<'_>,
+    ) -> Result<Socket, tokio_tungstenite::tungstenite::http::Response<Option<Vec<u8>>>> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let url = match credentials {
+            Credentials::Query(token) => self.ws_url(&format!("/ws?access_token={token}")),
+            _ => self.ws_url("/ws"),
+        };
+        let mut request = url.into_client_request().expect("a ws request");
+        if let Credentials::Bearer(token) = credentials {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("a header value"),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, _)) => Ok(Socket { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(*response),
+            Err(error) => panic!("the upgrade failed below HTTP: {error}"),
+        }
+    }
+
+    /// Opens a socket with `access_token` in the `Authorization` header.
+    pub async fn connect(&self, access_token: &str) -> Socket {
+        match self.try_connect(Credentials::Bearer(access_token)).await {
+            Ok(socket) => socket,
+            Err(response) => panic!("upgrade refused: {}", response.status()),
+        }
+    }
+}
+
+impl Socket {
+    /// Sends one text frame.
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    /// Sends one text frame as given.
+    pub async fn send_text(&mut self, text: String) {
+        use futures_util::SinkExt as _;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .expect("frame sent");
+    }
+
+    /// Sends one binary frame.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        use futures_util::SinkExt as _;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::binary(bytes))
+            .await
+            .expect("frame sent");
+    }
+
+    /// The next protocol frame (WebSocket pings are answered by the client and skipped).
+    pub async fn next(&mut self) -> Value {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let received = tokio::time::timeout(FRAME_DEADLINE, self.stream.next())
+                .await
+                .expect("a frame within the deadline")
+                .expect("the socket is open")
+                .expect("a valid frame");
+            match received {
+                Message::Text(text) => return serde_json::from_str(&text).expect("json frame"),
+                Message::Close(close) => panic!("closed while a frame was expected: {close:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next frame, which must be of type `kind`.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let frame = self.next().await;
+        assert_eq!(frame["type"], kind, "expected a {kind} frame, got {frame}");
+        frame
+    }
+
+    /// The next frame of type `kind`, skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// `join` → `joined`.
+    pub async fn join(&mut self, room: &str) -> Value {
+        self.send(json!({"type": "join", "room": room})).await;
+        self.expect("joined").await
+    }
+
+    /// `ping` → `pong`: every frame the server queued before the pong has been read
+    /// when this returns, so nothing else is owed.
+    pub async fn round_trip(&mut self) {
+        self.send(json!({"type": "ping"})).await;
+        self.expect("pong").await;
+    }
+
+    /// The next `message` frames until `count` were read, in arrival order.
+    pub async fn messages(&mut self, count: usize) -> Vec<Value> {
+        let mut messages = Vec::with_capacity(count);
+        while messages.len() < count {
+            messages.push(self.next_of("message").await);
+        }
+        messages
+    }
+
+    /// Waits for the server's close frame, skipping anything before it; its code.
+    pub async fn closed(&mut self) -> u16 {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let received = tokio::time::timeout(FRAME_DEADLINE, self.stream.next())
+                .await
+                .expect("a close within the deadline");
+            match received {
+                Some(Ok(Message::Close(Some(close)))) => return u16::from(close.code),
+                Some(Ok(Message::Close(None))) => return 1005,
+                Some(Ok(_)) => {}
+                Some(Err(error)) => panic!("the socket failed before its close frame: {error}"),
+                None => panic!("the socket ended without a close frame"),
+            }
+        }
+    }
+
+    /// Waits for the server's next WebSocket ping (the client answers it on its own).
+    pub async fn ping_received(&mut self) {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let received = tokio::time::timeout(FRAME_DEADLINE, self.stream.next())
+                .await
+                .expect("a ping within the deadline")
+                .expect("the socket is open")
+                .expect("a valid frame");
+            if let Message::Ping(_) = received {
+                return;
+            }
+        }
+    }
+
+    /// Closes the socket normally and waits for the server's close frame, which it
+    /// sends once the connection is unregistered (presence, the per-user slot). The
+    /// TCP connection is then dropped rather than waited for: the server leaves closing
+    /// it to the client, for up to a second.
+    pub async fn close(mut self) {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        self.stream.close(None).await.expect("close sent");
+        while let Ok(Some(Ok(received))) =
+            tokio::time::timeout(FRAME_DEADLINE, self.stream.next()).await
+        {
+            if let Message::Close(_) = received {
+                return;
+            }
+        }
+    }
+}
+
+/// A WebSocket client that completes the handshake and then never says a word, not even
+/// the answers to the server's pings: what a dead peer looks like.
+pub struct SilentClient {
+    stream: tokio::net::TcpStream,
+}
+
+impl TestApp {
+    /// Opens a socket for `access_token` that never answers.
+    pub async fn connect_silently(&self, access_token: &str) -> SilentClient {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let host = self.address.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Authorization: Bearer {access_token}\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("handshake sent");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.expect("handshake answer"));
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        SilentClient { stream }
+    }
+}
+
+impl SilentClient {
+    /// Reads server frames, answering none, until the close frame; its code.
+    pub async fn closed(&mut self) -> u16 {
+        self.ended().await.expect("a close frame before the end")
+    }
+
+    /// Reads server frames, answering none, until the close frame (its code) or the
+    /// end of the connection (`None`).
+    pub async fn ended(&mut self) -> Option<u16> {
+        use tokio::io::AsyncReadExt as _;
+        loop {
+            let frame = tokio::time::timeout(FRAME_DEADLINE, async {
+                let first = self.stream.read_u8().await?;
+                let length = match self.stream.read_u8().await? & 0x7f {
+                    126 => u64::from(self.stream.read_u16().await?),
+                    127 => self.stream.read_u64().await?,
+                    short => u64::from(short),
+                };
+                let mut payload = vec![0; usize::try_from(length).unwrap()];
+                self.stream.read_exact(&mut payload).await?;
+                std::io::Result::Ok((first & 0x0f, payload))
+            })
+            .await
+            .expect("a frame within the deadline");
+            match frame {
+                Ok((0x8, payload)) => return Some(u16::from_be_bytes([payload[0], payload[1]])),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
 }

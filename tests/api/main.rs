@@ -17,3 +17,4 @@ mod sessions;
 mod storage_failures;
 mod tokens;
 mod trusted_devices;
+mod websocket;

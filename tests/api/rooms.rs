@@ -2,9 +2,9 @@
 //! history in `seq` order, page through it, count what they have not read, see who is
 //! present; and every refusal answers as SPEC §3 says, storing nothing.
 //!
-//! Joining, leaving and acknowledging belong to the WebSocket; until it lands, the
-//! stories do them through the app's own database (`TestApp::join_room`, …), as the
-//! socket's use cases will.
+//! Joining, leaving and acknowledging belong to the WebSocket: the stories do them over
+//! a short-lived socket (`TestApp::join_room`, …); `websocket.rs` tells the socket's own
+//! stories.
 
 use serde_json::{Value, json};
 
@@ -14,8 +14,8 @@ use crate::helpers::{Registered, TestApp, Tokens, assert_problem, spawn_app, spa
 async fn ada_and_grace_in_general(app: &TestApp) -> ((Registered, Tokens), (Registered, Tokens)) {
     let ada = app.signed_in_user().await;
     let grace = app.signed_in_user().await;
-    app.join_room(&ada.0, "general").await;
-    app.join_room(&grace.0, "general").await;
+    app.join_room(&ada.1.access, "general").await;
+    app.join_room(&grace.1.access, "general").await;
     (ada, grace)
 }
 
@@ -125,8 +125,8 @@ async fn history_pages_walk_back_from_the_newest_and_forward_from_the_oldest() {
 #[tokio::test]
 async fn unread_is_what_a_member_has_not_acknowledged() {
     let app = spawn_app().await;
-    let ((ada, adas), (_, graces)) = ada_and_grace_in_general(&app).await;
-    app.join_room(&ada, "random").await;
+    let ((_, adas), (_, graces)) = ada_and_grace_in_general(&app).await;
+    app.join_room(&adas.access, "random").await;
     for body in ["one", "two", "three"] {
         app.say(&graces.access, "general", body).await;
     }
@@ -145,7 +145,7 @@ async fn unread_is_what_a_member_has_not_acknowledged() {
         "her own messages reach her connections too, and are acked like any"
     );
 
-    app.acknowledge(&ada, "general", 2).await;
+    app.acknowledge(&adas.access, "general", 2).await;
     let rooms = json_of(app.rooms(&adas.access).await, "Ada's rooms").await;
     assert_eq!(rooms["rooms"][0]["unread"], 1);
     json_of(app.history(&adas.access, "general", "").await, "history").await;
@@ -156,8 +156,8 @@ async fn unread_is_what_a_member_has_not_acknowledged() {
     );
 
     // A new member is owed what comes next, not the past.
-    let (edsger, edsgers) = app.signed_in_user().await;
-    app.join_room(&edsger, "general").await;
+    let (_, edsgers) = app.signed_in_user().await;
+    app.join_room(&edsgers.access, "general").await;
     let rooms = json_of(app.rooms(&edsgers.access).await, "Edsger's rooms").await;
     assert_eq!(
         rooms,
@@ -262,7 +262,7 @@ async fn an_unknown_room_is_a_404_on_every_route() {
 #[tokio::test]
 async fn a_room_the_caller_is_not_in_is_a_403_on_every_route_and_takes_nothing() {
     let app = spawn_app().await;
-    let ((ada, adas), _) = ada_and_grace_in_general(&app).await;
+    let ((_, adas), _) = ada_and_grace_in_general(&app).await;
     let (_, strangers) = app.signed_in_user().await;
     app.say(&adas.access, "general", "members only").await;
 
@@ -284,13 +284,13 @@ async fn a_room_the_caller_is_not_in_is_a_403_on_every_route_and_takes_nothing()
     assert_problem(intrusion, 403, "not_member").await;
 
     // Leaving is the end of it: a former member is a stranger.
-    app.leave_room(&ada, "general").await;
+    app.leave_room(&adas.access, "general").await;
     let after_leaving = app
         .publish(&adas.access, "general", &json!({"body": "still here?"}))
         .await;
     assert_problem(after_leaving, 403, "not_member").await;
 
-    app.join_room(&ada, "general").await;
+    app.join_room(&adas.access, "general").await;
     let history = json_of(app.history(&adas.access, "general", "").await, "history").await;
     assert_eq!(seqs(&history), [1], "nothing refused was stored");
 }
@@ -391,10 +391,11 @@ async fn a_message_body_that_is_not_json_is_refused_before_anything_is_stored() 
 
 #[tokio::test]
 async fn publishing_spends_the_callers_budget_and_a_spent_one_is_a_429() {
-    let app = spawn_app_with(&[("RATE_LIMIT_PER_USER", "2/1m")]).await;
+    // Three requests: the upgrade of the socket Ada joins over, and two messages.
+    let app = spawn_app_with(&[("RATE_LIMIT_PER_USER", "3/1m")]).await;
     let ada = app.register_user().await;
     let adas = app.login_tokens(&ada).await;
-    app.join_room(&ada, "general").await;
+    app.join_room(&adas.access, "general").await;
 
     app.say(&adas.access, "general", "one").await;
     app.say(&adas.access, "general", "two").await;

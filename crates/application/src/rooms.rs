@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use domain::ports::{
-    AdapterError, Clock, IdSource, MessageBus, Ports, PresenceRegistry, RoomAccessError, RoomEvent,
-    RoomStore, UserRepository,
+    AdapterError, BusSubscription, Clock, IdSource, MessageBus, Ports, PresenceRegistry,
+    RoomAccessError, RoomEvent, RoomStore, UserRepository,
 };
 use domain::{
     ConnectionId, DEFAULT_MESSAGE_MAX_BYTES, HistoryPage, HistoryRequest, Message, MessageBody,
@@ -610,6 +610,15 @@ impl OpenConnection {
             bus: Arc::clone(&ports.bus),
             ids: Arc::clone(&ports.ids),
         }
+    }
+
+    /// A subscription to every room event from now on. A connection subscribes
+    /// **before** [`OpenConnection::execute`] reads its rooms, so that nothing published
+    /// between the read and the subscription falls between them (see
+    /// [`DeliveryTracker`]).
+    #[must_use]
+    pub fn subscribe(&self) -> Box<dyn BusSubscription> {
+        self.bus.subscribe()
     }
 
     /// Reads `user`'s rooms, then registers a new connection of theirs as present

@@ -85,7 +85,8 @@ impl Budget {
         Ok(Self { burst, period })
     }
 
-    fn quota(self) -> Quota {
+    /// The `governor` quota: `burst` at once, one more every `period / burst`.
+    pub(crate) fn quota(self) -> Quota {
         let per_request = (self.period / self.burst.get()).max(Duration::from_nanos(1));
         Quota::with_period(per_request)
             .unwrap_or_else(|| Quota::per_second(self.burst))
@@ -104,6 +105,8 @@ pub struct RateLimitSettings {
     pub session_routes: Budget,
     /// Routes called with an access token, per user.
     pub per_user: Budget,
+    /// WebSocket upgrades (`GET /ws`), per client IP: `WS_UPGRADE_RATE`.
+    pub upgrades: Budget,
     /// Peers whose forwarding header is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// Which forwarding header they write.
@@ -123,6 +126,7 @@ impl RateLimitSettings {
             per_ip: budget,
             session_routes: budget,
             per_user: budget,
+            upgrades: budget,
             trusted_proxies: Vec::new(),
             forwarding_header: ForwardingHeader::default(),
         }
@@ -139,6 +143,7 @@ pub struct RateLimits {
     per_ip: Limiter,
     session_routes: Limiter,
     per_user: Limiter,
+    upgrades: Limiter,
 }
 
 impl RateLimits {
@@ -150,13 +155,19 @@ impl RateLimits {
             per_ip: limiter(settings.per_ip),
             session_routes: limiter(settings.session_routes),
             per_user: limiter(settings.per_user),
+            upgrades: limiter(settings.upgrades),
             settings,
         }
     }
 
     /// Forgets clients whose budgets are full again, bounding memory; call periodically.
     pub fn forget_idle_clients(&self) {
-        for limiter in [&self.per_ip, &self.session_routes, &self.per_user] {
+        for limiter in [
+            &self.per_ip,
+            &self.session_routes,
+            &self.per_user,
+            &self.upgrades,
+        ] {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -310,8 +321,12 @@ pub async fn limit(
     let mut charges = vec![(&limits.per_ip, settings.per_ip, ip.clone())];
     // The decoded path, as the router matches it: `/log%69n` is `/login` too.
     let class = RouteTable::route_of(&request).map(|route| route.budget);
-    if class == Some(BudgetClass::Session) {
-        charges.push((&limits.session_routes, settings.session_routes, ip));
+    match class {
+        Some(BudgetClass::Session) => {
+            charges.push((&limits.session_routes, settings.session_routes, ip));
+        }
+        Some(BudgetClass::Upgrade) => charges.push((&limits.upgrades, settings.upgrades, ip)),
+        Some(BudgetClass::Standard) | None => {}
     }
     if let Some(user) = user_key(&request) {
         charges.push((&limits.per_user, settings.per_user, user));

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::edge::{Edge, EdgeSettings};
 use crate::protection::CorsSettings;
 use crate::rate_limit::{RateLimitSettings, RateLimits};
+use crate::ws::WebSockets;
 
 /// Settings of the HTTP side.
 #[derive(Clone)]
@@ -33,6 +34,9 @@ pub struct HttpSettings {
     /// The edge's limits (deadlines, connection and in-flight caps) and counters, shared
     /// by every worker.
     pub edge: Arc<Edge>,
+    /// The WebSocket limits and the count of open connections per user, shared by
+    /// every worker.
+    pub websockets: Arc<WebSockets>,
 }
 
 impl HttpSettings {
@@ -74,6 +78,10 @@ impl HttpSettings {
                 EdgeSettings::default(),
                 &RateLimitSettings::disabled(),
             )),
+            websockets: Arc::new(WebSockets::new(crate::ws::WsSettings {
+                limits_enabled: false,
+                ..crate::ws::WsSettings::default()
+            })),
         }
     }
 }

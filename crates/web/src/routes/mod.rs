@@ -24,6 +24,9 @@ pub enum BudgetClass {
     /// The standard budget and the tighter one of routes that hash passwords or mint
     /// sessions.
     Session,
+    /// The standard budget and the one of WebSocket upgrades (`WS_UPGRADE_RATE`): a
+    /// socket costs far more than a request, so opening them is budgeted apart.
+    Upgrade,
 }
 
 /// The `Content-Security-Policy` a route's responses carry.
@@ -97,7 +100,7 @@ fn route(path: &'static str, methods: &[Method], budget: BudgetClass) -> Route {
 
 /// Every route the service answers.
 fn declared() -> Vec<Declared> {
-    use BudgetClass::{Session, Standard};
+    use BudgetClass::{Session, Standard, Upgrade};
     let api = |route, register| Declared {
         route,
         register: Some(register),
@@ -152,6 +155,9 @@ fn declared() -> Vec<Declared> {
                 c.service(rooms::presence);
             },
         ),
+        api(route("/ws", &[Method::GET], Upgrade), |c| {
+            c.service(crate::ws::upgrade::upgrade);
+        }),
         api(route("/health/live", &[Method::GET], Standard), |c| {
             c.service(health::live);
         }),

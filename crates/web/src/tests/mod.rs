@@ -22,6 +22,7 @@ mod health;
 mod rooms;
 mod routing;
 mod sessions;
+mod websocket;
 
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;

@@ -14,12 +14,16 @@ pub mod close_code {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// The client broke the WebSocket framing.
+    pub const PROTOCOL_ERROR: u16 = 1002;
     /// A frame of a kind the server does not take (binary), sent again and again.
     pub const UNSUPPORTED_DATA: u16 = 1003;
     /// Policy: authentication (the session ended, the token was refused).
     pub const POLICY: u16 = 1008;
     /// A frame over the size limit, sent again and again.
     pub const TOO_BIG: u16 = 1009;
+    /// The server could not open the connection (its store failed).
+    pub const INTERNAL_ERROR: u16 = 1011;
     /// The access token expired and was not renewed with an `auth` frame.
     pub const TOKEN_EXPIRED: u16 = 4001;
     /// Nothing heard from the client within the heartbeat timeout.
