@@ -69,7 +69,9 @@ async fn main() {
                 .await
                 .unwrap();
         socket
-            .send(Message::text(json!({"type": "join", "room": room}).to_string()))
+            .send(Message::text(
+                json!({"type": "join", "room": room}).to_string(),
+            ))
             .await
             .unwrap();
         // Read until this member's `joined`: what the others receive meanwhile is
