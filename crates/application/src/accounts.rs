@@ -108,8 +108,6 @@ pub struct Authenticate {
     access_tokens: Arc<dyn AccessTokens>,
     /// Where the user is read.
     users: Arc<dyn UserRepository>,
-    /// The time, to say how long a verified token has left.
-    clock: Arc<dyn Clock>,
 }
 
 impl Authenticate {
@@ -117,18 +115,7 @@ impl Authenticate {
         Self {
             access_tokens: Arc::clone(&ports.access_tokens),
             users: Arc::clone(&ports.users),
-            clock: Arc::clone(&ports.clock),
         }
-    }
-
-    /// How long a token expiring at `expires_at` has left, by the same clock the
-    /// verifier reads (zero once it has expired): a long-lived connection authorised by
-    /// the token ends then.
-    #[must_use]
-    pub fn time_left(&self, expires_at: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
-        (expires_at - self.clock.now())
-            .to_std()
-            .unwrap_or(std::time::Duration::ZERO)
     }
 
     /// Verifies the token and reads its user, so that a token outliving its account

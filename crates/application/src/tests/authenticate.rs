@@ -98,19 +98,3 @@ async fn authenticate_passes_on_a_store_failure() {
         "got {result:?}"
     );
 }
-
-#[test]
-fn a_tokens_time_left_is_read_from_the_clock_and_never_negative() {
-    let authenticate = Mocks::new().authenticate();
-    for (expires_at, left) in [
-        (now() + Duration::minutes(15), 900),
-        (now(), 0),
-        (now() - Duration::seconds(1), 0),
-    ] {
-        assert_eq!(
-            authenticate.time_left(expires_at),
-            std::time::Duration::from_secs(left),
-            "expiring at {expires_at}"
-        );
-    }
-}

@@ -238,6 +238,11 @@ struct Connection {
     rate: Option<DefaultDirectRateLimiter>,
 }
 
+/// How long until `expires_at`, as the system clock reads now.
+fn until(expires_at: DateTime<Utc>) -> Duration {
+    (expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+}
+
 impl Connection {
     /// Follows the user's rooms, then serves frames and events until the connection
     /// ends.
@@ -256,7 +261,7 @@ impl Connection {
         let interval = self.settings.heartbeat_interval;
         let mut heartbeat = tokio::time::interval_at(Instant::now() + interval, interval);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let expiry = tokio::time::sleep(self.use_cases.authenticate.time_left(self.expires_at));
+        let expiry = tokio::time::sleep(until(self.expires_at));
         tokio::pin!(expiry);
         loop {
             let step = tokio::select! {
@@ -269,10 +274,7 @@ impl Connection {
                         let expires_at = self.expires_at;
                         let step = self.heard(frame).await;
                         if self.expires_at != expires_at {
-                            expiry.as_mut().reset(
-                                Instant::now()
-                                    + self.use_cases.authenticate.time_left(self.expires_at),
-                            );
+                            expiry.as_mut().reset(Instant::now() + until(self.expires_at));
                         }
                         step
                     }
