@@ -335,6 +335,19 @@ pub(crate) mod test_database {
     }
 
     impl TestDatabase {
+        /// Stores a user at `email` (sessions, members and senders reference `users`)
+        /// and returns the id.
+        pub(crate) async fn user(&self, email: &str) -> domain::UserId {
+            use domain::ports::UserRepository as _;
+            let user = test_support::contracts::new_user(email);
+            let id = user.user.id;
+            SqliteUserRepository::new(self.database.clone())
+                .insert(user)
+                .await
+                .unwrap();
+            id
+        }
+
         /// The database as the contract suites see a store: through its ports.
         pub(crate) fn store(self) -> test_support::contracts::Store {
             test_support::contracts::Store {

@@ -536,10 +536,8 @@ impl RoomStore for SqliteRoomStore {
 #[cfg(test)]
 mod tests {
     use diesel::connection::SimpleConnection as _;
-    use domain::ports::UserRepository as _;
 
     use super::*;
-    use crate::sqlite::SqliteUserRepository;
     use crate::sqlite::test_database;
 
     #[tokio::test]
@@ -551,12 +549,7 @@ mod tests {
     async fn a_corrupt_stored_message_is_an_error_not_a_panic() {
         let test = test_database::fresh();
         let store = SqliteRoomStore::new(test.database.clone());
-        let ada = ::test_support::contracts::new_user("ada@example.com");
-        let ada_id = ada.user.id;
-        SqliteUserRepository::new(test.database.clone())
-            .insert(ada)
-            .await
-            .unwrap();
+        let ada_id = test.user("ada@example.com").await;
         let general = RoomName::parse("general").unwrap();
         store
             .join(&general, ada_id, ::test_support::contracts::at(0))
@@ -592,12 +585,7 @@ mod tests {
     async fn a_corrupt_room_name_or_member_id_is_an_error_not_a_panic() {
         let test = test_database::fresh();
         let store = SqliteRoomStore::new(test.database.clone());
-        let ada = ::test_support::contracts::new_user("ada@example.com");
-        let ada_id = ada.user.id;
-        SqliteUserRepository::new(test.database.clone())
-            .insert(ada)
-            .await
-            .unwrap();
+        let ada_id = test.user("ada@example.com").await;
         test.database
             .run(move |connection| {
                 // A room whose name breaks the naming rule, with Ada in it; and a member

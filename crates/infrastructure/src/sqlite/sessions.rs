@@ -219,30 +219,16 @@ impl SessionRepository for SqliteSessionRepository {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use diesel::connection::SimpleConnection as _;
-    use domain::ports::UserRepository as _;
-    use test_support::contracts::new_user;
     use test_support::contracts::sessions::{digest, new_session, token};
 
     use super::*;
-    use crate::sqlite::SqliteUserRepository;
     use crate::sqlite::test_database::{self, TestDatabase};
-
-    /// Stores a user, since `sessions.user_id` references `users.id`.
-    async fn user(test: &TestDatabase, email: &str) -> UserId {
-        let user = new_user(email);
-        let id = user.user.id;
-        SqliteUserRepository::new(test.database.clone())
-            .insert(user)
-            .await
-            .unwrap();
-        id
-    }
 
     /// A fresh database, a repository on it and one user, Ada.
     async fn setup() -> (TestDatabase, SqliteSessionRepository, UserId) {
         let test = test_database::fresh();
         let repository = SqliteSessionRepository::new(test.database.clone());
-        let ada = user(&test, "ada@example.com").await;
+        let ada = test.user("ada@example.com").await;
         (test, repository, ada)
     }
 
