@@ -11,7 +11,7 @@ use ::web::rate_limit::RateLimits;
 use ::web::ws::WebSockets;
 use actix_web::dev::Server;
 use actix_web::web::Data;
-use application::{Policies, SessionPolicy, UseCases};
+use application::{Policies, PruneHistory, SessionPolicy, UseCases};
 use domain::ports::{Clock, IdSource, Ports, SessionRepository};
 use infrastructure::blocking::CpuLane;
 use infrastructure::bus::InProcessBus;
@@ -20,7 +20,7 @@ use infrastructure::hashing::{HashPolicyError, PasswordHashing};
 use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
 use infrastructure::presence::InProcessPresence;
 use infrastructure::refresh_tokens::RandomRefreshTokens;
-use infrastructure::storage::{OpenError, Storage, StorageShutdown};
+use infrastructure::storage::{OpenError, Storage, StorageSettings, StorageShutdown};
 use infrastructure::system::{RandomIds, SystemClock};
 use tokio_util::sync::CancellationToken;
 
@@ -75,6 +75,8 @@ pub struct Application {
     sessions: Arc<dyn SessionRepository>,
     clock: Arc<dyn Clock>,
     prune_interval: std::time::Duration,
+    room_prune_interval: std::time::Duration,
+    use_cases: Data<UseCases>,
     rate_limits: Arc<RateLimits>,
     storage_shutdown: Arc<dyn StorageShutdown>,
     shutdown: CancellationToken,
@@ -95,7 +97,13 @@ impl Application {
     /// # Errors
     /// [`StartupError`] naming the part that failed.
     pub fn build_with(config: Config, overrides: Overrides) -> Result<Self, StartupError> {
-        let mut storage = Storage::open(&config.database_url, config.database_pool_size)?;
+        let mut storage = Storage::open(
+            &config.database_url,
+            StorageSettings {
+                pool_size: config.database_pool_size,
+                sqlite_synchronous: config.sqlite_synchronous,
+            },
+        )?;
         if let Some(wrap) = &overrides.wrap_storage {
             storage = wrap(storage);
         }
@@ -142,6 +150,7 @@ impl Application {
             rooms: config.rooms,
         };
         let use_cases = Data::new(UseCases::new(&ports, policies));
+        let retention_use_cases = use_cases.clone();
         let rate_limits = Arc::new(RateLimits::new(config.rate_limits.clone()));
         let shutdown = CancellationToken::new();
         let settings = HttpSettings {
@@ -174,6 +183,8 @@ impl Application {
             server,
             address,
             sessions: ports.sessions,
+            room_prune_interval: config.room_prune_interval,
+            use_cases: retention_use_cases,
             clock,
             prune_interval: config.session_prune_interval,
             rate_limits,
@@ -212,12 +223,18 @@ impl Application {
             self.prune_interval,
             self.shutdown.clone(),
         );
+        let retaining = apply_retention(
+            self.use_cases,
+            self.room_prune_interval,
+            self.shutdown.clone(),
+        );
         let forgetting = forget_idle_clients(self.rate_limits);
         let outcome = tokio::select! {
             outcome = self.server => outcome,
             () = draining => Ok(()),
             // Pruning ends when the stop begins; the drain goes on without it.
             () = async { pruning.await; std::future::pending().await } => Ok(()),
+            () = async { retaining.await; std::future::pending().await } => Ok(()),
             () = forgetting => Ok(()),
         };
         self.shutdown.cancel();
@@ -294,6 +311,47 @@ async fn prune_periodically(
             Ok(0) => {}
             Ok(rows) => tracing::info!(rows, "pruned expired and revoked sessions"),
             Err(error) => tracing::warn!(error.cause_chain = ?error, "pruning sessions failed"),
+        }
+    }
+}
+
+/// Removes the messages retention no longer keeps, every `interval` (and once at
+/// start-up), until `shutdown` is cancelled: in steps of [`PruneHistory::STEP`] that
+/// follow one another while the backlog lasts, each its own short write, so publishers
+/// interleave with a long first pass and a stop request is heard between two steps.
+async fn apply_retention(
+    use_cases: Data<UseCases>,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    let prune = &use_cases.prune_history;
+    if prune.keeps_everything() {
+        return;
+    }
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let mut removed = 0;
+        loop {
+            match prune.step().await {
+                Ok(step) => {
+                    removed += step;
+                    if step < u64::from(PruneHistory::STEP.get()) || shutdown.is_cancelled() {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error.cause_chain = ?error, "removing messages beyond retention failed");
+                    break;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(messages = removed, "removed messages beyond retention");
         }
     }
 }

@@ -1,11 +1,11 @@
-//! The database: which storage (parsed once into a [`DatabaseUrl`]), how many pooled connections, and how often stale
-//! sessions are pruned from it.
+//! The database: which storage (parsed once into a [`DatabaseUrl`]), how many pooled
+//! connections, how durable a SQLite commit is, and how often stale sessions are pruned.
 
 use std::time::Duration;
 
-use infrastructure::storage::DatabaseUrl;
+use infrastructure::storage::{DatabaseUrl, Synchronous};
 
-use super::reader::{Reader, parse_duration, parse_number};
+use super::reader::{Reader, parse_duration, parse_either, parse_number};
 
 /// The database's settings, as read; [`super::Config`] documents each.
 pub(super) struct Database {
@@ -15,6 +15,8 @@ pub(super) struct Database {
     pub(super) database_pool_size: u32,
     /// `SESSION_PRUNE_INTERVAL`.
     pub(super) session_prune_interval: Duration,
+    /// `SQLITE_SYNCHRONOUS`.
+    pub(super) sqlite_synchronous: Synchronous,
 }
 
 impl Database {
@@ -29,6 +31,11 @@ impl Database {
                 "SESSION_PRUNE_INTERVAL",
                 Duration::from_secs(3_600),
                 parse_duration,
+            ),
+            sqlite_synchronous: reader.get(
+                "SQLITE_SYNCHRONOUS",
+                Synchronous::Full,
+                parse_either(("full", Synchronous::Full), ("normal", Synchronous::Normal)),
             ),
         }
     }

@@ -41,6 +41,9 @@ pub struct Config {
     pub database_url: infrastructure::storage::DatabaseUrl,
     /// `DATABASE_POOL_SIZE` (`8`): pooled database connections.
     pub database_pool_size: u32,
+    /// `SQLITE_SYNCHRONOUS` (`full`): `full` syncs every commit (it survives a power
+    /// cut), `normal` only at checkpoints (it survives a process crash).
+    pub sqlite_synchronous: infrastructure::storage::Synchronous,
     /// `JWT_SECRET` (random per run when absent in development; required when
     /// `PORTICO_ENV=production`): the HS256 key, at least 32 bytes.
     pub jwt_secret: Vec<u8>,
@@ -91,8 +94,12 @@ pub struct Config {
     pub rate_limits: RateLimitSettings,
     /// `LOGIN_MAX_FAILURES` (`5`), `LOGIN_LOCKOUT` (`30s`), `LOGIN_LOCKOUT_MAX` (`15m`).
     pub login_throttle: LoginThrottlePolicy,
-    /// `MESSAGE_MAX_BYTES` (`16384`): the largest message body, in bytes of UTF-8.
+    /// `MESSAGE_MAX_BYTES` (`16384`): the largest message body, in bytes of UTF-8;
+    /// `ROOM_RETENTION_COUNT` (`10000`) and `ROOM_RETENTION_AGE` (`30d`), either `off`:
+    /// the messages a room keeps.
     pub rooms: RoomPolicy,
+    /// `ROOM_PRUNE_INTERVAL` (`1m`): how often messages beyond retention are removed.
+    pub room_prune_interval: Duration,
     /// `WS_HEARTBEAT_INTERVAL` (`15s`), `WS_HEARTBEAT_TIMEOUT` (`45s`),
     /// `WS_MAX_FRAME_BYTES` (`65536`), `WS_MAX_CONNECTIONS_PER_USER` (`8`),
     /// `WS_MESSAGE_RATE` (`20/2s`), `WS_SEND_QUEUE` (`256`); `WS_UPGRADE_RATE` (`30/1m`)
@@ -169,10 +176,10 @@ impl Config {
         let hashing = hashing::Hashing::read(&mut reader);
         let limits = rate_limits::Limits::read(&mut reader);
         let cors = cors::read_cors(&mut reader);
-        let rooms = rooms::read_room_policy(&mut reader);
+        let rooms = rooms::Rooms::read(&mut reader);
         let websocket = websocket::WebSocket::read(
             &mut reader,
-            rooms.message_max_bytes,
+            rooms.policy.message_max_bytes,
             limits.rate_limits.enabled,
         );
         let mut limits = limits;
@@ -185,6 +192,7 @@ impl Config {
             bind: server.bind,
             database_url: database.database_url,
             database_pool_size: database.database_pool_size,
+            sqlite_synchronous: database.sqlite_synchronous,
             jwt_secret: tokens.jwt_secret,
             jwt_secret_generated: tokens.jwt_secret_generated,
             jwt_issuer: tokens.jwt_issuer,
@@ -205,7 +213,8 @@ impl Config {
             cors,
             rate_limits: limits.rate_limits,
             login_throttle: limits.login_throttle,
-            rooms,
+            rooms: rooms.policy,
+            room_prune_interval: rooms.prune_interval,
             websocket: websocket.settings,
         })
     }
@@ -246,6 +255,11 @@ mod tests {
         assert!(!config.refresh_cookie);
         assert_eq!(config.device_token_ttl, Duration::from_secs(90 * 86_400));
         assert_eq!(config.log_format, LogFormat::Pretty);
+        assert_eq!(
+            config.sqlite_synchronous,
+            infrastructure::storage::Synchronous::Full,
+            "an ack means the message survives a power cut"
+        );
         assert!(!format!("{config:?}").contains(&format!("{:?}", config.jwt_secret)));
     }
 
@@ -256,6 +270,7 @@ mod tests {
             ("PORTICO_BIND", "0.0.0.0:9000"),
             ("DATABASE_URL", "sqlite:///tmp/x.db"),
             ("DATABASE_POOL_SIZE", "3"),
+            ("SQLITE_SYNCHRONOUS", "NORMAL"),
             ("JWT_SECRET", secret),
             ("JWT_ISSUER", "issuer"),
             ("JWT_AUDIENCE", "audience"),
@@ -280,6 +295,10 @@ mod tests {
         assert_eq!(config.bind.port(), 9000);
         assert_eq!(config.database_url.to_string(), "sqlite:///tmp/x.db");
         assert_eq!(config.database_pool_size, 3);
+        assert_eq!(
+            config.sqlite_synchronous,
+            infrastructure::storage::Synchronous::Normal
+        );
         assert_eq!(config.jwt_secret, secret.as_bytes());
         assert!(!config.jwt_secret_generated);
         assert_eq!(
@@ -313,6 +332,7 @@ mod tests {
             ("PORTICO_BIND", "localhost"),
             ("DATABASE_URL", "postgres://db/portico"),
             ("DATABASE_POOL_SIZE", "0"),
+            ("SQLITE_SYNCHRONOUS", "off"),
             ("JWT_SECRET", "short"),
             ("ACCESS_TOKEN_TTL", "15 minutes"),
             ("REFRESH_TOKEN_TTL", "0"),
@@ -335,6 +355,7 @@ mod tests {
                 "LOG_FORMAT",
                 "DATABASE_URL",
                 "DATABASE_POOL_SIZE",
+                "SQLITE_SYNCHRONOUS",
                 "JWT_SECRET",
                 "ACCESS_TOKEN_TTL",
                 "REFRESH_TOKEN_TTL",

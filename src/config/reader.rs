@@ -157,6 +157,22 @@ pub(super) fn parse_either<T>(
     }
 }
 
+/// A parser that takes `off` (in any letter case) for "no limit" and anything else to
+/// `parse`.
+pub(super) fn or_off<T>(
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> impl FnOnce(&str) -> Result<Option<T>, String> {
+    move |raw| {
+        if raw.eq_ignore_ascii_case("off") {
+            Ok(None)
+        } else {
+            parse(raw)
+                .map(Some)
+                .map_err(|problem| format!("{problem} (or off)"))
+        }
+    }
+}
+
 /// The items of a comma-separated list, trimmed, empty items skipped.
 pub(super) fn comma_list(raw: &str) -> impl Iterator<Item = &str> {
     raw.split(',')
@@ -227,6 +243,18 @@ mod tests {
         assert_eq!(
             parse()("xml"),
             Err("expected pretty or json, got \"xml\"".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_limit_may_be_off_in_any_case() {
+        let parse = || or_off(parse_number(1_u64, 10));
+        assert_eq!(parse()("OFF"), Ok(None));
+        assert_eq!(parse()("off"), Ok(None));
+        assert_eq!(parse()("7"), Ok(Some(7)));
+        assert_eq!(
+            parse()("11"),
+            Err("must be between 1 and 10, got 11 (or off)".to_owned())
         );
     }
 

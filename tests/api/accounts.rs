@@ -247,7 +247,14 @@ async fn account_routes_need_an_access_token() {
 
 async fn stored_hash(database_url: &str, email: &str) -> String {
     let url = DatabaseUrl::parse(database_url).unwrap();
-    let storage = Storage::open(&url, 1).unwrap();
+    let storage = Storage::open(
+        &url,
+        infrastructure::storage::StorageSettings {
+            pool_size: 1,
+            sqlite_synchronous: infrastructure::storage::Synchronous::Full,
+        },
+    )
+    .unwrap();
     let credentials = storage
         .users
         .find_credentials(&Email::parse(email).unwrap())

@@ -171,6 +171,19 @@ impl TestApp {
         }
     }
 
+    /// A client of a Portico that another process serves at `address` (`http://…`),
+    /// with the same helpers; its clock and stop do nothing to that process.
+    pub fn remote(address: String) -> TestApp {
+        TestApp {
+            address,
+            clock: Arc::new(ManualClock::starting_at(chrono::Utc::now())),
+            stop: Arc::new(tokio::sync::Notify::new()),
+            client: Client::new(),
+            database_url: String::new(),
+            _folder: Arc::new(tempfile::tempdir().expect("temporary folder")),
+        }
+    }
+
     /// Asks the app to stop, as a signal would: it drains and ends.
     pub fn stop(&self) {
         self.stop.notify_one();

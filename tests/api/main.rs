@@ -7,6 +7,7 @@
 mod helpers;
 
 mod accounts;
+mod delivery;
 mod documentation;
 mod edge;
 mod errors;

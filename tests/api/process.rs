@@ -12,7 +12,7 @@ use crate::helpers::{PASSWORD, Tokens};
 
 /// The binary with an environment of its own, so a variable set on the developer's machine
 /// cannot change what a test sees; only what a coverage run needs is passed through.
-fn portico() -> Command {
+pub fn portico() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portico"));
     command
         .env_clear()
@@ -75,7 +75,7 @@ fn a_secret_that_is_not_utf8_stops_the_binary_instead_of_being_replaced() {
 
 /// Starts the binary and waits for the log line that gives its address; the rest of
 /// its log arrives on the returned channel, line by line.
-fn serve(
+pub fn serve(
     folder: &std::path::Path,
     extra: &[(&str, &str)],
 ) -> (Child, String, std::sync::mpsc::Receiver<String>) {

@@ -19,7 +19,8 @@ pub use accounts::{
 pub use rooms::{
     Acknowledge, CatchUp, CloseConnection, DeliveryTracker, History, InvalidMessage, JoinRoom,
     JoinedRoom, LeaveRoom, ListRooms, OpenConnection, OpenedConnection, Presence, PresentMember,
-    Publish, PublishCommand, PublishError, ResumeRoom, RoomError, RoomPolicy, SetConnectionState,
+    PruneHistory, Publish, PublishCommand, PublishError, ResumeRoom, RoomError, RoomPolicy,
+    SetConnectionState,
 };
 pub use sessions::{
     LogIn, LogInCommand, LogInError, LogOut, LoggedIn, Refresh, SessionError, SessionPolicy,

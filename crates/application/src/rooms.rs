@@ -9,6 +9,7 @@
 //! at the seam between replay and live traffic.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use domain::ports::{
@@ -18,7 +19,7 @@ use domain::ports::{
 use domain::{
     ConnectionId, DEFAULT_MESSAGE_MAX_BYTES, HistoryPage, HistoryRequest, Message, MessageBody,
     MessageBodyError, MessageId, MessageIdError, NewMessage, PageLimit, PresenceState, Published,
-    Replay, RoomName, RoomSummary, Sender, Seq, User, UserId,
+    Replay, Retention, RoomName, RoomSummary, Sender, Seq, User, UserId,
 };
 
 /// The rules of rooms that are a matter of configuration.
@@ -30,14 +31,18 @@ pub struct RoomPolicy {
     /// reads again from where the page ended, sending in between, so a member back from
     /// a long absence never makes the service hold their whole backlog at once.
     pub replay_page: PageLimit,
+    /// How long rooms keep their messages: `ROOM_RETENTION_COUNT` and
+    /// `ROOM_RETENTION_AGE`.
+    pub retention: Retention,
 }
 
 impl Default for RoomPolicy {
-    /// 16 KiB bodies; replay pages of [`PageLimit::MAX`].
+    /// 16 KiB bodies; replay pages of [`PageLimit::MAX`]; every message kept.
     fn default() -> Self {
         Self {
             message_max_bytes: DEFAULT_MESSAGE_MAX_BYTES,
             replay_page: PageLimit::MAX,
+            retention: Retention::KEEP_EVERYTHING,
         }
     }
 }
@@ -84,6 +89,53 @@ fn names(summaries: &[RoomSummary]) -> Vec<RoomName> {
         .iter()
         .map(|summary| summary.room.clone())
         .collect()
+}
+
+/// Removes the messages that retention no longer keeps, in the background.
+pub struct PruneHistory {
+    /// Where messages live.
+    rooms: Arc<dyn RoomStore>,
+    /// What "too old" is measured against.
+    clock: Arc<dyn Clock>,
+    /// What to keep.
+    retention: Retention,
+}
+
+impl PruneHistory {
+    /// How many messages one step removes at most: small enough that the store's write
+    /// lock is held for milliseconds, so publishers barely notice a first pass over a
+    /// large backlog.
+    pub const STEP: NonZeroU32 = NonZeroU32::new(1_000).expect("a non-zero constant");
+
+    pub(crate) fn new(ports: &Ports, policy: RoomPolicy) -> Self {
+        Self {
+            rooms: Arc::clone(&ports.rooms),
+            clock: Arc::clone(&ports.clock),
+            retention: policy.retention,
+        }
+    }
+
+    /// Whether there is ever anything to prune.
+    #[must_use]
+    pub fn keeps_everything(&self) -> bool {
+        self.retention.keeps_everything()
+    }
+
+    /// Removes up to [`PruneHistory::STEP`] messages that are due, oldest first, and
+    /// answers how many; [`PruneHistory::STEP`] means more may be due at once (call
+    /// again), fewer means the rooms are within their limits.
+    ///
+    /// # Errors
+    /// [`AdapterError`] when the store fails; nothing of this step is removed.
+    #[tracing::instrument(name = "prune_history", skip_all)]
+    pub async fn step(&self) -> Result<u64, AdapterError> {
+        if self.keeps_everything() {
+            return Ok(0);
+        }
+        self.rooms
+            .prune(self.retention, self.clock.now(), Self::STEP)
+            .await
+    }
 }
 
 /// A user's rooms, for `GET /rooms`.

@@ -9,7 +9,7 @@ use domain::ports::{Ports, StorageHealth};
 use crate::{
     Acknowledge, Authenticate, CatchUp, ChangePassword, CloseConnection, History, JoinRoom,
     LeaveRoom, ListRooms, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, OpenConnection,
-    Presence, Publish, Refresh, Register, ResumeRoom, RoomPolicy, SessionPolicy,
+    Presence, PruneHistory, Publish, Refresh, Register, ResumeRoom, RoomPolicy, SessionPolicy,
     SetConnectionState, TokenPairIssuer, UpdateProfile,
 };
 
@@ -20,7 +20,7 @@ pub struct Policies {
     pub session: SessionPolicy,
     /// How failed password checks slow further ones down.
     pub login_throttle: LoginThrottlePolicy,
-    /// Message size and replay pages.
+    /// Message size, replay pages and retention.
     pub rooms: RoomPolicy,
 }
 
@@ -64,6 +64,8 @@ pub struct UseCases {
     pub close_connection: CloseConnection,
     /// A WebSocket connection becomes active or idle.
     pub set_connection_state: SetConnectionState,
+    /// Retention, in the background.
+    pub prune_history: PruneHistory,
     /// `GET /health/ready`.
     pub storage: Arc<dyn StorageHealth>,
 }
@@ -101,6 +103,7 @@ impl UseCases {
             open_connection: OpenConnection::new(ports),
             close_connection: CloseConnection::new(ports),
             set_connection_state: SetConnectionState::new(ports),
+            prune_history: PruneHistory::new(ports, policies.rooms),
             storage: Arc::clone(&ports.storage),
         }
     }

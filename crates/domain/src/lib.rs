@@ -63,8 +63,8 @@ pub use presence::{ConnectionId, PresenceState};
 pub use room::{
     DEFAULT_MESSAGE_MAX_BYTES, HistoryPage, HistoryRequest, HistoryWindow, HistoryWindowError,
     Joined, MAX_MESSAGE_ID_CHARS, MAX_ROOM_NAME_BYTES, Message, MessageBody, MessageBodyError,
-    MessageId, MessageIdError, NewMessage, PageLimit, PageLimitError, Published, Replay, RoomName,
-    RoomNameError, RoomSummary, Sender, Seq,
+    MessageId, MessageIdError, NewMessage, PageLimit, PageLimitError, Published, Replay, Retention,
+    RoomName, RoomNameError, RoomSummary, Sender, Seq,
 };
 pub use session::{
     AccessClaims, IssuedAccessToken, NewRefreshToken, RefreshToken, RefreshTokenRecord, SessionId,

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use std::num::NonZeroU64;
+
+use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use crate::user::is_control_or_formatting;
@@ -327,6 +329,52 @@ pub struct Joined {
     /// Whether this join made the user a member (`false`: they already were, and their
     /// cursor was kept).
     pub newly_joined: bool,
+}
+
+/// How long a room keeps its messages: at most `max_messages` of them, none older than
+/// `max_age` (`ROOM_RETENTION_COUNT`, `ROOM_RETENTION_AGE`; either may be off).
+///
+/// Retention removes a room's **oldest** messages only, so what remains is always every
+/// message from some `seq` up to `last_seq`: a gap can open only before the first
+/// remaining message, which is what [`Replay::recovered`] detects. `last_seq` never
+/// goes down, so `seq`s are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Retention {
+    /// Keep at most this many of a room's newest messages.
+    pub max_messages: Option<NonZeroU64>,
+    /// Remove the messages published longer ago than this (from the oldest on, up to
+    /// the first one that is younger).
+    pub max_age: Option<TimeDelta>,
+}
+
+impl Retention {
+    /// Everything is kept for ever.
+    pub const KEEP_EVERYTHING: Self = Self {
+        max_messages: None,
+        max_age: None,
+    };
+
+    /// Whether nothing is ever removed.
+    #[must_use]
+    pub const fn keeps_everything(&self) -> bool {
+        self.max_messages.is_none() && self.max_age.is_none()
+    }
+
+    /// The highest `seq` the count limit removes from a room whose latest is
+    /// `last_seq`: [`Seq::ZERO`] (nothing) while the room holds no more than the limit.
+    #[must_use]
+    pub fn removed_by_count_up_to(&self, last_seq: Seq) -> Seq {
+        self.max_messages.map_or(Seq::ZERO, |max| {
+            Seq::new(last_seq.get().saturating_sub(max.get()))
+        })
+    }
+
+    /// The moment before which messages are too old at `now`; `None` when age is no
+    /// limit (or the age reaches back beyond the calendar).
+    #[must_use]
+    pub fn too_old_before(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.max_age.and_then(|age| now.checked_sub_signed(age))
+    }
 }
 
 /// How many messages one read returns: 1 to [`PageLimit::MAX`], [`PageLimit::DEFAULT`]
@@ -697,6 +745,44 @@ mod tests {
             assert!(!nothing.has_more());
             assert_eq!(nothing.resume_after(), Seq::new(after));
         }
+    }
+
+    #[test]
+    fn the_count_limit_removes_all_but_the_newest_messages() {
+        let keep_three = Retention {
+            max_messages: NonZeroU64::new(3),
+            max_age: None,
+        };
+        assert_eq!(keep_three.removed_by_count_up_to(Seq::new(10)), Seq::new(7));
+        assert_eq!(keep_three.removed_by_count_up_to(Seq::new(3)), Seq::ZERO);
+        assert_eq!(keep_three.removed_by_count_up_to(Seq::ZERO), Seq::ZERO);
+        assert_eq!(
+            Retention::KEEP_EVERYTHING.removed_by_count_up_to(Seq::new(10)),
+            Seq::ZERO
+        );
+        assert!(!keep_three.keeps_everything());
+        assert!(Retention::KEEP_EVERYTHING.keeps_everything());
+        assert_eq!(Retention::default(), Retention::KEEP_EVERYTHING);
+    }
+
+    #[test]
+    fn the_age_limit_names_the_moment_before_which_messages_are_too_old() {
+        let now = DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(30);
+        let a_week = Retention {
+            max_messages: None,
+            max_age: Some(TimeDelta::days(7)),
+        };
+        assert_eq!(
+            a_week.too_old_before(now),
+            Some(DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(23))
+        );
+        assert!(!a_week.keeps_everything());
+        assert_eq!(Retention::KEEP_EVERYTHING.too_old_before(now), None);
+        let beyond_the_calendar = Retention {
+            max_messages: None,
+            max_age: Some(TimeDelta::MAX),
+        };
+        assert_eq!(beyond_the_calendar.too_old_before(now), None);
     }
 
     #[test]

@@ -11,11 +11,11 @@ use domain::ports::{
 };
 
 use crate::login_attempts::InMemoryLoginAttempts;
-pub use crate::sqlite::OpenError;
 use crate::sqlite::{
     Database, SqlitePath, SqliteRoomStore, SqliteSessionRepository, SqliteUrlError,
     SqliteUserRepository,
 };
+pub use crate::sqlite::{OpenError, Synchronous};
 
 /// Where the data lives, as configured by `DATABASE_URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +76,15 @@ pub trait StorageShutdown: Send + Sync {
     async fn close(&self) -> Result<(), AdapterError>;
 }
 
+/// How a storage is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// Pooled connections (`DATABASE_POOL_SIZE`).
+    pub pool_size: u32,
+    /// When a SQLite commit reaches the disk (`SQLITE_SYNCHRONOUS`).
+    pub sqlite_synchronous: Synchronous,
+}
+
 /// An open storage, seen only through its ports.
 #[derive(Clone)]
 pub struct Storage {
@@ -94,15 +103,16 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Opens (creating and migrating if needed) the storage `url` names, with a pool of
-    /// `pool_size` connections.
+    /// Opens (creating and migrating if needed) the storage `url` names, as `settings`
+    /// say.
     ///
     /// # Errors
     /// [`OpenError`] when the store cannot be opened or migrated.
-    pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Self, OpenError> {
+    pub fn open(url: &DatabaseUrl, settings: StorageSettings) -> Result<Self, OpenError> {
         match url {
             DatabaseUrl::Sqlite(path) => {
-                let database = Database::open(path, pool_size)?;
+                let database =
+                    Database::open(path, settings.pool_size, settings.sqlite_synchronous)?;
                 Ok(Self {
                     users: Arc::new(SqliteUserRepository::new(database.clone())),
                     sessions: Arc::new(SqliteSessionRepository::new(database.clone())),
@@ -146,7 +156,14 @@ mod tests {
     async fn an_opened_storage_serves_its_ports_and_closes() {
         let folder = tempfile::tempdir().unwrap();
         let raw = format!("sqlite://{}", folder.path().join("p.db").display());
-        let storage = Storage::open(&DatabaseUrl::parse(&raw).unwrap(), 2).unwrap();
+        let storage = Storage::open(
+            &DatabaseUrl::parse(&raw).unwrap(),
+            StorageSettings {
+                pool_size: 2,
+                sqlite_synchronous: Synchronous::Full,
+            },
+        )
+        .unwrap();
         storage.health.ping().await.unwrap();
         let email = domain::Email::parse("nobody@example.com").unwrap();
         assert_eq!(storage.users.find_credentials(&email).await.unwrap(), None);

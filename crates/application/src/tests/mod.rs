@@ -20,6 +20,7 @@ mod publish;
 mod reading;
 mod refresh;
 mod register;
+mod retention;
 mod throttle;
 mod trusted_devices;
 mod update_profile;
@@ -186,11 +187,16 @@ fn policies() -> Policies {
 }
 
 /// The room rules the stories run under: bodies up to 16 bytes (so a story can break
-/// the limit with a short text), replay pages of two (so a story can show paging).
+/// the limit with a short text), replay pages of two (so a story can show paging), a
+/// hundred messages kept per room for at most thirty days.
 fn room_policy() -> RoomPolicy {
     RoomPolicy {
         message_max_bytes: 16,
         replay_page: domain::PageLimit::new(2).unwrap(),
+        retention: domain::Retention {
+            max_messages: std::num::NonZeroU64::new(100),
+            max_age: Some(Duration::days(30)),
+        },
     }
 }
 

@@ -16,13 +16,15 @@
 //!   `(user, room, joined | left)` for the same reason: the user's connections on every
 //!   instance subscribe or unsubscribe, and read the rest from here.
 
+use std::num::NonZeroU32;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::AdapterError;
 use crate::{
-    HistoryPage, HistoryRequest, Joined, NewMessage, PageLimit, Published, Replay, RoomName,
-    RoomSummary, Seq, UserId,
+    HistoryPage, HistoryRequest, Joined, NewMessage, PageLimit, Published, Replay, Retention,
+    RoomName, RoomSummary, Seq, UserId,
 };
 
 /// Why an operation that needs a member of an existing room was refused.
@@ -167,4 +169,24 @@ pub trait RoomStore: Send + Sync {
         user: UserId,
         seq: Seq,
     ) -> Result<Seq, RoomAccessError>;
+
+    /// Removes up to `limit` messages that `retention` no longer keeps at `now`, the
+    /// oldest of each room first, and answers how many it removed (fewer than `limit`:
+    /// nothing more to remove now). Per room, a message goes when more than
+    /// `max_messages` newer ones exist, or when it and every message before it were
+    /// published before `now - max_age`; what remains is every message from some `seq`
+    /// to `last_seq`, and `last_seq` never moves. Rooms, members and cursors stay.
+    ///
+    /// Bounded so that a first pass over a large backlog cannot hold the store's write
+    /// lock for long: callers call again while a pass removes `limit`.
+    ///
+    /// # Errors
+    /// [`AdapterError`] when the store fails; what was removed in earlier calls stays
+    /// removed, and nothing of this call is kept.
+    async fn prune(
+        &self,
+        retention: Retention,
+        now: DateTime<Utc>,
+        limit: NonZeroU32,
+    ) -> Result<u64, AdapterError>;
 }

@@ -115,22 +115,50 @@ impl From<DbError> for AdapterError {
     }
 }
 
+/// When a committed write reaches the disk: SQLite's `synchronous` in WAL mode
+/// (`SQLITE_SYNCHRONOUS`; `docs/operations.md` states the contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// The write-ahead log is synced at every commit: a commit that returned survives a
+    /// process crash, an operating-system crash and a power cut. An `ack` sent to a
+    /// client therefore means what the protocol says it means.
+    #[default]
+    Full,
+    /// The log is synced only at checkpoints: a commit survives a process crash
+    /// (SIGKILL, a panic, an OOM kill), but the last commits before an operating-system
+    /// crash or a power cut may be lost, acknowledged messages and cursors included, and
+    /// their `seq`s would then be given again to other messages.
+    Normal,
+}
+
+impl Synchronous {
+    const fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
+    }
+}
+
 /// Sets the pragmas every connection needs, each time the pool hands one out.
 #[derive(Debug)]
-struct Pragmas;
+struct Pragmas {
+    synchronous: Synchronous,
+}
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, connection: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         // WAL lets readers go on while one writer writes; busy_timeout makes a writer
         // wait for the lock instead of failing at once; foreign keys are off by default
-        // in SQLite; NORMAL sync is durable across application crashes in WAL mode.
+        // in SQLite; `synchronous` decides what a commit survives (see [`Synchronous`]).
         connection
             .batch_execute(&format!(
                 // busy_timeout first: on a new file the pool's connections open at once
                 // and switching to WAL needs the lock, so they must wait, not fail.
                 "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                BUSY_TIMEOUT.as_millis()
+                 PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+                BUSY_TIMEOUT.as_millis(),
+                self.synchronous.pragma(),
             ))
             .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -195,11 +223,16 @@ impl SqlitePath {
 
 impl Database {
     /// Opens (creating if needed) the database file at `path`, with a pool of
-    /// `pool_size` connections, and applies pending migrations.
+    /// `pool_size` connections whose commits are as durable as `synchronous` says, and
+    /// applies pending migrations.
     ///
     /// # Errors
     /// [`OpenError`] when the folder, the file or a migration fails.
-    pub fn open(path: &SqlitePath, pool_size: u32) -> Result<Self, OpenError> {
+    pub fn open(
+        path: &SqlitePath,
+        pool_size: u32,
+        synchronous: Synchronous,
+    ) -> Result<Self, OpenError> {
         let path = path.as_path();
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder).map_err(|source| OpenError::CreateFolder {
@@ -211,7 +244,7 @@ impl Database {
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(CHECKOUT_TIMEOUT)
-            .connection_customizer(Box::new(Pragmas))
+            .connection_customizer(Box::new(Pragmas { synchronous }))
             .build(manager)
             .map_err(OpenError::Pool)?;
         let mut connection = pool.get().map_err(OpenError::Connection)?;
@@ -370,7 +403,8 @@ pub(crate) mod test_database {
     pub(crate) fn fresh() -> TestDatabase {
         let folder = tempfile::tempdir().expect("temporary folder");
         let path = SqlitePath(folder.path().join("test.db"));
-        let database = Database::open(&path, 4).expect("open test database");
+        let database =
+            Database::open(&path, 4, super::Synchronous::Full).expect("open test database");
         TestDatabase {
             database,
             _folder: folder,
@@ -402,11 +436,11 @@ mod tests {
     async fn opens_creates_folders_migrates_and_answers_pings() {
         let folder = tempfile::tempdir().unwrap();
         let path = SqlitePath(folder.path().join("a/b/p.db"));
-        let database = Database::open(&path, 2).unwrap();
+        let database = Database::open(&path, 2, Synchronous::Normal).unwrap();
         database.ping().await.unwrap();
         database.close().await.unwrap();
         // Opening again finds the migrations applied and changes nothing.
-        let again = Database::open(&path, 1).unwrap();
+        let again = Database::open(&path, 1, Synchronous::Full).unwrap();
         again.ping().await.unwrap();
     }
 
@@ -446,6 +480,30 @@ mod tests {
         assert_eq!(timeout, 5000);
     }
 
+    #[tokio::test]
+    async fn synchronous_is_full_or_normal_as_configured() {
+        use diesel::RunQueryDsl as _;
+        use diesel::sql_types::BigInt;
+
+        #[derive(diesel::QueryableByName)]
+        struct Level {
+            #[diesel(sql_type = BigInt)]
+            synchronous: i64,
+        }
+        let folder = tempfile::tempdir().unwrap();
+        // SQLite numbers the levels OFF 0, NORMAL 1, FULL 2.
+        for (synchronous, level) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
+            let path = SqlitePath(folder.path().join(format!("{level}.db")));
+            let database = Database::open(&path, 1, synchronous).unwrap();
+            let read = database
+                .run(|c| diesel::sql_query("PRAGMA synchronous").get_result::<Level>(c))
+                .await
+                .unwrap();
+            assert_eq!(read.synchronous, level, "{synchronous:?}");
+        }
+        assert_eq!(Synchronous::default(), Synchronous::Full);
+    }
+
     #[test]
     fn an_unwritable_folder_is_reported() {
         let folder = tempfile::tempdir().unwrap();
@@ -453,7 +511,7 @@ mod tests {
         std::fs::write(&blocker, b"").unwrap();
         let path = SqlitePath(blocker.join("sub/p.db"));
         assert!(matches!(
-            Database::open(&path, 1),
+            Database::open(&path, 1, Synchronous::Full),
             Err(OpenError::CreateFolder { .. })
         ));
     }

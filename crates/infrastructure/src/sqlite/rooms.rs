@@ -6,6 +6,8 @@
 //! publishers queue (on `busy_timeout`) instead of interleaving. Reads of more than one
 //! statement run in one read transaction, so they see one snapshot.
 
+use std::num::NonZeroU32;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -13,8 +15,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use domain::ports::{AdapterError, RoomAccessError, RoomStore};
 use domain::{
     HistoryPage, HistoryRequest, HistoryWindow, Joined, Message, MessageBody, MessageId,
-    NewMessage, PageLimit, PersonName, Published, Replay, RoomName, RoomSummary, Sender, Seq,
-    UserId,
+    NewMessage, PageLimit, PersonName, Published, Replay, Retention, RoomName, RoomSummary, Sender,
+    Seq, UserId,
 };
 use uuid::Uuid;
 
@@ -531,6 +533,87 @@ impl RoomStore for SqliteRoomStore {
             .map_err(AdapterError::from)??;
         Ok(seq_from(cursor, "cursor_seq")?)
     }
+
+    async fn prune(
+        &self,
+        retention: Retention,
+        now: DateTime<Utc>,
+        limit: NonZeroU32,
+    ) -> Result<u64, AdapterError> {
+        if retention.keeps_everything() {
+            return Ok(0);
+        }
+        let too_old_before = retention
+            .too_old_before(now)
+            .map(|moment| moment.naive_utc());
+        let limit = i64::from(limit.get());
+        let removed = self
+            .database
+            .write(move |connection| {
+                let rooms: Vec<(String, i64)> = rooms::table
+                    .select((rooms::name, rooms::last_seq))
+                    .load(connection)?;
+                let mut removed = 0_i64;
+                for (room, last_seq) in rooms {
+                    let allowance = limit - removed;
+                    if allowance <= 0 {
+                        break;
+                    }
+                    let up_to =
+                        prunable_up_to(connection, &room, last_seq, retention, too_old_before)?;
+                    if up_to <= 0 {
+                        continue;
+                    }
+                    let oldest: Option<i64> = messages::table
+                        .filter(messages::room.eq(&room))
+                        .select(diesel::dsl::min(messages::seq))
+                        .first(connection)?;
+                    let Some(oldest) = oldest.filter(|oldest| *oldest <= up_to) else {
+                        continue;
+                    };
+                    // What remains of a room is contiguous, so the `allowance` oldest
+                    // messages are those up to `oldest + allowance - 1`.
+                    let last_doomed = up_to.min(oldest.saturating_add(allowance - 1));
+                    let deleted = diesel::delete(
+                        messages::table
+                            .filter(messages::room.eq(&room))
+                            .filter(messages::seq.le(last_doomed)),
+                    )
+                    .execute(connection)?;
+                    removed += i64::try_from(deleted).unwrap_or(i64::MAX);
+                }
+                Ok(removed)
+            })
+            .await?;
+        Ok(u64::try_from(removed).unwrap_or_default())
+    }
+}
+
+/// The highest `seq` of `room` that `retention` removes: the count limit's floor, or,
+/// when age is a limit, everything before the first message young enough to keep (all
+/// of the room when none is). Ages are read in `seq` order through the primary key, so
+/// the read stops at the first young message and a clock that stepped back between two
+/// publishes cannot punch a hole in the middle of a room's history.
+fn prunable_up_to(
+    connection: &mut SqliteConnection,
+    room: &str,
+    last_seq: i64,
+    retention: Retention,
+    too_old_before: Option<NaiveDateTime>,
+) -> QueryResult<i64> {
+    let by_count = bound(
+        retention.removed_by_count_up_to(Seq::new(u64::try_from(last_seq).unwrap_or_default())),
+    );
+    let Some(too_old_before) = too_old_before else {
+        return Ok(by_count);
+    };
+    let first_young: Option<i64> = messages::table
+        .filter(messages::room.eq(room))
+        .filter(messages::created_at.ge(too_old_before))
+        .select(diesel::dsl::min(messages::seq))
+        .first(connection)?;
+    let by_age = first_young.map_or(last_seq, |first| first - 1);
+    Ok(by_count.max(by_age))
 }
 
 #[cfg(test)]

@@ -5,11 +5,14 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::num::{NonZeroU32, NonZeroU64};
+
+use chrono::TimeDelta;
 
 use domain::ports::RoomAccessError;
 use domain::{
     HistoryPage, HistoryRequest, HistoryWindow, Message, MessageBody, MessageId, NewMessage,
-    PageLimit, PersonName, Published, RoomName, RoomSummary, Sender, Seq, UserId,
+    PageLimit, PersonName, Published, Retention, RoomName, RoomSummary, Sender, Seq, UserId,
 };
 use uuid::Uuid;
 
@@ -126,6 +129,21 @@ where
             "a write that cannot commit is an error and keeps nothing",
             |s| Box::pin(a_write_that_cannot_commit_is_an_error_and_keeps_nothing(s)),
         ),
+        (
+            "retention by count keeps each rooms newest messages and its last_seq",
+            |s| Box::pin(retention_by_count_keeps_each_rooms_newest_messages_and_its_last_seq(s)),
+        ),
+        (
+            "retention by age removes the oldest messages up to the first young one",
+            |s| Box::pin(retention_by_age_removes_the_oldest_messages_up_to_the_first_young_one(s)),
+        ),
+        (
+            "pruning stops at its limit and resumes where it stopped",
+            |s| Box::pin(pruning_stops_at_its_limit_and_resumes_where_it_stopped(s)),
+        ),
+        ("keeping everything removes nothing", |s| {
+            Box::pin(keeping_everything_removes_nothing(s))
+        }),
     ];
     run_cases("RoomStore", &fresh, cases).await;
 }
@@ -892,6 +910,11 @@ async fn a_write_that_cannot_commit_is_an_error_and_keeps_nothing(store: Store) 
     assert!(published.is_err(), "publish: {published:?}");
     let acked = store.rooms.acknowledge(&room("general"), ada, seq(2)).await;
     assert!(acked.is_err(), "acknowledge: {acked:?}");
+    let pruned = store
+        .rooms
+        .prune(keep_newest(1), at(9), prune_limit(100))
+        .await;
+    assert!(pruned.is_err(), "prune: {pruned:?}");
 
     store.faults.fail_commits(false);
     assert!(
@@ -913,10 +936,147 @@ async fn a_write_that_cannot_commit_is_an_error_and_keeps_nothing(store: Store) 
         summary("general", 2, 0),
         "Ada is still a member, last_seq did not move, her cursor did not move"
     );
+    assert_eq!(
+        all_of(&store, ada, "general").await,
+        [1, 2],
+        "the failed prune removed nothing"
+    );
     let retried = publish(&store, "general", ada, "m-lost").await;
     assert!(
         !retried.duplicate,
         "the failed publish kept nothing under its id"
     );
     assert_eq!(retried.message.seq, seq(3), "and left no gap");
+}
+
+fn keep_newest(count: u64) -> Retention {
+    Retention {
+        max_messages: NonZeroU64::new(count),
+        max_age: None,
+    }
+}
+
+fn prune_limit(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap()
+}
+
+async fn all_of(store: &Store, reader: UserId, raw_room: &str) -> Vec<u64> {
+    let page = store
+        .rooms
+        .history(
+            &room(raw_room),
+            reader,
+            HistoryRequest {
+                window: HistoryWindow::Latest,
+                limit: PageLimit::MAX,
+            },
+        )
+        .await
+        .unwrap();
+    seqs(&page.messages)
+}
+
+async fn retention_by_count_keeps_each_rooms_newest_messages_and_its_last_seq(store: Store) {
+    let (ada, grace) = ada_and_grace(&store).await;
+    ada_publishes(&store, ada, 5).await;
+    join(&store, "random", grace).await;
+    publish(&store, "random", grace, "r1").await;
+
+    let removed = store
+        .rooms
+        .prune(keep_newest(2), at(9), prune_limit(100))
+        .await
+        .unwrap();
+
+    assert_eq!(removed, 3);
+    assert_eq!(all_of(&store, ada, "general").await, [4, 5]);
+    assert_eq!(
+        all_of(&store, grace, "random").await,
+        [1],
+        "within its limit"
+    );
+    assert_eq!(last_seq(&store, ada).await, 5, "last_seq never goes down");
+    let replay = store
+        .rooms
+        .messages_after(&room("general"), Seq::ZERO, PageLimit::MAX)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&replay.messages), [4, 5], "what remains is delivered");
+    assert!(!replay.recovered(), "and the gap is reported");
+    assert_eq!(
+        publish(&store, "general", ada, "m6").await.message.seq,
+        seq(6),
+        "seqs are never reused"
+    );
+    assert_eq!(
+        membership(&store, "general", ada).await.unwrap(),
+        summary("general", 6, 0),
+        "members and cursors stay"
+    );
+}
+
+async fn retention_by_age_removes_the_oldest_messages_up_to_the_first_young_one(store: Store) {
+    let (ada, _) = ada_and_grace(&store).await;
+    join(&store, "general", ada).await;
+    // The clock stepped back between the second and third publishes.
+    for (id, minute) in [("m1", 1), ("m2", 5), ("m3", 2), ("m4", 6)] {
+        let mut message = message("general", ada, id, "hi");
+        message.created_at = at(minute);
+        store.rooms.publish(message).await.unwrap();
+    }
+    join(&store, "random", ada).await;
+    publish(&store, "random", ada, "r1").await;
+    let six_minutes = Retention {
+        max_messages: None,
+        max_age: Some(TimeDelta::minutes(6)),
+    };
+
+    let removed = store
+        .rooms
+        .prune(six_minutes, at(10), prune_limit(100))
+        .await
+        .unwrap();
+
+    assert_eq!(removed, 2, "m1 of general and r1 (at 2) of random");
+    assert_eq!(
+        all_of(&store, ada, "general").await,
+        [2, 3, 4],
+        "the old m3 stays behind the young m2: no hole in the middle"
+    );
+    assert_eq!(all_of(&store, ada, "random").await, Vec::<u64>::new());
+    assert_eq!(
+        publish(&store, "random", ada, "r2").await.message.seq,
+        seq(2),
+        "an emptied room goes on from its last_seq"
+    );
+}
+
+async fn pruning_stops_at_its_limit_and_resumes_where_it_stopped(store: Store) {
+    let (ada, _) = ada_and_grace(&store).await;
+    ada_publishes(&store, ada, 5).await;
+    join(&store, "random", ada).await;
+    for n in 1..=3 {
+        publish(&store, "random", ada, &format!("r{n}")).await;
+    }
+    let prune = || store.rooms.prune(keep_newest(1), at(9), prune_limit(4));
+
+    assert_eq!(prune().await.unwrap(), 4, "a full pass");
+    assert_eq!(prune().await.unwrap(), 2, "the rest");
+    assert_eq!(prune().await.unwrap(), 0, "nothing left");
+    assert_eq!(all_of(&store, ada, "general").await, [5]);
+    assert_eq!(all_of(&store, ada, "random").await, [3]);
+}
+
+async fn keeping_everything_removes_nothing(store: Store) {
+    let (ada, _) = ada_and_grace(&store).await;
+    ada_publishes(&store, ada, 3).await;
+
+    let removed = store
+        .rooms
+        .prune(Retention::KEEP_EVERYTHING, at(59), prune_limit(100))
+        .await
+        .unwrap();
+
+    assert_eq!(removed, 0);
+    assert_eq!(all_of(&store, ada, "general").await, [1, 2, 3]);
 }

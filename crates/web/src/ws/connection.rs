@@ -168,8 +168,13 @@ async fn finish(
             return;
         }
     };
+    // Behind what is queued (a shutdown flushes what the client was already owed), so
+    // a full queue is given its grace to make room for the close too.
     let closing = match reason {
-        Some(reason) => outbound.try_send(Outbound::Close(reason)).is_ok(),
+        Some(reason) => {
+            let queued = outbound.send(Outbound::Close(reason));
+            matches!(tokio::time::timeout(CLOSE_GRACE, queued).await, Ok(Ok(())))
+        }
         None => false,
     };
     drop(outbound);
