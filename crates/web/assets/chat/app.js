@@ -11,6 +11,8 @@ const PAGE_SIZE = 50;
 const OLDER_THRESHOLD_PX = 48;
 // Acks wait this long so a burst of messages costs one frame (frames are budgeted).
 const ACK_DELAY_MS = 200;
+// How often the open room's presence is asked again (see askPresence).
+const PRESENCE_REFRESH_MS = 30_000;
 
 const $ = (id) => document.getElementById(id);
 const view = {
@@ -44,6 +46,7 @@ let joining = null;
 let loadingOlder = false;
 const ackTimers = new Map();
 let unsentFrames = [];
+let presenceTimer = null;
 
 const connection = new Connection(session, {
   onFrame: receive,
@@ -84,7 +87,8 @@ view.accountForm.addEventListener("submit", async (event) => {
       });
     }
     await session.logIn(email, password);
-    form.password.value = "";
+    // Nothing typed stays in the form for the next person at this screen.
+    view.accountForm.reset();
     await enterChat();
   } catch (error) {
     showProblem(describe(error));
@@ -206,7 +210,7 @@ async function selectRoom(name) {
   renderPresent();
   renderUnsent();
   if (timeline === null || timeline === undefined) return;
-  connection.send({ type: "presence", room: name });
+  askPresence();
   if (!timeline.historyLoaded) await loadHistory(timeline, null);
   scrollToNewest();
   acknowledge(timeline);
@@ -349,13 +353,16 @@ function receive(frame) {
         joining = null;
         selectRoom(frame.room);
       } else if (frame.room === current) {
-        connection.send({ type: "presence", room: current });
+        askPresence();
       }
       break;
     }
     case "message": {
       const timeline = timelineOf(frame.room);
       show(timeline, frame);
+      // The server announces members' connections coming and going, not a connected
+      // member joining the room: a stranger speaking is one, so ask who is here.
+      if (frame.room === current && !timeline.present.has(frame.sender.id)) askPresence();
       renderRooms();
       acknowledge(timeline);
       break;
@@ -386,6 +393,22 @@ function receive(frame) {
       break;
   }
 }
+
+/**
+ * Asks who is in the open room (the answer is a `presence` frame), once for a burst of
+ * reasons (a replay of many messages), since frames are budgeted.
+ */
+function askPresence() {
+  if (presenceTimer !== null) return;
+  presenceTimer = setTimeout(() => {
+    presenceTimer = null;
+    if (current !== null) connection.send({ type: "presence", room: current });
+  }, ACK_DELAY_MS);
+}
+
+// Members who join the room while connected are not announced (see "message" above);
+// a slow refresh keeps the list right when they stay silent.
+setInterval(askPresence, PRESENCE_REFRESH_MS);
 
 function renderPresent() {
   const timeline = current === null ? undefined : rooms.get(current);
