@@ -237,16 +237,15 @@ async fn two_people_chat_and_the_one_whose_network_drops_catches_up_once_in_orde
     // sent once (its idempotency key makes a re-send harmless).
     beas_network.come_back();
     bea.await_status("Connected").await;
-    let everything = [
-        ("Ada", "Hello Bea"),
-        ("Bea", "Hi Ada"),
-        ("Ada", "line one\nline two"),
-        ("Ada", "<img src=x onerror=alert(1)>"),
-        ("Ada", "while you were away 1"),
-        ("Ada", "while you were away 2"),
-        ("Ada", "while you were away 3"),
-        ("Bea", "typed while offline"),
-    ];
+    let everything: Vec<(&str, &str)> = before_the_drop
+        .into_iter()
+        .chain([
+            ("Ada", "while you were away 1"),
+            ("Ada", "while you were away 2"),
+            ("Ada", "while you were away 3"),
+            ("Bea", "typed while offline"),
+        ])
+        .collect();
     bea.await_messages(&everything).await;
     ada.await_messages(&everything).await;
     ada.await_present(&["Ada Lovelace (you)", "Bea Tester"])

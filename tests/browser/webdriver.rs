@@ -227,25 +227,22 @@ impl Browser {
 
     /// What assistive technology would call the element (WebDriver's computed label).
     pub async fn accessible_name(&self, element: &Element) -> String {
-        self.element_value(element, "GET", "computedlabel", Value::Null)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.read(element, "computedlabel").await
     }
 
     /// The element's ARIA role as the browser computes it.
     pub async fn role(&self, element: &Element) -> String {
-        self.element_value(element, "GET", "computedrole", Value::Null)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.read(element, "computedrole").await
     }
 
     /// The element's rendered text.
     pub async fn text(&self, element: &Element) -> String {
-        self.element_value(element, "GET", "text", Value::Null)
+        self.read(element, "text").await
+    }
+
+    /// One of the element's string properties (`GET /element/{id}/{what}`).
+    async fn read(&self, element: &Element, what: &str) -> String {
+        self.element_value(element, "GET", what, Value::Null)
             .await
             .as_str()
             .unwrap_or_default()
