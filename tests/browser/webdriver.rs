@@ -20,6 +20,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// The W3C element reference key.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// What an element replaced by the page reads as (see `Browser::read`).
+pub const GONE: &str = "(replaced by the page)";
 /// The Enter key, as WebDriver's `send_keys` writes it.
 pub const ENTER: &str = "\u{E007}";
 /// Shift, held down until [`RELEASE`]: `SHIFT + ENTER + RELEASE` is Shift+Enter.
@@ -240,13 +242,22 @@ impl Browser {
         self.read(element, "text").await
     }
 
-    /// One of the element's string properties (`GET /element/{id}/{what}`).
+    /// One of the element's string properties (`GET /element/{id}/{what}`). An element
+    /// the page replaced since it was found reads as [`GONE`]: polling callers read
+    /// the page again rather than fail while it re-renders.
     async fn read(&self, element: &Element, what: &str) -> String {
-        self.element_value(element, "GET", what, Value::Null)
+        match self
+            .call(
+                "GET",
+                &format!("/element/{}/{what}", element.id),
+                Value::Null,
+            )
             .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        {
+            Ok(value) => value.as_str().unwrap_or_default().to_owned(),
+            Err(error) if error.contains("stale element") => GONE.to_owned(),
+            Err(error) => panic!("{what} on an element: {error}"),
+        }
     }
 
     pub async fn click(&self, element: &Element) {
