@@ -13,21 +13,13 @@ use actix_web::middleware::Next;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::routes::{CspProfile, RouteTable};
 
-/// The policy of every API response: it is data, never a document to render or frame.
-const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
-/// The policy of the Swagger UI: its own scripts and styles only (it sets inline
-/// styles), requests to this origin only.
-const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-                        img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
-                        base-uri 'none'; form-action 'self'";
-
 /// Adds the security headers to every response; `Cache-Control: no-store` to every API
 /// response that does not set its own (they carry tokens or personal data).
 pub async fn security_headers(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let is_docs = RouteTable::route_of(&request).is_some_and(|route| route.csp == CspProfile::Docs);
+    let csp = RouteTable::route_of(&request).map_or(CspProfile::Api, |route| route.csp);
     let mut response = next.call(request).await?;
     let headers = response.headers_mut();
     headers.insert(
@@ -41,9 +33,9 @@ pub async fn security_headers(
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if is_docs { DOCS_CSP } else { API_CSP }),
+        HeaderValue::from_static(csp.policy()),
     );
-    if !is_docs && !headers.contains_key(header::CACHE_CONTROL) {
+    if !csp.is_static() && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     Ok(response)

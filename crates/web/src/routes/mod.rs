@@ -5,6 +5,7 @@
 //! the right limits, CSP and 405s by declaring them here.
 
 pub mod accounts;
+pub mod chat;
 pub mod health;
 pub mod rooms;
 pub mod sessions;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use actix_web::dev::ServiceRequest;
 use actix_web::http::Method;
+use actix_web::web;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Which per-address budgets a request to a route spends (the per-user budget applies
@@ -36,6 +38,39 @@ pub enum CspProfile {
     Api,
     /// The Swagger UI: its own scripts and styles, requests to this origin only.
     Docs,
+    /// The chat page (`GET /` and its files): scripts, styles, images and connections of
+    /// this origin only, nothing inline, no plugins, no framing.
+    Page,
+}
+
+impl CspProfile {
+    /// The `Content-Security-Policy` header value of this profile.
+    #[must_use]
+    pub const fn policy(self) -> &'static str {
+        match self {
+            Self::Api => "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+            // The Swagger UI sets inline styles, hence `'unsafe-inline'` for styles only.
+            Self::Docs => {
+                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                 img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+                 base-uri 'none'; form-action 'self'"
+            }
+            // `connect-src 'self'` covers the page's own `ws://`/`wss://` origin too
+            // (CSP Level 3), so the socket needs no wider rule.
+            Self::Page => {
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                 connect-src 'self'; base-uri 'none'; form-action 'self'; \
+                 frame-ancestors 'none'"
+            }
+        }
+    }
+
+    /// Whether responses under this profile keep the cache policy they set themselves
+    /// (static files); otherwise an answer without one gets `no-store`.
+    #[must_use]
+    pub const fn is_static(self) -> bool {
+        matches!(self, Self::Docs | Self::Page)
+    }
 }
 
 /// What a route's path matches.
@@ -59,8 +94,11 @@ impl PathPattern {
                 loop {
                     match (expected.next(), actual.next()) {
                         (None, None) => return true,
+                        // A `{name}` segment is never empty: the router does not match
+                        // `/assets/chat/` to `/assets/chat/{file}`, so neither may we.
                         (Some(expected), Some(actual))
-                            if expected.starts_with('{') || expected == actual => {}
+                            if (expected.starts_with('{') && !actual.is_empty())
+                                || expected == actual => {}
                         _ => return false,
                     }
                 }
@@ -103,6 +141,15 @@ fn declared() -> Vec<Declared> {
     use BudgetClass::{Session, Standard, Upgrade};
     let api = |route, register| Declared {
         route,
+        register: Some(register),
+    };
+    // The chat page's files: registered as plain routes, so they stay out of the
+    // OpenAPI document (they are a client of the API, not part of it).
+    let page = |route: Route, register| Declared {
+        route: Route {
+            csp: CspProfile::Page,
+            ..route
+        },
         register: Some(register),
     };
     let docs = |path| Declared {
@@ -164,6 +211,15 @@ fn declared() -> Vec<Declared> {
         api(route("/health/ready", &[Method::GET], Standard), |c| {
             c.service(health::ready);
         }),
+        page(route("/", &[Method::GET], Standard), |c| {
+            c.route("/", web::get().to(chat::page));
+        }),
+        page(
+            route("/assets/chat/{file}", &[Method::GET], Standard),
+            |c| {
+                c.route("/assets/chat/{file}", web::get().to(chat::asset));
+            },
+        ),
         docs(PathPattern::Template(crate::OPENAPI_PATH)),
         docs(PathPattern::Template(crate::DOCS_PATH)),
         docs(PathPattern::Prefix("/docs/")),

@@ -17,6 +17,7 @@
 mod adapter_failures;
 mod authentication;
 mod bodies;
+mod chat_page;
 mod decoding;
 mod health;
 mod rooms;

@@ -18,7 +18,6 @@ fn request(method: Method, path: &str) -> TestRequest {
 async fn a_path_no_route_knows_is_a_404_problem() {
     for (method, path) in [
         (Method::GET, "/nope"),
-        (Method::GET, "/"),
         (Method::GET, "/users"),
         (Method::GET, "/users/me/extra"),
         (Method::POST, "/health"),
