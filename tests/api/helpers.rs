@@ -371,6 +371,73 @@ impl TestApp {
             .await
     }
 
+    /// Logs `user` in from a client presenting `user_agent`; returns the pair.
+    pub async fn login_from(&self, user: &Registered, user_agent: &str) -> Tokens {
+        let response = self
+            .client
+            .post(self.url("/login"))
+            .header("user-agent", user_agent)
+            .json(&json!({"email": user.email, "password": user.password}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(
+            response.status(),
+            200,
+            "login of {} from {user_agent}",
+            user.email
+        );
+        Tokens::from_body(&response.json().await.expect("json"))
+    }
+
+    /// `GET /sessions`.
+    pub async fn sessions(&self, access_token: &str) -> Response {
+        self.get_as(access_token, "/sessions").await
+    }
+
+    /// The sessions `GET /sessions` lists, asserting a 200.
+    pub async fn listed_sessions(&self, access_token: &str) -> Vec<Value> {
+        let response = self.sessions(access_token).await;
+        assert_eq!(response.status(), 200, "GET /sessions");
+        let body: Value = response.json().await.expect("json");
+        body["sessions"]
+            .as_array()
+            .expect("a sessions array")
+            .clone()
+    }
+
+    /// The id of the caller's own session, as `GET /sessions` marks it `current`.
+    pub async fn current_session(&self, access_token: &str) -> String {
+        self.listed_sessions(access_token)
+            .await
+            .iter()
+            .find(|session| session["current"] == true)
+            .and_then(|session| session["id"].as_str())
+            .expect("the caller's session is listed")
+            .to_owned()
+    }
+
+    /// `DELETE path` with `access_token`.
+    pub async fn delete_as(&self, access_token: &str, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `DELETE /sessions/{id}`.
+    pub async fn end_session(&self, access_token: &str, id: &str) -> Response {
+        self.delete_as(access_token, &format!("/sessions/{id}"))
+            .await
+    }
+
+    /// `DELETE /sessions`.
+    pub async fn end_other_sessions(&self, access_token: &str) -> Response {
+        self.delete_as(access_token, "/sessions").await
+    }
+
     pub async fn change_password(&self, access_token: &str, current: &str, new: &str) -> Response {
         self.client
             .put(self.url("/users/me/password"))

@@ -14,6 +14,7 @@ mod errors;
 mod process;
 mod protection;
 mod rooms;
+mod session_management;
 mod sessions;
 mod storage_failures;
 mod tokens;

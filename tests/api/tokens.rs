@@ -32,8 +32,9 @@ fn now() -> i64 {
     i64::try_from(seconds).expect("seconds fit in i64")
 }
 
-/// The claims the service writes for this user, issued now and valid for 15 minutes.
-fn claims(sub: &str, email: &str) -> Value {
+/// The claims the service writes for this user in session `sid`, issued now and valid
+/// for 15 minutes.
+fn claims(sub: &str, email: &str, sid: &str) -> Value {
     let now = now();
     json!({
         "sub": sub,
@@ -42,9 +43,27 @@ fn claims(sub: &str, email: &str) -> Value {
         "nbf": now,
         "exp": now + 900,
         "jti": Uuid::new_v4().to_string(),
+        "sid": sid,
         "iss": "portico",
         "aud": "portico",
     })
+}
+
+/// The session (`sid`) a genuine access token was issued for.
+fn session_of(access_token: &str) -> String {
+    let payload = access_token
+        .split('.')
+        .nth(1)
+        .expect("a JWT has a payload segment");
+    decode_segment(payload)["sid"]
+        .as_str()
+        .expect("an access token names its session")
+        .to_owned()
+}
+
+/// A session id that names no session.
+fn no_session() -> String {
+    Uuid::new_v4().to_string()
 }
 
 /// `claims` with some members replaced.
@@ -139,9 +158,15 @@ async fn refusal_problem(app: &TestApp, token: &str) -> Option<String> {
 async fn a_correctly_forged_token_for_a_real_user_is_accepted() {
     // The control case: the forging below is right, so its refusals are about what changed.
     let app = spawn_app().await;
-    let user = app.register_user().await;
+    let (user, tokens) = app.signed_in_user().await;
 
-    let response = app.me(&forge(&claims(&user.id, &user.email))).await;
+    let response = app
+        .me(&forge(&claims(
+            &user.id,
+            &user.email,
+            &session_of(&tokens.access),
+        )))
+        .await;
 
     assert_eq!(response.status(), 200, "a forged but faithful token");
     let body: Value = response.json().await.expect("json");
@@ -153,8 +178,13 @@ async fn a_correctly_forged_token_for_a_real_user_is_accepted() {
 async fn forged_foreign_tampered_or_stale_tokens_are_refused_as_invalid_token() {
     let app = spawn_app().await;
     let (victim, tokens) = app.signed_in_user().await;
-    let other = app.register_user().await;
-    let valid = claims(&victim.id, &victim.email);
+    let (other, others_tokens) = app.signed_in_user().await;
+    let valid = claims(&victim.id, &victim.email, &session_of(&tokens.access));
+    let mut without_sid = valid.clone();
+    without_sid
+        .as_object_mut()
+        .expect("claims are an object")
+        .remove("sid");
     let now = now();
 
     let alg_none = format!(
@@ -240,6 +270,21 @@ async fn forged_foreign_tampered_or_stale_tokens_are_refused_as_invalid_token() 
             sign(Algorithm::HS256, Some("JWT"), &valid, JWT_SECRET),
         ),
         ("no typ", sign(Algorithm::HS256, None, &valid, JWT_SECRET)),
+        (
+            "no sid, as tokens had before sessions could end",
+            forge(&without_sid),
+        ),
+        (
+            "a sid that names no session",
+            forge(&with(valid.clone(), &json!({"sid": no_session()}))),
+        ),
+        (
+            "another user's session as sid",
+            forge(&with(
+                valid.clone(),
+                &json!({"sid": session_of(&others_tokens.access)}),
+            )),
+        ),
         ("garbage", "not.a.token".to_owned()),
     ];
     // Every case is tried before failing, so that the message lists all that slip through.
@@ -271,7 +316,7 @@ async fn an_expired_token_with_a_crit_header_is_called_invalid_not_expired() {
     let user = app.register_user().await;
     let now = now();
     let expired = with(
-        claims(&user.id, &user.email),
+        claims(&user.id, &user.email, &no_session()),
         &json!({"iat": now - 1_020, "nbf": now - 1_020, "exp": now - 120}),
     );
 
@@ -304,7 +349,11 @@ async fn a_refresh_token_is_not_an_access_token() {
 #[tokio::test]
 async fn a_valid_token_of_a_user_that_does_not_exist_is_refused() {
     let app = spawn_app().await;
-    let token = forge(&claims(&Uuid::new_v4().to_string(), "nobody@example.com"));
+    let token = forge(&claims(
+        &Uuid::new_v4().to_string(),
+        "nobody@example.com",
+        &no_session(),
+    ));
 
     let wrong = refusal_problem(&app, &token).await;
 

@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
+use crate::sessions::SessionEnds;
 use crate::throttle::{AdmitError, LoginThrottle};
 use domain::ports::{
     AccessTokens, AdapterError, Clock, HashReplacement, IdSource, InsertUserError, PasswordCheck,
     PasswordHasher, Ports, SessionRepository, TokenRejection, UserRepository,
 };
-use domain::{AccessClaims, DeviceToken, Email, NewUser, Password, PersonName, User, UserId};
+use domain::{
+    AccessClaims, DeviceToken, Email, NewUser, Password, PersonName, SessionId, User, UserId,
+};
 
 /// A registration: already-parsed fields.
 #[derive(Debug, Clone)]
@@ -94,38 +97,54 @@ pub enum AuthenticateError {
     /// The token itself was refused.
     #[error(transparent)]
     Rejected(#[from] TokenRejection),
-    /// The token is genuine but its user no longer exists.
-    #[error("the token's user no longer exists")]
-    UserGone,
+    /// The token is genuine but its session has ended (logout, deletion, reuse
+    /// detection, password change, expiry) or its user no longer exists: one lookup
+    /// answers both, and both mean the token proves nothing any more.
+    #[error("the token's session has ended")]
+    SessionEnded,
     /// An adapter failed.
     #[error(transparent)]
     Adapter(#[from] AdapterError),
+}
+
+/// Who is calling: the user a live access token names, and the session it was issued
+/// for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user, as stored now.
+    pub user: User,
+    /// The session (the token's `sid`), live when the token was checked.
+    pub session: SessionId,
 }
 
 /// Turns a presented access token into the user it was issued to.
 pub struct Authenticate {
     /// Verifies tokens.
     access_tokens: Arc<dyn AccessTokens>,
-    /// Where the user is read.
-    users: Arc<dyn UserRepository>,
+    /// Where the token's session and its user are read, together.
+    sessions: Arc<dyn SessionRepository>,
+    /// The time.
+    clock: Arc<dyn Clock>,
 }
 
 impl Authenticate {
     pub(crate) fn new(ports: &Ports) -> Self {
         Self {
             access_tokens: Arc::clone(&ports.access_tokens),
-            users: Arc::clone(&ports.users),
+            sessions: Arc::clone(&ports.sessions),
+            clock: Arc::clone(&ports.clock),
         }
     }
 
-    /// Verifies the token and reads its user, so that a token outliving its account
-    /// authenticates no one and every handler sees the current profile.
+    /// Verifies the token and reads its user through its session, so that a token
+    /// outliving its session or its account authenticates no one and every handler sees
+    /// the current profile.
     ///
     /// # Errors
     /// [`AuthenticateError::Rejected`] for a refused token,
-    /// [`AuthenticateError::UserGone`] when its user was deleted,
-    /// [`AuthenticateError::Adapter`] when an adapter fails.
-    pub async fn execute(&self, token: &str) -> Result<User, AuthenticateError> {
+    /// [`AuthenticateError::SessionEnded`] when its session ended or its user was
+    /// deleted, [`AuthenticateError::Adapter`] when an adapter fails.
+    pub async fn execute(&self, token: &str) -> Result<Caller, AuthenticateError> {
         let claims = self.verify(token)?;
         self.user_of(&claims).await
     }
@@ -140,16 +159,23 @@ impl Authenticate {
         self.access_tokens.verify(token)
     }
 
-    /// The second half of [`Authenticate::execute`]: the user a verified token names.
+    /// The second half of [`Authenticate::execute`]: the user a verified token names,
+    /// provided the token's session is live. One store call: the session's liveness is
+    /// read with the user, not in a second round trip.
     ///
     /// # Errors
-    /// [`AuthenticateError::UserGone`] when the user was deleted,
-    /// [`AuthenticateError::Adapter`] when the store fails.
-    pub async fn user_of(&self, claims: &AccessClaims) -> Result<User, AuthenticateError> {
-        self.users
-            .find_by_id(claims.user_id)
+    /// [`AuthenticateError::SessionEnded`] when the session ended or the user was
+    /// deleted, [`AuthenticateError::Adapter`] when the store fails.
+    pub async fn user_of(&self, claims: &AccessClaims) -> Result<Caller, AuthenticateError> {
+        let user = self
+            .sessions
+            .find_live_user(claims.session, claims.user_id, self.clock.now())
             .await?
-            .ok_or(AuthenticateError::UserGone)
+            .ok_or(AuthenticateError::SessionEnded)?;
+        Ok(Caller {
+            user,
+            session: claims.session,
+        })
     }
 }
 
@@ -234,6 +260,8 @@ pub struct ChangePassword {
     users: Arc<dyn UserRepository>,
     /// Where the user's sessions are revoked.
     sessions: Arc<dyn SessionRepository>,
+    /// Tells the connections of the revoked sessions.
+    ends: SessionEnds,
     /// Checks the current password, hashes the new one.
     hasher: Arc<dyn PasswordHasher>,
     /// The time.
@@ -248,14 +276,17 @@ impl ChangePassword {
         Self {
             users: Arc::clone(&ports.users),
             sessions: Arc::clone(&ports.sessions),
+            ends: SessionEnds::new(ports),
             hasher: Arc::clone(&ports.hasher),
             clock: Arc::clone(&ports.clock),
             throttle,
         }
     }
 
-    /// Checks `current`, stores the hash of `new` and revokes every session of the user:
-    /// whoever learnt the old password (or stole a refresh token) is locked out.
+    /// Checks `current`, stores the hash of `new` and revokes every session of the user,
+    /// the caller's included: whoever learnt the old password (or stole a refresh or
+    /// access token) is locked out at once, and the client logs in again with the new
+    /// password. Each revoked session's connections are told to close.
     ///
     /// The check of `current` is counted like a login's: against the client's device
     /// when `device_token` is valid for the user's address, else against the address's
@@ -297,7 +328,8 @@ impl ChangePassword {
         // Sessions first: if storing the hash then fails, the user is logged out with
         // the old password still valid, which is safe; the other order could leave a
         // stolen session alive after the password changed.
-        self.sessions.revoke_all_of_user(user.id, now).await?;
+        let ended = self.sessions.revoke_all_of_user(user.id, None, now).await?;
+        self.ends.announce(&ended).await;
         if !self
             .users
             .update_password_hash(user.id, new_hash, now, HashReplacement::Changed)

@@ -13,8 +13,8 @@ mod throttle;
 mod use_cases;
 
 pub use accounts::{
-    Authenticate, AuthenticateError, ChangePassword, ChangePasswordError, ProfileChanges, Register,
-    RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
+    Authenticate, AuthenticateError, Caller, ChangePassword, ChangePasswordError, ProfileChanges,
+    Register, RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
 };
 pub use rooms::{
     Acknowledge, CatchUp, CloseConnection, DeliveryTracker, History, InvalidMessage, JoinRoom,
@@ -23,8 +23,9 @@ pub use rooms::{
     SetConnectionState,
 };
 pub use sessions::{
-    LogIn, LogInCommand, LogInError, LogOut, LoggedIn, Refresh, SessionError, SessionPolicy,
-    TokenPair, TokenPairIssuer,
+    EndOtherSessions, EndSession, EndSessionError, ListSessions, ListedSession, LogIn,
+    LogInCommand, LogInError, LogOut, LoggedIn, Refresh, SessionError, SessionPolicy, TokenPair,
+    TokenPairIssuer,
 };
 
 pub use throttle::{AdmitError, LoginThrottle, LoginThrottlePolicy, PasswordAttempt};

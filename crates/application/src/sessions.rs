@@ -1,17 +1,51 @@
-//! Logging in, refreshing and logging out: the life of a session.
+//! Logging in, refreshing and logging out, listing and ending sessions: the life of a
+//! session.
 
 use std::sync::Arc;
 
+use crate::Caller;
 use crate::throttle::{AdmitError, LoginThrottle};
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
-    AccessTokens, AdapterError, Clock, DeviceTokens, HashReplacement, IdSource, PasswordCheck,
-    PasswordHasher, Ports, RefreshTokenMint, SessionRepository, UserRepository,
+    AccessTokens, AdapterError, Clock, DeviceTokens, HashReplacement, IdSource, MessageBus,
+    PasswordCheck, PasswordHasher, Ports, RefreshTokenMint, RoomEvent, SessionRepository,
+    UserRepository,
 };
 use domain::{
-    DeviceId, DeviceToken, Email, IssuedAccessToken, NewRefreshToken, Password, PasswordHash,
-    RefreshToken, RefreshTokenRecord, SessionId, User,
+    DeviceId, DeviceToken, Email, IssuedAccessToken, NewRefreshToken, NewSession, Password,
+    PasswordHash, RefreshToken, RefreshTokenRecord, SessionId, SessionSummary, User, UserAgent,
 };
+
+/// Tells every connection, on every instance, that sessions ended, so that those they
+/// authorise close at once. Shared by every path that ends sessions.
+pub(crate) struct SessionEnds {
+    /// Where the news goes.
+    bus: Arc<dyn MessageBus>,
+}
+
+impl SessionEnds {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            bus: Arc::clone(&ports.bus),
+        }
+    }
+
+    /// Announces that each of `sessions` ended. The store refuses their tokens already,
+    /// so a bus that fails leaves a connection open a little longer (until it next
+    /// checks its session, or its token expires), never a session alive: it is logged,
+    /// and the caller's operation still succeeds.
+    pub(crate) async fn announce(&self, sessions: &[SessionId]) {
+        for &session in sessions {
+            if let Err(error) = self.bus.publish(RoomEvent::SessionEnded { session }).await {
+                tracing::warn!(
+                    session_id = %session,
+                    error.cause_chain = ?error,
+                    "announcing an ended session failed; its connections close when they next check it"
+                );
+            }
+        }
+    }
+}
 
 /// How long the tokens of a session live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +107,9 @@ impl TokenPairIssuer {
             issued_at: now,
             expires_at: refresh_expires_at,
         };
-        let access = self.access_tokens.issue(user, now, self.ids.new_id())?;
+        let access = self
+            .access_tokens
+            .issue(user, session, now, self.ids.new_id())?;
         let pair = TokenPair {
             access_expires_in: (access.expires_at - now).num_seconds(),
             access,
@@ -94,6 +130,9 @@ pub struct LogInCommand {
     /// The device token the client presented, unverified: a valid one for `email`
     /// counts the attempt against that device rather than against strangers.
     pub device_token: Option<DeviceToken>,
+    /// The client's `User-Agent`, kept with the session so that its owner can tell
+    /// their devices apart in the session list.
+    pub user_agent: Option<UserAgent>,
 }
 
 /// What a successful login hands the client.
@@ -187,8 +226,14 @@ impl LogIn {
         let user = outcome?;
 
         let session = SessionId::from_uuid(self.tokens.ids.new_id());
-        let (pair, first_token) = self.tokens.issue(&user, session, now)?;
-        self.sessions.start(user.id, first_token).await?;
+        let (pair, first) = self.tokens.issue(&user, session, now)?;
+        self.sessions
+            .start(NewSession {
+                user_id: user.id,
+                first,
+                user_agent: command.user_agent,
+            })
+            .await?;
         tracing::info!(user_id = %user.id, "session started");
         // A new device id at every login, never the presented one again: a token then
         // stands for one proof of the password, and a copy taken from this client stops
@@ -301,13 +346,16 @@ async fn judge(
 }
 
 /// A spent token presented again means two parties hold the session's tokens, and the
-/// server cannot tell which is the thief (RFC 9700 §4.14.2): end the session for both.
+/// server cannot tell which is the thief (RFC 9700 §4.14.2): end the session for both,
+/// access tokens and connections included.
 async fn revoke_for_reuse(
     sessions: &dyn SessionRepository,
+    ends: &SessionEnds,
     record: &RefreshTokenRecord,
     now: DateTime<Utc>,
 ) -> Result<SessionError, AdapterError> {
     sessions.revoke(record.session, now).await?;
+    ends.announce(&[record.session]).await;
     tracing::warn!(
         user_id = %record.user_id,
         session_id = %record.session.as_uuid(),
@@ -324,6 +372,8 @@ pub struct Refresh {
     sessions: Arc<dyn SessionRepository>,
     /// Mints the new pair.
     tokens: Arc<TokenPairIssuer>,
+    /// Tells the connections of a session revoked for reuse.
+    ends: SessionEnds,
     /// The time.
     clock: Arc<dyn Clock>,
 }
@@ -334,6 +384,7 @@ impl Refresh {
             users: Arc::clone(&ports.users),
             sessions: Arc::clone(&ports.sessions),
             tokens,
+            ends: SessionEnds::new(ports),
             clock: Arc::clone(&ports.clock),
         }
     }
@@ -353,7 +404,8 @@ impl Refresh {
         let record = match judge(self.sessions.as_ref(), mint, presented, now).await? {
             Standing::Live(record) => record,
             Standing::Spent(record) => {
-                return Err(revoke_for_reuse(self.sessions.as_ref(), &record, now).await?);
+                let sessions = self.sessions.as_ref();
+                return Err(revoke_for_reuse(sessions, &self.ends, &record, now).await?);
             }
             Standing::Dead => return Err(SessionError::InvalidRefreshToken),
         };
@@ -368,7 +420,8 @@ impl Refresh {
             .await?
         {
             // Spent (or revoked) between our read and our write: a concurrent use.
-            return Err(revoke_for_reuse(self.sessions.as_ref(), &record, now).await?);
+            let sessions = self.sessions.as_ref();
+            return Err(revoke_for_reuse(sessions, &self.ends, &record, now).await?);
         }
         Ok(pair)
     }
@@ -380,6 +433,8 @@ pub struct LogOut {
     sessions: Arc<dyn SessionRepository>,
     /// Computes token digests.
     refresh_tokens: Arc<dyn RefreshTokenMint>,
+    /// Tells the session's connections.
+    ends: SessionEnds,
     /// The time.
     clock: Arc<dyn Clock>,
 }
@@ -389,12 +444,13 @@ impl LogOut {
         Self {
             sessions: Arc::clone(&ports.sessions),
             refresh_tokens: Arc::clone(&ports.refresh_tokens),
+            ends: SessionEnds::new(ports),
             clock: Arc::clone(&ports.clock),
         }
     }
 
-    /// Revokes the session of a live token. Access tokens already issued stay valid
-    /// until their short expiry.
+    /// Revokes the session of a live token: its access tokens are refused from now on
+    /// and its connections close.
     ///
     /// # Errors
     /// [`SessionError::InvalidRefreshToken`] for a token that is unknown, expired or of
@@ -413,14 +469,151 @@ impl LogOut {
         match standing {
             Standing::Live(record) => {
                 self.sessions.revoke(record.session, now).await?;
+                self.ends.announce(&[record.session]).await;
                 tracing::info!(user_id = %record.user_id, "session ended by logout");
                 Ok(())
             }
             Standing::Spent(record) => {
-                Err(revoke_for_reuse(self.sessions.as_ref(), &record, now).await?)
+                let sessions = self.sessions.as_ref();
+                Err(revoke_for_reuse(sessions, &self.ends, &record, now).await?)
             }
             Standing::Dead => Err(SessionError::InvalidRefreshToken),
         }
+    }
+}
+
+/// A live session in its owner's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSession {
+    /// The session.
+    pub summary: SessionSummary,
+    /// Whether it is the caller's own: the one whose access token asked.
+    pub current: bool,
+}
+
+/// Lists a user's live sessions.
+pub struct ListSessions {
+    /// Where sessions are read.
+    sessions: Arc<dyn SessionRepository>,
+    /// The time: what is live.
+    clock: Arc<dyn Clock>,
+}
+
+impl ListSessions {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            sessions: Arc::clone(&ports.sessions),
+            clock: Arc::clone(&ports.clock),
+        }
+    }
+
+    /// The caller's live sessions, most recently used first, the caller's own marked
+    /// `current`.
+    ///
+    /// # Errors
+    /// [`AdapterError`] when the store fails.
+    #[tracing::instrument(name = "list_sessions", skip_all, fields(user_id = %caller.user.id))]
+    pub async fn execute(&self, caller: &Caller) -> Result<Vec<ListedSession>, AdapterError> {
+        let sessions = self
+            .sessions
+            .list_live(caller.user.id, self.clock.now())
+            .await?;
+        Ok(sessions
+            .into_iter()
+            .map(|summary| ListedSession {
+                current: summary.id == caller.session,
+                summary,
+            })
+            .collect())
+    }
+}
+
+/// Why a session could not be ended.
+#[derive(Debug, thiserror::Error)]
+pub enum EndSessionError {
+    /// No live session of the caller has this id: unknown, ended already, or another
+    /// user's (deliberately indistinguishable, so that ids cannot be probed).
+    #[error("no such session")]
+    SessionNotFound,
+    /// An adapter failed.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+}
+
+/// Ends one of the caller's sessions.
+pub struct EndSession {
+    /// Where the session is revoked.
+    sessions: Arc<dyn SessionRepository>,
+    /// Tells its connections.
+    ends: SessionEnds,
+    /// The time.
+    clock: Arc<dyn Clock>,
+}
+
+impl EndSession {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            sessions: Arc::clone(&ports.sessions),
+            ends: SessionEnds::new(ports),
+            clock: Arc::clone(&ports.clock),
+        }
+    }
+
+    /// Ends `target` when it is one of the caller's live sessions (their own current one
+    /// included: that is a logout by access token): its refresh and access tokens stop
+    /// working and its connections close.
+    ///
+    /// # Errors
+    /// [`EndSessionError::SessionNotFound`] when `target` is not a live session of the
+    /// caller's; [`EndSessionError::Adapter`] when the store fails.
+    #[tracing::instrument(name = "end_session", skip_all, fields(user_id = %caller.user.id))]
+    pub async fn execute(&self, caller: &Caller, target: SessionId) -> Result<(), EndSessionError> {
+        if !self
+            .sessions
+            .revoke_of_user(caller.user.id, target, self.clock.now())
+            .await?
+        {
+            return Err(EndSessionError::SessionNotFound);
+        }
+        self.ends.announce(&[target]).await;
+        tracing::info!(session_id = %target, "session ended by its owner");
+        Ok(())
+    }
+}
+
+/// Ends every session of the caller's but the one they call from.
+pub struct EndOtherSessions {
+    /// Where the sessions are revoked.
+    sessions: Arc<dyn SessionRepository>,
+    /// Tells their connections.
+    ends: SessionEnds,
+    /// The time.
+    clock: Arc<dyn Clock>,
+}
+
+impl EndOtherSessions {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            sessions: Arc::clone(&ports.sessions),
+            ends: SessionEnds::new(ports),
+            clock: Arc::clone(&ports.clock),
+        }
+    }
+
+    /// Revokes every session of the caller's except their current one, and closes the
+    /// connections of each.
+    ///
+    /// # Errors
+    /// [`AdapterError`] when the store fails.
+    #[tracing::instrument(name = "end_other_sessions", skip_all, fields(user_id = %caller.user.id))]
+    pub async fn execute(&self, caller: &Caller) -> Result<(), AdapterError> {
+        let ended = self
+            .sessions
+            .revoke_all_of_user(caller.user.id, Some(caller.session), self.clock.now())
+            .await?;
+        self.ends.announce(&ended).await;
+        tracing::info!(ended = ended.len(), "other sessions ended by their owner");
+        Ok(())
     }
 }
 

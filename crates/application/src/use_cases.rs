@@ -7,10 +7,11 @@ use std::sync::Arc;
 use domain::ports::{Ports, StorageHealth};
 
 use crate::{
-    Acknowledge, Authenticate, CatchUp, ChangePassword, CloseConnection, History, JoinRoom,
-    LeaveRoom, ListRooms, LogIn, LogOut, LoginThrottle, LoginThrottlePolicy, OpenConnection,
-    Presence, PruneHistory, Publish, Refresh, Register, ResumeRoom, RoomPolicy, SessionPolicy,
-    SetConnectionState, TokenPairIssuer, UpdateProfile,
+    Acknowledge, Authenticate, CatchUp, ChangePassword, CloseConnection, EndOtherSessions,
+    EndSession, History, JoinRoom, LeaveRoom, ListRooms, ListSessions, LogIn, LogOut,
+    LoginThrottle, LoginThrottlePolicy, OpenConnection, Presence, PruneHistory, Publish, Refresh,
+    Register, ResumeRoom, RoomPolicy, SessionPolicy, SetConnectionState, TokenPairIssuer,
+    UpdateProfile,
 };
 
 /// The rules the use cases apply that are a matter of configuration.
@@ -34,8 +35,14 @@ pub struct UseCases {
     pub refresh: Refresh,
     /// `POST /logout`.
     pub log_out: LogOut,
-    /// Every route that takes an access token.
+    /// Every route that takes an access token, the WebSocket upgrade and `auth` frame.
     pub authenticate: Authenticate,
+    /// `GET /sessions`.
+    pub list_sessions: ListSessions,
+    /// `DELETE /sessions/{id}`.
+    pub end_session: EndSession,
+    /// `DELETE /sessions`.
+    pub end_other_sessions: EndOtherSessions,
     /// `PATCH /users/me`.
     pub update_profile: UpdateProfile,
     /// `PUT /users/me/password`.
@@ -89,6 +96,9 @@ impl UseCases {
             refresh: Refresh::new(ports, tokens),
             log_out: LogOut::new(ports),
             authenticate: Authenticate::new(ports),
+            list_sessions: ListSessions::new(ports),
+            end_session: EndSession::new(ports),
+            end_other_sessions: EndOtherSessions::new(ports),
             update_profile: UpdateProfile::new(ports),
             change_password: ChangePassword::new(ports, throttle),
             list_rooms: ListRooms::new(ports),

@@ -67,7 +67,7 @@ pub use room::{
     RoomName, RoomNameError, RoomSummary, Sender, Seq,
 };
 pub use session::{
-    AccessClaims, IssuedAccessToken, NewRefreshToken, RefreshToken, RefreshTokenRecord, SessionId,
-    TokenDigest,
+    AccessClaims, IssuedAccessToken, MAX_USER_AGENT_CHARS, NewRefreshToken, NewSession,
+    RefreshToken, RefreshTokenRecord, SessionId, SessionSummary, TokenDigest, UserAgent,
 };
 pub use user::{NewUser, PersonName, PersonNameError, User, UserId};

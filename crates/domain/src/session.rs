@@ -86,6 +86,73 @@ pub struct RefreshTokenRecord {
     pub session_revoked_at: Option<DateTime<Utc>>,
 }
 
+/// The most characters of a `User-Agent` kept with a session: enough for every real
+/// browser's, and a client cannot make the session list large.
+pub const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// The `User-Agent` a client presented when its session started, as the session list
+/// shows it: control characters dropped (nothing in it can break a log line or a
+/// terminal), surrounding white space trimmed, at most [`MAX_USER_AGENT_CHARS`]
+/// characters (cut on a character boundary). It is what the client claims, never proof
+/// of anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAgent(String);
+
+impl UserAgent {
+    /// The presented header made fit to keep; `None` when nothing printable is left.
+    #[must_use]
+    pub fn from_presented(raw: &str) -> Option<Self> {
+        let printable: String = raw.chars().filter(|c| !c.is_control()).collect();
+        let kept: String = printable
+            .trim()
+            .chars()
+            .take(MAX_USER_AGENT_CHARS)
+            .collect();
+        let kept = kept.trim_end();
+        (!kept.is_empty()).then(|| Self(kept.to_owned()))
+    }
+}
+
+impl AsRef<str> for UserAgent {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserAgent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A session about to start: its first refresh token and what the client said of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// Whose session it is.
+    pub user_id: UserId,
+    /// Its first refresh token; its id is `first.session`, it starts at
+    /// `first.issued_at` and lasts until `first.expires_at` unless refreshed.
+    pub first: NewRefreshToken,
+    /// The client's `User-Agent` at login, if it sent one.
+    pub user_agent: Option<UserAgent>,
+}
+
+/// A live session as its owner sees it in the session list. Holds nothing of its
+/// refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session.
+    pub id: SessionId,
+    /// When it started (the login).
+    pub created_at: DateTime<Utc>,
+    /// When it was last refreshed (its start, until then).
+    pub last_used_at: DateTime<Utc>,
+    /// When it ends unless refreshed before: its newest refresh token's expiry.
+    pub expires_at: DateTime<Utc>,
+    /// The client's `User-Agent` at login.
+    pub user_agent: Option<UserAgent>,
+}
+
 /// An access token just issued, with the instant it stops being accepted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IssuedAccessToken {
@@ -110,6 +177,9 @@ pub struct AccessClaims {
     pub user_id: UserId,
     /// The `email` claim at issue time.
     pub email: Email,
+    /// The `sid` claim: the session the token was issued for. The token is refused once
+    /// that session has ended, even before its `exp`.
+    pub session: SessionId,
     /// The `jti` claim: this token's own id.
     pub token_id: Uuid,
     /// The `exp` claim.
@@ -130,6 +200,35 @@ mod tests {
             expires_at: DateTime::<Utc>::MIN_UTC,
         };
         assert!(!format!("{issued:?}").contains("secret"));
+    }
+
+    #[test]
+    fn a_user_agent_keeps_what_is_printable_up_to_its_limit() {
+        let cases: [(&str, Option<&str>); 6] = [
+            ("Mozilla/5.0 (X11; Linux)", Some("Mozilla/5.0 (X11; Linux)")),
+            ("  curl/8.5\r\n", Some("curl/8.5")),
+            ("evil\u{1b}[31m\nline", Some("evil[31mline")),
+            ("", None),
+            (" \t\u{7}\n ", None),
+            ("\u{0}", None),
+        ];
+        for (raw, kept) in cases {
+            let agent = UserAgent::from_presented(raw);
+            assert_eq!(agent.as_ref().map(AsRef::as_ref), kept, "presented {raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_long_user_agent_is_cut_on_a_character_boundary() {
+        // Multi-byte characters: a cut by bytes would split one.
+        let raw = "é".repeat(MAX_USER_AGENT_CHARS + 10);
+        let agent = UserAgent::from_presented(&raw).unwrap();
+        assert_eq!(agent.as_ref().chars().count(), MAX_USER_AGENT_CHARS);
+        assert_eq!(agent.to_string(), "é".repeat(MAX_USER_AGENT_CHARS));
+        // White space left at the cut is trimmed too.
+        let raw = format!("{}  tail", "a".repeat(MAX_USER_AGENT_CHARS - 1));
+        let agent = UserAgent::from_presented(&raw).unwrap();
+        assert_eq!(agent.as_ref(), "a".repeat(MAX_USER_AGENT_CHARS - 1));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{AccessTokens, AdapterError, Clock, TokenRejection};
-use domain::{AccessClaims, Email, IssuedAccessToken, User, UserId};
+use domain::{AccessClaims, Email, IssuedAccessToken, SessionId, User, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -56,6 +56,9 @@ struct Claims {
     nbf: i64,
     exp: i64,
     jti: Uuid,
+    /// The session (refresh-token family) the token was issued for. Required: a token
+    /// without one could not be ended with its session.
+    sid: Uuid,
     iss: String,
     aud: String,
 }
@@ -116,6 +119,7 @@ impl AccessTokens for JwtAccessTokens {
     fn issue(
         &self,
         user: &User,
+        session: SessionId,
         issued_at: DateTime<Utc>,
         token_id: Uuid,
     ) -> Result<IssuedAccessToken, AdapterError> {
@@ -127,6 +131,7 @@ impl AccessTokens for JwtAccessTokens {
             nbf: issued_at.timestamp(),
             exp: expires_at.timestamp(),
             jti: token_id,
+            sid: session.as_uuid(),
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
         };
@@ -177,6 +182,7 @@ impl AccessTokens for JwtAccessTokens {
         let claims = AccessClaims {
             user_id: UserId::from_uuid(claims.sub),
             email: Email::parse(&claims.email).map_err(|_| TokenRejection::Invalid)?,
+            session: SessionId::from_uuid(claims.sid),
             token_id: claims.jti,
             expires_at,
         };
@@ -200,6 +206,7 @@ mod tests {
 
     const SECRET: &[u8; 32] = b"portico-test-secret-of-32-bytes!";
     const OTHER_SECRET: &[u8; 32] = b"someone-else-s-secret-32-bytes!!";
+    const SESSION_ID: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5e55));
 
     /// A clock that always reads the same instant, so that every verdict below is about
     /// the token and never about when the test runs.
@@ -257,6 +264,7 @@ mod tests {
             nbf: issued_at.timestamp(),
             exp: (issued_at + Duration::minutes(15)).timestamp(),
             jti: Uuid::new_v4(),
+            sid: SESSION_ID.as_uuid(),
             iss: "portico".into(),
             aud: "portico".into(),
         }
@@ -292,7 +300,7 @@ mod tests {
         let user = ada();
         let token_id = Uuid::new_v4();
 
-        let issued = tokens.issue(&user, now(), token_id).unwrap();
+        let issued = tokens.issue(&user, SESSION_ID, now(), token_id).unwrap();
         let claims = tokens.verify(&issued.token).unwrap();
 
         let expires_at = now() + Duration::minutes(15);
@@ -302,6 +310,7 @@ mod tests {
             AccessClaims {
                 user_id: user.id,
                 email: user.email,
+                session: SESSION_ID,
                 token_id,
                 expires_at,
             }
@@ -310,7 +319,9 @@ mod tests {
 
     #[test]
     fn an_issued_token_is_an_hs256_access_token_without_crit() {
-        let issued = tokens().issue(&ada(), now(), Uuid::new_v4()).unwrap();
+        let issued = tokens()
+            .issue(&ada(), SESSION_ID, now(), Uuid::new_v4())
+            .unwrap();
         let header = jsonwebtoken::decode_header(&issued.token).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         assert_eq!(header.alg, Algorithm::HS256);
@@ -339,7 +350,9 @@ mod tests {
                 .to_utc(),
         ] {
             let tokens = tokens_at(issued_at + Duration::minutes(1));
-            let issued = tokens.issue(&ada(), issued_at, Uuid::new_v4()).unwrap();
+            let issued = tokens
+                .issue(&ada(), SESSION_ID, issued_at, Uuid::new_v4())
+                .unwrap();
             assert!(
                 tokens.verify(&issued.token).is_ok(),
                 "issued at {issued_at}"
@@ -355,7 +368,9 @@ mod tests {
 
     #[test]
     fn a_token_is_expired_from_its_exp_plus_the_leeway() {
-        let issued = tokens().issue(&ada(), now(), Uuid::new_v4()).unwrap();
+        let issued = tokens()
+            .issue(&ada(), SESSION_ID, now(), Uuid::new_v4())
+            .unwrap();
         let exp = issued.expires_at;
         let last_good_instant = exp + CLOCK_SKEW_LEEWAY - Duration::milliseconds(1);
 
@@ -381,7 +396,7 @@ mod tests {
         // What another instance, its clock ahead of ours, would issue.
         let ahead_by = |skew: Duration| {
             tokens()
-                .issue(&ada(), now() + skew, Uuid::new_v4())
+                .issue(&ada(), SESSION_ID, now() + skew, Uuid::new_v4())
                 .unwrap()
                 .token
         };
@@ -450,7 +465,10 @@ mod tests {
         let tokens = tokens();
         let user = ada();
         let now = now();
-        let genuine = tokens.issue(&user, now, Uuid::new_v4()).unwrap().token;
+        let genuine = tokens
+            .issue(&user, SESSION_ID, now, Uuid::new_v4())
+            .unwrap()
+            .token;
         let [header, payload, signature] = <[String; 3]>::try_from(segments(&genuine)).unwrap();
 
         let alg_none = format!(
@@ -464,7 +482,10 @@ mod tests {
             "{header}.{}.{signature}",
             String::from_utf8(tampered).unwrap()
         );
-        let mallory = tokens.issue(&ada(), now, Uuid::new_v4()).unwrap().token;
+        let mallory = tokens
+            .issue(&ada(), SESSION_ID, now, Uuid::new_v4())
+            .unwrap()
+            .token;
         let swapped = format!("{header}.{}.{signature}", segments(&mallory)[1]);
 
         let mut wrong_issuer = claims(&user, now);
@@ -478,6 +499,7 @@ mod tests {
             iat: i64,
             nbf: i64,
             jti: Uuid,
+            sid: Uuid,
             iss: String,
             aud: String,
         }
@@ -487,6 +509,7 @@ mod tests {
             iat: now.timestamp(),
             nbf: now.timestamp(),
             jti: Uuid::new_v4(),
+            sid: SESSION_ID.as_uuid(),
             iss: "portico".into(),
             aud: "portico".into(),
         };
@@ -497,6 +520,7 @@ mod tests {
             nbf: i64,
             exp: i64,
             jti: Uuid,
+            sid: Uuid,
             iss: String,
             aud: String,
         }
@@ -506,13 +530,36 @@ mod tests {
             nbf: now.timestamp(),
             exp: (now + Duration::minutes(15)).timestamp(),
             jti: Uuid::new_v4(),
+            sid: SESSION_ID.as_uuid(),
+            iss: "portico".into(),
+            aud: "portico".into(),
+        };
+        // As tokens were issued before sessions could be ended: nothing to check them by.
+        #[derive(Serialize)]
+        struct WithoutSid {
+            sub: Uuid,
+            email: String,
+            iat: i64,
+            nbf: i64,
+            exp: i64,
+            jti: Uuid,
+            iss: String,
+            aud: String,
+        }
+        let without_sid = WithoutSid {
+            sub: user.id.as_uuid(),
+            email: user.email.to_string(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: (now + Duration::minutes(15)).timestamp(),
+            jti: Uuid::new_v4(),
             iss: "portico".into(),
             aud: "portico".into(),
         };
         let mut expired = claims(&user, now - Duration::hours(1));
         expired.exp = (now - Duration::minutes(45)).timestamp();
         let not_yet = tokens
-            .issue(&user, now + Duration::hours(1), Uuid::new_v4())
+            .issue(&user, SESSION_ID, now + Duration::hours(1), Uuid::new_v4())
             .unwrap()
             .token;
         let mut issued_tomorrow = claims(&user, now);
@@ -544,6 +591,7 @@ mod tests {
             ),
             ("no exp", sign(Algorithm::HS256, typ, &without_exp, SECRET)),
             ("no iat", sign(Algorithm::HS256, typ, &without_iat, SECRET)),
+            ("no sid", sign(Algorithm::HS256, typ, &without_sid, SECRET)),
             ("an nbf an hour ahead", not_yet),
             (
                 "an iat a day ahead",

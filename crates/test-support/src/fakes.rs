@@ -2,17 +2,18 @@
 
 use std::sync::Arc;
 
+use domain::ports::RoomEvent;
 use domain::ports::{
     DeviceTokenRejection, MockAccessTokens, MockClock, MockDeviceTokens, MockIdSource,
     MockLoginAttempts, MockMessageBus, MockPasswordHasher, MockPresenceRegistry,
     MockRefreshTokenMint, MockRoomStore, MockSessionRepository, MockStorageHealth,
     MockUserRepository, PasswordCheck, Ports, StoredCredentials,
 };
-use domain::{DeviceId, RefreshTokenRecord};
+use domain::{DeviceId, RefreshTokenRecord, SessionId};
 
 use crate::fixtures::{
-    ada, device_token, digest_of, fresh_hash, minted, minted_device_token, now, presented, signed,
-    stored_hash,
+    ADA, SESSION, ada, device_token, digest_of, fresh_hash, minted, minted_device_token, now,
+    presented, signed, stored_hash,
 };
 
 /// A fake of every port. [`Fakes::new`] sets no expectation but a clock stopped at
@@ -180,11 +181,12 @@ impl Fakes {
         self.access_tokens
             .expect_issue()
             .times(1)
-            .returning(|user, at, jti| Ok(signed(user, at, jti)));
+            .returning(|user, session, at, jti| Ok(signed(user, session, at, jti)));
     }
 
     /// A password change goes through, once: the new password is hashed as
-    /// [`fresh_hash`], every session of the user is revoked and the hash is stored.
+    /// [`fresh_hash`], every session of the user is revoked (the store ends
+    /// [`SESSION`]) and the hash is stored; the end of [`SESSION`] is announced.
     pub fn new_password_is_stored(&mut self) {
         self.hasher
             .expect_hash()
@@ -192,12 +194,37 @@ impl Fakes {
             .returning(|_| Ok(fresh_hash()));
         self.sessions
             .expect_revoke_all_of_user()
+            .withf(|user, except, _| *user == ADA && except.is_none())
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(vec![SESSION]));
+        self.announces_the_end_of(&[SESSION]);
         self.users
             .expect_update_password_hash()
             .times(1)
             .returning(|_, _, _, _| Ok(true));
+    }
+
+    /// The end of each of `sessions` is announced on the bus, once each, and nothing
+    /// else is.
+    pub fn announces_the_end_of(&mut self, sessions: &[SessionId]) {
+        let expected: Vec<RoomEvent> = sessions
+            .iter()
+            .map(|&session| RoomEvent::SessionEnded { session })
+            .collect();
+        self.bus
+            .expect_publish()
+            .withf(move |event| expected.contains(event))
+            .times(sessions.len())
+            .returning(|_| Ok(()));
+    }
+
+    /// Ada's [`SESSION`] is live: the store answers Ada for it, once.
+    pub fn adas_session_is_live(&mut self) {
+        self.sessions
+            .expect_find_live_user()
+            .withf(|session, user, at| *session == SESSION && *user == ADA && *at == now())
+            .times(1)
+            .returning(|_, _, _| Ok(Some(ada())));
     }
 
     /// Nothing is minted, signed or stored for a session.

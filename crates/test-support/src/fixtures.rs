@@ -92,6 +92,7 @@ pub fn adas_claims() -> AccessClaims {
     AccessClaims {
         user_id: ADA,
         email: email("ada@example.com"),
+        session: SESSION,
         token_id: JTI,
         expires_at: now() + access_ttl(),
     }
@@ -160,9 +161,14 @@ pub fn digest_of(token: &RefreshToken) -> TokenDigest {
 
 /// The fake signer's access token.
 #[must_use]
-pub fn signed(user: &User, issued_at: DateTime<Utc>, jti: Uuid) -> IssuedAccessToken {
+pub fn signed(
+    user: &User,
+    session: SessionId,
+    issued_at: DateTime<Utc>,
+    jti: Uuid,
+) -> IssuedAccessToken {
     IssuedAccessToken {
-        token: format!("jwt(sub={}, jti={jti})", user.id),
+        token: format!("jwt(sub={}, sid={session}, jti={jti})", user.id),
         expires_at: issued_at + access_ttl(),
     }
 }

@@ -7,8 +7,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use application::{
-    AuthenticateError, ChangePasswordError, InvalidMessage, LogInError, PublishError,
-    RegisterError, RoomError, SessionError, UpdateProfileError,
+    AuthenticateError, ChangePasswordError, EndSessionError, InvalidMessage, LogInError,
+    PublishError, RegisterError, RoomError, SessionError, UpdateProfileError,
 };
 use domain::ports::TokenRejection;
 use serde::Serialize;
@@ -86,6 +86,10 @@ pub enum ApiError {
     /// 404 `room_not_found`: no room has this name.
     #[error("room not found")]
     RoomNotFound,
+    /// 404 `session_not_found`: the caller has no live session with this id (unknown,
+    /// malformed, ended, or another user's: one answer for all).
+    #[error("session not found")]
+    SessionNotFound,
     /// 405 `method_not_allowed`: the route exists with other methods.
     #[error("method not allowed")]
     MethodNotAllowed(Vec<Method>),
@@ -133,8 +137,17 @@ impl From<AuthenticateError> for ApiError {
             AuthenticateError::Rejected(TokenRejection::Invalid) => {
                 Self::InvalidToken("the access token is invalid")
             }
-            AuthenticateError::UserGone => USER_GONE,
+            AuthenticateError::SessionEnded => Self::InvalidToken("the token's session has ended"),
             AuthenticateError::Adapter(error) => error.into(),
+        }
+    }
+}
+
+impl From<EndSessionError> for ApiError {
+    fn from(error: EndSessionError) -> Self {
+        match error {
+            EndSessionError::SessionNotFound => Self::SessionNotFound,
+            EndSessionError::Adapter(error) => error.into(),
         }
     }
 }
@@ -260,6 +273,7 @@ impl ApiError {
             Self::NotMember => "not_member",
             Self::NotFound => "not_found",
             Self::RoomNotFound => "room_not_found",
+            Self::SessionNotFound => "session_not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::RequestTimeout(_) => "request_timeout",
             Self::EmailTaken => "email_taken",
@@ -284,6 +298,7 @@ impl ApiError {
             Self::NotMember => "Not a member",
             Self::NotFound => "Not found",
             Self::RoomNotFound => "Room not found",
+            Self::SessionNotFound => "Session not found",
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::RequestTimeout(_) => "Request timeout",
             Self::EmailTaken => "E-mail address taken",
@@ -320,6 +335,9 @@ impl ApiError {
             Self::NotFound => "No resource exists at this path.".into(),
             Self::RoomNotFound => {
                 "No room has this name; a room comes into being at its first join.".into()
+            }
+            Self::SessionNotFound => {
+                "You have no live session with this id; GET /sessions lists them.".into()
             }
             Self::MethodNotAllowed(_) => {
                 "This resource does not support this method; see the Allow header.".into()
@@ -388,7 +406,7 @@ impl ResponseError for ApiError {
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             Self::CorsRejected | Self::NotMember => StatusCode::FORBIDDEN,
-            Self::NotFound | Self::RoomNotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::RoomNotFound | Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::EmailTaken => StatusCode::CONFLICT,

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&SecuritySchemes),
     tags(
         (name = "accounts", description = "Registering and managing one's account."),
-        (name = "sessions", description = "Logging in, refreshing tokens, logging out."),
+        (name = "sessions", description = "Logging in, refreshing tokens, logging out; listing and ending one's sessions."),
         (name = "rooms", description = "The caller's rooms: history, publishing, presence."),
         (name = "health", description = "Probes for orchestrators."),
     )

@@ -2,16 +2,19 @@
 //! revoked and only then is the new hash stored (moving `updated_at`), so a failure in
 //! between fails closed.
 
-use domain::User;
-use domain::ports::{HashReplacement, PasswordCheck, StoredCredentials};
+use domain::ports::{HashReplacement, PasswordCheck, RoomEvent, StoredCredentials};
+use domain::{SessionId, User};
 use mockall::Sequence;
+use uuid::Uuid;
 
 use super::{
-    ADA, ADAS_PASSWORD, Mocks, SOMEONE_ELSE, ada, fresh_hash, now, password, stored_hash,
+    ADA, ADAS_PASSWORD, Mocks, SESSION, SOMEONE_ELSE, ada, fresh_hash, now, password, stored_hash,
     unless_failing,
 };
 use crate::ChangePasswordError;
 
+/// Ada's session on another device.
+const OTHER_SESSION: SessionId = SessionId::from_uuid(Uuid::from_u128(0x07e5));
 /// The password Ada wants instead.
 const NEW_PASSWORD: &str = "difference engine";
 
@@ -30,7 +33,7 @@ fn changes_nothing(mocks: &mut Mocks) {
 }
 
 #[tokio::test]
-async fn change_password_revokes_every_session_then_stores_the_new_hash() {
+async fn change_password_revokes_every_session_announces_their_end_then_stores_the_new_hash() {
     // An outdated hash of the right password is still the right password.
     for check in [
         PasswordCheck::Match { outdated: false },
@@ -50,10 +53,20 @@ async fn change_password_revokes_every_session_then_stores_the_new_hash() {
         mocks
             .sessions
             .expect_revoke_all_of_user()
-            .withf(|id, at| *id == ADA && *at == now())
+            // Every session, the caller's own included: it logs in again.
+            .withf(|id, except, at| *id == ADA && except.is_none() && *at == now())
             .times(1)
             .in_sequence(&mut order)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(vec![SESSION, OTHER_SESSION]));
+        for session in [SESSION, OTHER_SESSION] {
+            mocks
+                .bus
+                .expect_publish()
+                .withf(move |event| *event == RoomEvent::SessionEnded { session })
+                .times(1)
+                .in_sequence(&mut order)
+                .returning(|_| Ok(()));
+        }
         mocks
             .users
             .expect_update_password_hash()
@@ -142,7 +155,7 @@ async fn change_password_answers_user_gone_when_the_user_vanishes_before_the_upd
         .sessions
         .expect_revoke_all_of_user()
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(vec![]));
 
     let result = change_adas_password(mocks, ADAS_PASSWORD).await;
 
@@ -204,7 +217,7 @@ fn failing_at(failing: Step) -> Mocks {
         .sessions
         .expect_revoke_all_of_user()
         .times(reached(Step::RevokeSessions))
-        .returning(move |_, _| unless_failing(failing == Step::RevokeSessions, ()));
+        .returning(move |_, _, _| unless_failing(failing == Step::RevokeSessions, vec![]));
     mocks
 }
 

@@ -3,7 +3,7 @@
 //! same; an outdated hash is replaced on the way, without ever failing the login.
 
 use domain::ports::{AdapterError, HashReplacement, PasswordCheck, StoredCredentials};
-use domain::{DeviceId, NewRefreshToken, SessionId};
+use domain::{DeviceId, NewRefreshToken, NewSession, SessionId, UserAgent};
 use mockall::Sequence;
 use uuid::Uuid;
 
@@ -16,6 +16,8 @@ use crate::{LogInCommand, LogInError, LoggedIn, TokenPair};
 
 /// The id the id source hands to the new session.
 const NEW_SESSION: Uuid = Uuid::from_u128(0x1095);
+/// The `User-Agent` of the browser Ada logs in from.
+const ADAS_BROWSER: &str = "Mozilla/5.0 (Macintosh) Safari/618.1";
 /// The id the id source hands to the client's new device token.
 const NEW_DEVICE: Uuid = Uuid::from_u128(0xde71ce);
 
@@ -27,6 +29,7 @@ async fn log_in_as_ada(mocks: Mocks, typed: &str) -> Result<LoggedIn, LogInError
             email: email("ada@example.com"),
             password: password(typed),
             device_token: None,
+            user_agent: UserAgent::from_presented(ADAS_BROWSER),
         })
         .await
 }
@@ -72,11 +75,7 @@ pub(super) fn a_session_starts(mocks: &mut Mocks) {
     });
     mocks.digests_tokens();
     mocks.issues_one_pair();
-    mocks
-        .sessions
-        .expect_start()
-        .times(1)
-        .returning(|_, _| Ok(()));
+    mocks.sessions.expect_start().times(1).returning(|_| Ok(()));
     mocks.mints_device_tokens();
 }
 
@@ -106,9 +105,14 @@ async fn log_in_starts_a_session_holding_the_new_refresh_tokens_digest_and_answe
     mocks
         .access_tokens
         .expect_issue()
-        .withf(|user, issued_at, jti| *user == ada() && *issued_at == now() && *jti == JTI)
+        .withf(|user, session, issued_at, jti| {
+            *user == ada()
+                && *session == SessionId::from_uuid(NEW_SESSION)
+                && *issued_at == now()
+                && *jti == JTI
+        })
         .times(1)
-        .returning(|user, issued_at, jti| Ok(signed(user, issued_at, jti)));
+        .returning(|user, session, issued_at, jti| Ok(signed(user, session, issued_at, jti)));
     let first = NewRefreshToken {
         digest: digest_of(&minted()),
         session: SessionId::from_uuid(NEW_SESSION),
@@ -118,9 +122,15 @@ async fn log_in_starts_a_session_holding_the_new_refresh_tokens_digest_and_answe
     mocks
         .sessions
         .expect_start()
-        .withf(move |user_id, token| *user_id == ADA && *token == first)
+        .withf(move |new| {
+            *new == NewSession {
+                user_id: ADA,
+                first: first.clone(),
+                user_agent: UserAgent::from_presented(ADAS_BROWSER),
+            }
+        })
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_| Ok(()));
     mocks
         .device_tokens
         .expect_mint()
@@ -138,7 +148,7 @@ async fn log_in_starts_a_session_holding_the_new_refresh_tokens_digest_and_answe
         logged_in,
         LoggedIn {
             tokens: TokenPair {
-                access: signed(&ada(), now(), JTI),
+                access: signed(&ada(), SessionId::from_uuid(NEW_SESSION), now(), JTI),
                 access_expires_in: 15 * 60,
                 refresh: minted(),
                 refresh_expires_in: refresh_ttl().num_seconds(),
@@ -409,14 +419,17 @@ fn failing_at(failing: Step) -> Mocks {
         .access_tokens
         .expect_issue()
         .times(reached(Step::SignAccessToken))
-        .returning(move |user, at, jti| {
-            unless_failing(failing == Step::SignAccessToken, signed(user, at, jti))
+        .returning(move |user, session, at, jti| {
+            unless_failing(
+                failing == Step::SignAccessToken,
+                signed(user, session, at, jti),
+            )
         });
     mocks
         .sessions
         .expect_start()
         .times(reached(Step::StartSession))
-        .returning(move |_, _| unless_failing(failing == Step::StartSession, ()));
+        .returning(move |_| unless_failing(failing == Step::StartSession, ()));
     // A client whose login failed carries no proof of it away.
     mocks.device_tokens.expect_mint().never();
     mocks

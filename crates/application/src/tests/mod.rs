@@ -21,6 +21,7 @@ mod reading;
 mod refresh;
 mod register;
 mod retention;
+mod sessions;
 mod throttle;
 mod trusted_devices;
 mod update_profile;
@@ -43,8 +44,9 @@ pub(crate) use test_support::{
 use domain::ports::RoomAccessError;
 
 use crate::{
-    Authenticate, ChangePassword, LogIn, LogOut, LoginThrottlePolicy, Policies, PublishError,
-    Refresh, Register, RoomError, RoomPolicy, SessionPolicy, UpdateProfile, UseCases,
+    Authenticate, ChangePassword, EndOtherSessions, EndSession, ListSessions, LogIn, LogOut,
+    LoginThrottlePolicy, Policies, PublishError, Refresh, Register, RoomError, RoomPolicy,
+    SessionPolicy, UpdateProfile, UseCases,
 };
 
 /// Every event and span field a use case logs on this thread while a capture is on, one
@@ -230,6 +232,18 @@ impl Mocks {
 
     fn authenticate(self) -> Authenticate {
         self.use_cases().authenticate
+    }
+
+    fn list_sessions(self) -> ListSessions {
+        self.use_cases().list_sessions
+    }
+
+    fn end_session(self) -> EndSession {
+        self.use_cases().end_session
+    }
+
+    fn end_other_sessions(self) -> EndOtherSessions {
+        self.use_cases().end_other_sessions
     }
 
     fn update_profile(self) -> UpdateProfile {

@@ -25,7 +25,8 @@ fn user_is(mocks: &mut Mocks, user: Option<User>) {
         .returning(move |_| Ok(user.clone()));
 }
 
-/// The store revokes [`SESSION`] at [`now`], once.
+/// The store revokes [`SESSION`] at [`now`], once, and its end is announced so that
+/// its connections close.
 fn revokes_the_session(mocks: &mut Mocks) {
     mocks
         .sessions
@@ -33,6 +34,7 @@ fn revokes_the_session(mocks: &mut Mocks) {
         .withf(|session, at| *session == SESSION && *at == now())
         .times(1)
         .returning(|_, _| Ok(()));
+    mocks.announces_the_end_of(&[SESSION]);
 }
 
 /// A live token's user is found and a replacement pair is issued (rotation is left to
@@ -60,9 +62,11 @@ async fn refresh_spends_a_live_token_for_a_new_pair_in_the_same_session() {
     mocks
         .access_tokens
         .expect_issue()
-        .withf(|user, issued_at, jti| *user == ada() && *issued_at == now() && *jti == JTI)
+        .withf(|user, session, issued_at, jti| {
+            *user == ada() && *session == SESSION && *issued_at == now() && *jti == JTI
+        })
         .times(1)
-        .returning(|user, issued_at, jti| Ok(signed(user, issued_at, jti)));
+        .returning(|user, session, issued_at, jti| Ok(signed(user, session, issued_at, jti)));
     let replacement = NewRefreshToken {
         digest: digest_of(&minted()),
         session: SESSION,
@@ -84,7 +88,7 @@ async fn refresh_spends_a_live_token_for_a_new_pair_in_the_same_session() {
     assert_eq!(
         pair,
         TokenPair {
-            access: signed(&ada(), now(), JTI),
+            access: signed(&ada(), SESSION, now(), JTI),
             access_expires_in: 15 * 60,
             refresh: minted(),
             refresh_expires_in: refresh_ttl().num_seconds(),
@@ -213,8 +217,11 @@ fn failing_at(failing: Step) -> Mocks {
         .access_tokens
         .expect_issue()
         .times(reached(Step::SignAccessToken))
-        .returning(move |user, at, jti| {
-            unless_failing(failing == Step::SignAccessToken, signed(user, at, jti))
+        .returning(move |user, session, at, jti| {
+            unless_failing(
+                failing == Step::SignAccessToken,
+                signed(user, session, at, jti),
+            )
         });
     mocks
         .sessions

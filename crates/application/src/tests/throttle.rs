@@ -18,6 +18,7 @@ async fn log_in(mocks: Mocks, address: &str, typed: &str) -> Result<TokenPair, L
             email: email(address),
             password: password(typed),
             device_token: None,
+            user_agent: None,
         })
         .await
         .map(|logged_in| logged_in.tokens)

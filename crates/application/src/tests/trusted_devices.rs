@@ -97,6 +97,7 @@ async fn log_in_from(
             email: email("ada@example.com"),
             password: password(typed),
             device_token: presented,
+            user_agent: None,
         })
         .await
 }

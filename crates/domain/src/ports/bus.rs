@@ -16,9 +16,10 @@
 use async_trait::async_trait;
 
 use super::AdapterError;
-use crate::{RoomName, Sender, Seq, UserId};
+use crate::{RoomName, Sender, Seq, SessionId, UserId};
 
-/// Something that happened in rooms, that connections must act on.
+/// Something that happened that connections must act on: in rooms, or to the session a
+/// connection belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomEvent {
     /// A message was stored in `room` under `seq`. A connection following the room that
@@ -53,6 +54,15 @@ pub enum RoomEvent {
         rooms: Vec<RoomName>,
         /// Came (`true`) or went (`false`).
         present: bool,
+    },
+    /// `session` ended (logout, deletion, reuse detection, password change): every
+    /// connection authorised by one of its access tokens closes with 1008. Its tokens
+    /// are refused by the store from the same moment, so an event lost on the way
+    /// leaves a connection open at most until it next checks its session (an `auth`
+    /// renewal, a lag) or its token expires.
+    SessionEnded {
+        /// Which session.
+        session: SessionId,
     },
 }
 

@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::AdapterError;
 use crate::{
-    AccessClaims, IssuedAccessToken, Password, PasswordHash, RefreshToken, TokenDigest, User,
+    AccessClaims, IssuedAccessToken, Password, PasswordHash, RefreshToken, SessionId, TokenDigest,
+    User,
 };
 
 /// The outcome of checking a password against a stored hash.
@@ -52,21 +53,24 @@ pub trait PasswordHasher: Send + Sync {
 /// Issues and verifies access tokens (JWTs).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait AccessTokens: Send + Sync {
-    /// Issues an access token for `user`, valid from `issued_at` for the configured
-    /// lifetime, carrying `token_id` as its `jti`.
+    /// Issues an access token for `user` in `session` (its `sid`), valid from
+    /// `issued_at` for the configured lifetime, carrying `token_id` as its `jti`.
     ///
     /// # Errors
     /// [`AdapterError`] when signing fails.
     fn issue(
         &self,
         user: &User,
+        session: SessionId,
         issued_at: DateTime<Utc>,
         token_id: Uuid,
     ) -> Result<IssuedAccessToken, AdapterError>;
 
     /// Verifies a presented token: signature with the pinned algorithm, `typ`, no `crit`
     /// header (no extension is understood), `iss`, `aud`, and `exp` (required), `nbf` and
-    /// `iat` against the [`Clock`](super::Clock), within a small leeway for clock skew.
+    /// `iat` against the [`Clock`](super::Clock), within a small leeway for clock skew;
+    /// `sid` is required. Whether the session is still live is not its business: that
+    /// takes the store ([`super::SessionRepository::find_live_user`]).
     ///
     /// # Errors
     /// MUST return [`TokenRejection::Expired`] for a token that is genuine but past its

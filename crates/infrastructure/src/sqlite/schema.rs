@@ -18,6 +18,9 @@ diesel::table! {
         user_id -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        user_agent -> Nullable<Text>,
+        last_used_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 

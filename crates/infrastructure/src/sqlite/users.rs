@@ -15,11 +15,12 @@ use uuid::Uuid;
 use super::schema::users;
 use super::{Database, DbError, USERS_EMAIL_UNIQUE, violated_constraint};
 
-/// A row of `users` as read.
+/// A row of `users` as read (also by the session store, which reads a session's user
+/// in the same query as the session).
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = users)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
-struct UserRow {
+pub(crate) struct UserRow {
     id: String,
     email: String,
     password_hash: String,

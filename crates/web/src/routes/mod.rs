@@ -175,6 +175,16 @@ fn declared() -> Vec<Declared> {
             c.service(sessions::log_out);
         }),
         api(
+            route("/sessions", &[Method::GET, Method::DELETE], Standard),
+            |c| {
+                c.service(sessions::list_sessions)
+                    .service(sessions::end_other_sessions);
+            },
+        ),
+        api(route("/sessions/{id}", &[Method::DELETE], Standard), |c| {
+            c.service(sessions::end_session);
+        }),
+        api(
             route("/users/me", &[Method::GET, Method::PATCH], Standard),
             |c| {
                 c.service(accounts::me).service(accounts::update_me);

@@ -1,16 +1,21 @@
-//! Logging in, refreshing and logging out.
+//! Logging in, refreshing and logging out; listing and ending one's sessions.
 
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, post, web};
-use application::{LogInCommand, LoggedIn, TokenPair};
-use domain::{DeviceToken, Email, Password, RefreshToken};
+use actix_web::{
+    FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, delete, get, post, web,
+};
+use application::{ListedSession, LogInCommand, LoggedIn, TokenPair};
+use chrono::{DateTime, Utc};
+use domain::{DeviceToken, Email, Password, RefreshToken, SessionId, UserAgent};
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
+use crate::auth::AuthenticatedSession;
 use crate::error::{ApiError, Problem};
 use crate::extract::{
     BodyFormat, FieldErrors, RequestBody, Secret, body_format, decode_form, decode_json, read_body,
@@ -81,8 +86,10 @@ fn credentials(
     Some(LogInCommand {
         email: email?,
         password: password?,
-        // Not part of the body: the handler adds the device cookie the request carries.
+        // Not part of the body: the handler adds the device cookie and the user agent
+        // the request carries.
         device_token: None,
+        user_agent: None,
     })
 }
 
@@ -192,6 +199,13 @@ pub(crate) fn presented_device_token(request: &HttpRequest) -> Option<DeviceToke
         .map(DeviceToken::new)
 }
 
+/// The request's `User-Agent`, made fit to keep with a session; a header that is not
+/// text is read as bytes, each invalid sequence replaced, rather than lost.
+fn presented_user_agent(request: &HttpRequest) -> Option<UserAgent> {
+    let value = request.headers().get(header::USER_AGENT)?;
+    UserAgent::from_presented(&String::from_utf8_lossy(value.as_bytes()))
+}
+
 fn cookie_mode(request: &HttpRequest) -> bool {
     request
         .app_data::<HttpSettings>()
@@ -293,6 +307,7 @@ pub async fn log_in(
 ) -> Result<HttpResponse, ApiError> {
     let command = LogInCommand {
         device_token: presented_device_token(&request),
+        user_agent: presented_user_agent(&request),
         ..command
     };
     let LoggedIn {
@@ -331,13 +346,14 @@ pub async fn refresh(
 
 /// End the session a refresh token belongs to.
 ///
-/// Access tokens already issued stay valid until they expire (at most the access-token
-/// lifetime). In cookie mode the cookies are cleared.
+/// Its refresh tokens and its access tokens stop working at once (401 `invalid_token`,
+/// even before their `exp`), and its WebSocket connections close with 1008. In cookie
+/// mode the cookies are cleared.
 #[utoipa::path(
     tag = "sessions",
     request_body = RefreshRequest,
     responses(
-        (status = 204, description = "The session's refresh tokens are revoked."),
+        (status = 204, description = "The session has ended: its refresh and access tokens are refused, its sockets closed."),
         (status = 401, description = "`invalid_refresh_token` or `missing_token`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -355,4 +371,152 @@ pub async fn log_out(
         }
     }
     Ok(response.finish())
+}
+
+/// One of the caller's live sessions. Holds nothing of its tokens.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0b7f3c52-8d1e-4b8a-9a57-2f7c1e0d9b41",
+    "created_at": "2026-11-30T08:12:00Z",
+    "last_used_at": "2026-11-30T09:40:00Z",
+    "expires_at": "2026-12-07T09:40:00Z",
+    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+    "current": true
+}))]
+pub struct SessionView {
+    /// The session's id, for `DELETE /sessions/{id}`.
+    pub id: Uuid,
+    /// When it started: the login (RFC 3339, UTC).
+    pub created_at: DateTime<Utc>,
+    /// When it was last refreshed; its start until then (RFC 3339, UTC).
+    pub last_used_at: DateTime<Utc>,
+    /// When it ends unless refreshed before (RFC 3339, UTC).
+    pub expires_at: DateTime<Utc>,
+    /// The `User-Agent` the client sent at login (control characters dropped, at most
+    /// 256 characters); `null` when it sent none. What the client claims, not proof.
+    pub user_agent: Option<String>,
+    /// Whether this is the session of the access token that asked.
+    pub current: bool,
+}
+
+impl From<ListedSession> for SessionView {
+    fn from(listed: ListedSession) -> Self {
+        let summary = listed.summary;
+        Self {
+            id: summary.id.as_uuid(),
+            created_at: summary.created_at,
+            last_used_at: summary.last_used_at,
+            expires_at: summary.expires_at,
+            user_agent: summary.user_agent.map(|agent| agent.to_string()),
+            current: listed.current,
+        }
+    }
+}
+
+/// The caller's live sessions.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"sessions": [
+    {
+        "id": "0b7f3c52-8d1e-4b8a-9a57-2f7c1e0d9b41",
+        "created_at": "2026-11-30T08:12:00Z",
+        "last_used_at": "2026-11-30T09:40:00Z",
+        "expires_at": "2026-12-07T09:40:00Z",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+        "current": true
+    },
+    {
+        "id": "5d0e9a8c-3f61-4c2b-8e7d-1a9b6c4f2e03",
+        "created_at": "2026-11-28T19:03:00Z",
+        "last_used_at": "2026-11-29T21:15:00Z",
+        "expires_at": "2026-12-06T21:15:00Z",
+        "user_agent": "Portico/1.4 (iPhone; iOS 19.1)",
+        "current": false
+    }
+]}))]
+pub struct SessionsResponse {
+    /// Most recently used first.
+    pub sessions: Vec<SessionView>,
+}
+
+/// List your live sessions (the devices logged in to your account).
+///
+/// Most recently used first; `current` marks the session of the access token that
+/// asked. No token material is ever listed.
+#[utoipa::path(
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's live sessions.", body = SessionsResponse),
+        (status = 401, description = "`missing_token` or `invalid_token`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/sessions")]
+pub async fn list_sessions(
+    AuthenticatedSession(caller): AuthenticatedSession,
+    use_cases: web::Data<UseCases>,
+) -> Result<HttpResponse, ApiError> {
+    let sessions = use_cases.list_sessions.execute(&caller).await?;
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    Ok(response.json(SessionsResponse {
+        sessions: sessions.into_iter().map(SessionView::from).collect(),
+    }))
+}
+
+/// End one of your sessions (log a device out).
+///
+/// Its refresh and access tokens stop working at once and its WebSocket connections
+/// close with 1008. Ending your own current session is a logout. An unknown id, a
+/// malformed one, an ended session and another user's session all get the same 404.
+#[utoipa::path(
+    tag = "sessions",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "A session id from `GET /sessions`.")),
+    responses(
+        (status = 204, description = "The session has ended."),
+        (status = 401, description = "`missing_token` or `invalid_token`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`session_not_found`: you have no live session with this id.", body = Problem, content_type = "application/problem+json",
+            example = json!({
+                "type": "urn:portico:problem:session_not_found",
+                "title": "Session not found",
+                "status": 404,
+                "detail": "You have no live session with this id; GET /sessions lists them.",
+                "code": "session_not_found"
+            })),
+    )
+)]
+#[delete("/sessions/{id}")]
+pub async fn end_session(
+    AuthenticatedSession(caller): AuthenticatedSession,
+    use_cases: web::Data<UseCases>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    // A malformed id names no session, like an unknown one: the same 404.
+    let target = Uuid::parse_str(&id).map_err(|_| ApiError::SessionNotFound)?;
+    use_cases
+        .end_session
+        .execute(&caller, SessionId::from_uuid(target))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// End every session but this one (log out every other device).
+///
+/// Their refresh and access tokens stop working at once and their WebSocket
+/// connections close with 1008; the caller's session goes on.
+#[utoipa::path(
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every other session has ended."),
+        (status = 401, description = "`missing_token` or `invalid_token`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/sessions")]
+pub async fn end_other_sessions(
+    AuthenticatedSession(caller): AuthenticatedSession,
+    use_cases: web::Data<UseCases>,
+) -> Result<HttpResponse, ApiError> {
+    use_cases.end_other_sessions.execute(&caller).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -133,7 +133,7 @@ fn cases() -> Vec<Case> {
                     .access_tokens
                     .expect_issue()
                     .times(1)
-                    .returning(|_, _, _| Err(adapter_failure()));
+                    .returning(|_, _, _, _| Err(adapter_failure()));
                 mocks.sessions.expect_start().never();
             },
             request: login_request,
@@ -148,7 +148,7 @@ fn cases() -> Vec<Case> {
                     .sessions
                     .expect_start()
                     .times(1)
-                    .returning(|_, _| Err(adapter_failure()));
+                    .returning(|_| Err(adapter_failure()));
             },
             request: login_request,
         },
@@ -227,11 +227,11 @@ fn cases() -> Vec<Case> {
                     .times(1)
                     .returning(|_| Ok(super::adas_claims()));
                 mocks
-                    .users
-                    .expect_find_by_id()
-                    .withf(|id| *id == ADA)
+                    .sessions
+                    .expect_find_live_user()
+                    .withf(|_, id, _| *id == ADA)
                     .times(1)
-                    .returning(|_| Err(adapter_failure()));
+                    .returning(|_, _, _| Err(adapter_failure()));
             },
             request: || as_ada(TestRequest::get().uri("/users/me")),
         },
@@ -290,7 +290,7 @@ fn cases() -> Vec<Case> {
                     .sessions
                     .expect_revoke_all_of_user()
                     .times(0..=1)
-                    .returning(|_, _| Ok(()));
+                    .returning(|_, _, _| Ok(vec![]));
             },
             request: change_password_request,
         },
@@ -302,7 +302,7 @@ fn cases() -> Vec<Case> {
                     .sessions
                     .expect_revoke_all_of_user()
                     .times(1)
-                    .returning(|_, _| Err(adapter_failure()));
+                    .returning(|_, _, _| Err(adapter_failure()));
                 mocks
                     .users
                     .expect_update_password_hash()

@@ -36,6 +36,9 @@ fn authenticated_routes() -> Vec<fn() -> TestRequest> {
                     "new_password": "difference engine",
                 }))
         },
+        || TestRequest::get().uri("/sessions"),
+        || TestRequest::delete().uri("/sessions"),
+        || TestRequest::delete().uri("/sessions/00000000-0000-0000-0000-000000000f0e"),
     ]
 }
 
@@ -64,10 +67,10 @@ fn refusals() -> Vec<Refusal> {
             described_as: "invalid",
         },
         Refusal {
-            what: "a genuine token of a user who no longer exists",
+            what: "a genuine token whose session ended or whose user no longer exists",
             verified: Ok(adas_claims()),
             user_exists: false,
-            described_as: "no longer exists",
+            described_as: "session has ended",
         },
     ]
 }
@@ -87,13 +90,13 @@ async fn a_refused_access_token_is_a_401_invalid_token_whose_challenge_says_why_
             match (&refusal.verified, refusal.user_exists) {
                 (Ok(_), exists) => {
                     mocks
-                        .users
-                        .expect_find_by_id()
+                        .sessions
+                        .expect_find_live_user()
                         .times(1)
-                        .returning(move |_| Ok(exists.then(ada)));
+                        .returning(move |_, _, _| Ok(exists.then(ada)));
                 }
                 (Err(_), _) => {
-                    mocks.users.expect_find_by_id().never();
+                    mocks.sessions.expect_find_live_user().never();
                 }
             }
             mocks.users.expect_update_names().never();
@@ -176,7 +179,7 @@ async fn a_request_without_bearer_credentials_is_a_401_missing_token_with_a_bare
     ] {
         let mut mocks = Mocks::new();
         mocks.access_tokens.expect_verify().never();
-        mocks.users.expect_find_by_id().never();
+        mocks.sessions.expect_find_live_user().never();
         let mut request = TestRequest::get().uri("/users/me");
         if let Some(value) = authorization {
             request = request.insert_header((header::AUTHORIZATION, value));
@@ -308,7 +311,7 @@ async fn a_password_change_whose_user_is_deleted_at_the_write_is_a_401_invalid_t
         .sessions
         .expect_revoke_all_of_user()
         .times(0..=1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(vec![]));
 
     let answer = mocks.send(change_password_request()).await;
 

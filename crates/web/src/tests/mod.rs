@@ -22,6 +22,7 @@ mod decoding;
 mod health;
 mod rooms;
 mod routing;
+mod session_list;
 mod sessions;
 mod websocket;
 
@@ -137,18 +138,14 @@ impl Mocks {
         }
     }
 
-    /// [`ADAS_ACCESS_TOKEN`] verifies as Ada's, and the store still holds her.
+    /// [`ADAS_ACCESS_TOKEN`] verifies as Ada's, and its session is live.
     fn ada_is_authenticated(&mut self) {
         self.access_tokens
             .expect_verify()
             .withf(|token| token == ADAS_ACCESS_TOKEN)
             .times(1)
             .returning(|_| Ok(adas_claims()));
-        self.users
-            .expect_find_by_id()
-            .withf(|id| *id == ADA)
-            .times(1)
-            .returning(|_| Ok(Some(ada())));
+        self.adas_session_is_live();
     }
 
     /// Ada's password matches her stored hash, which is up to date.
@@ -170,9 +167,9 @@ impl Mocks {
         self.issues_one_pair();
         self.sessions
             .expect_start()
-            .withf(|user, _| *user == ADA)
+            .withf(|new| new.user_id == ADA)
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_| Ok(()));
         self.mints_device_tokens();
     }
 

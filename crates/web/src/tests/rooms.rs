@@ -521,9 +521,9 @@ async fn a_message_of_the_largest_size_is_taken_however_its_json_escapes_it() {
         .expect_verify()
         .returning(|_| Ok(test_support::adas_claims()));
     mocks
-        .users
-        .expect_find_by_id()
-        .returning(|_| Ok(Some(ada())));
+        .sessions
+        .expect_find_live_user()
+        .returning(|_, _, _| Ok(Some(ada())));
     nothing_reaches_the_rooms(&mut mocks);
     let oversized = format!(r#"{{"body":"{}"}}"#, "x".repeat(16_384 * 6 + 4_096));
 

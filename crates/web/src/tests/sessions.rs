@@ -3,6 +3,7 @@
 
 use actix_web::http::header;
 use chrono::Duration;
+use domain::SessionId;
 use domain::ports::{AttemptKey, FailedLogins, MockLoginAttempts, PasswordCheck};
 use serde_json::json;
 
@@ -72,7 +73,13 @@ async fn login_answers_the_pair_and_forbids_caching_it() {
     assert_eq!(
         answer.json(),
         json!({
-            "access_token": test_support::signed(&ada(), now(), super::NEXT_ID).token,
+            "access_token": test_support::signed(
+                &ada(),
+                SessionId::from_uuid(super::NEXT_ID),
+                now(),
+                super::NEXT_ID
+            )
+            .token,
             "refresh_token": "minted-secret",
             "token_type": "Bearer",
             "expires_in": access_ttl().num_seconds(),

@@ -56,11 +56,11 @@ async fn the_query_token_is_read_when_there_is_no_header() {
         .times(1)
         .returning(|_| Ok(test_support::adas_claims()));
     mocks
-        .users
-        .expect_find_by_id()
-        .withf(|id| *id == ADA)
+        .sessions
+        .expect_find_live_user()
+        .withf(|_, id, _| *id == ADA)
         .times(1)
-        .returning(|_| Err(adapter_failure()));
+        .returning(|_, _, _| Err(adapter_failure()));
     let answer = mocks
         .send(upgrade().uri(&format!("/ws?access_token={ADAS_ACCESS_TOKEN}")))
         .await;

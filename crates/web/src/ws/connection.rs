@@ -2,7 +2,13 @@
 //!
 //! The task `select!`s over what can happen to the connection: the server stopping,
 //! the access token expiring, the heartbeat tick, a frame from the client, and an event
-//! from the bus. It never writes to the socket itself: every frame goes into a
+//! from the bus (its session ending among them: 1008).
+//!
+//! A connection belongs to the session of the access token that last authorised it:
+//! the token it was opened with, then the token of each accepted `auth` frame. A
+//! renewal with a token of another live session of the same user moves the connection
+//! to that session (a client that logged in again keeps its socket); from then on only
+//! the end of the new session closes it. It never writes to the socket itself: every frame goes into a
 //! **bounded** queue ([`WsSettings::send_queue`]) drained by a writer task. A queue that
 //! stays full for [`SLOW_CONSUMER_GRACE`] means the client does not read: the connection
 //! is closed with 4009 and the client resumes from its cursor, losing nothing. A slow
@@ -19,11 +25,12 @@ use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use application::{
-    DeliveryTracker, JoinedRoom, PresentMember, PublishCommand, PublishError, RoomError, UseCases,
+    AuthenticateError, DeliveryTracker, JoinedRoom, PresentMember, PublishCommand, PublishError,
+    RoomError, UseCases,
 };
 use chrono::{DateTime, Utc};
-use domain::ports::{BusSubscription, RoomEvent, SubscriptionError};
-use domain::{ConnectionId, PresenceState, Replay, RoomName, Seq, User};
+use domain::ports::{BusSubscription, RoomEvent, SubscriptionError, TokenRejection};
+use domain::{AccessClaims, ConnectionId, PresenceState, Replay, RoomName, Seq, User};
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -59,8 +66,9 @@ pub struct Setup {
     pub shutdown: CancellationToken,
     /// Who is connected.
     pub user: User,
-    /// When the access token the connection was opened with expires.
-    pub expires_at: DateTime<Utc>,
+    /// The claims of the access token the connection was opened with: its session and
+    /// its expiry.
+    pub claims: AccessClaims,
     /// The user's connection count, held while the connection is open.
     pub slot: ConnectionSlot,
 }
@@ -96,7 +104,7 @@ pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream
         settings,
         shutdown,
         user,
-        expires_at,
+        claims,
         slot,
     } = setup;
     let (outbound, queue) = mpsc::channel(settings.send_queue.max(1));
@@ -127,7 +135,7 @@ pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream
         state: PresenceState::Active,
         last_heard: Instant::now(),
         last_active: Instant::now(),
-        expires_at,
+        claims,
         strikes: Strikes::default(),
         rate,
     };
@@ -187,6 +195,11 @@ async fn finish(
     }
 }
 
+/// How a connection whose session ended is closed.
+fn session_ended() -> End {
+    End::Close(close_code::POLICY, "session ended")
+}
+
 fn close_reason(code: u16, description: &str) -> CloseReason {
     CloseReason {
         code: CloseCode::from(code),
@@ -237,7 +250,9 @@ struct Connection {
     /// A frame of the protocol (text, or a refused binary): someone is using it. A
     /// client library answers pings on its own, so pongs say nothing about the person.
     last_active: Instant,
-    expires_at: DateTime<Utc>,
+    /// The claims of the token that last authorised the connection: the session whose
+    /// end closes it, and the expiry that does unless renewed.
+    claims: AccessClaims,
     strikes: Strikes,
     /// `None` when limits are off.
     rate: Option<DefaultDirectRateLimiter>,
@@ -258,6 +273,11 @@ impl Connection {
         mut stream: AggregatedMessageStream,
         shutdown: &CancellationToken,
     ) -> End {
+        // The upgrade checked the session before the subscription existed: an end
+        // announced in between went unheard, so it is read once more now that none can.
+        if let Err(end) = self.check_session().await {
+            return end;
+        }
         for summary in rooms {
             if let Err(end) = self.resume(&summary.room, summary.cursor).await {
                 return end;
@@ -266,7 +286,7 @@ impl Connection {
         let interval = self.settings.heartbeat_interval;
         let mut heartbeat = tokio::time::interval_at(Instant::now() + interval, interval);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let expiry = tokio::time::sleep(until(self.expires_at));
+        let expiry = tokio::time::sleep(until(self.claims.expires_at));
         tokio::pin!(expiry);
         loop {
             let step = tokio::select! {
@@ -276,10 +296,10 @@ impl Connection {
                 _ = heartbeat.tick() => self.beat().await,
                 frame = stream.recv() => match frame {
                     Some(Ok(frame)) => {
-                        let expires_at = self.expires_at;
+                        let expires_at = self.claims.expires_at;
                         let step = self.heard(frame).await;
-                        if self.expires_at != expires_at {
-                            expiry.as_mut().reset(Instant::now() + until(self.expires_at));
+                        if self.claims.expires_at != expires_at {
+                            expiry.as_mut().reset(Instant::now() + until(self.claims.expires_at));
                         }
                         step
                     }
@@ -535,27 +555,53 @@ impl Connection {
         }
     }
 
-    /// An `auth` frame: a new token of the same user extends the connection.
+    /// An `auth` frame: a new token of the same user, of a live session, extends the
+    /// connection, which then belongs to that token's session (see the module's
+    /// documentation). A refused token changes nothing: the connection goes on under
+    /// the token it had, until that expires.
     async fn renew(&mut self, token: &str) -> Result<(), End> {
-        match self.use_cases.authenticate.verify(token) {
-            Ok(claims) if claims.user_id == self.user.id => {
-                self.expires_at = claims.expires_at;
-                self.send(&ServerFrame::<MessageJson>::Authenticated {
-                    expires_at: claims.expires_at,
-                })
-                .await
+        let claims = match self.use_cases.authenticate.verify(token) {
+            Ok(claims) => claims,
+            Err(TokenRejection::Expired) => {
+                return self
+                    .error("token_expired", "the access token expired", None)
+                    .await;
             }
+            Err(TokenRejection::Invalid) => {
+                return self
+                    .error("invalid_token", "the access token is invalid", None)
+                    .await;
+            }
+        };
+        if claims.user_id != self.user.id {
+            return self
+                .error("invalid_token", "the token is another user's", None)
+                .await;
+        }
+        match self.use_cases.authenticate.user_of(&claims).await {
             Ok(_) => {
-                self.error("invalid_token", "the token is another user's", None)
+                let expires_at = claims.expires_at;
+                self.claims = claims;
+                self.send(&ServerFrame::<MessageJson>::Authenticated { expires_at })
                     .await
             }
-            Err(domain::ports::TokenRejection::Expired) => {
-                self.error("token_expired", "the access token expired", None)
+            Err(AuthenticateError::Adapter(error)) => self.failed(&error, None).await,
+            Err(AuthenticateError::SessionEnded | AuthenticateError::Rejected(_)) => {
+                self.error("invalid_token", "the token's session has ended", None)
                     .await
             }
-            Err(domain::ports::TokenRejection::Invalid) => {
-                self.error("invalid_token", "the access token is invalid", None)
-                    .await
+        }
+    }
+
+    /// Reads whether the connection's session is still live: one that ended closes it
+    /// with 1008. A store that cannot say is logged and answered with `internal`; the
+    /// connection goes on (its token still expires, and the next check decides).
+    async fn check_session(&self) -> Result<(), End> {
+        match self.use_cases.authenticate.user_of(&self.claims).await {
+            Ok(_) => Ok(()),
+            Err(AuthenticateError::Adapter(error)) => self.failed(&error, None).await,
+            Err(AuthenticateError::SessionEnded | AuthenticateError::Rejected(_)) => {
+                Err(session_ended())
             }
         }
     }
@@ -669,6 +715,10 @@ impl Connection {
                 }
             }
             Ok(RoomEvent::MembershipChanged { .. }) => Ok(()),
+            Ok(RoomEvent::SessionEnded { session }) if session == self.claims.session => {
+                Err(session_ended())
+            }
+            Ok(RoomEvent::SessionEnded { .. }) => Ok(()),
             Ok(RoomEvent::PresenceChanged {
                 user,
                 rooms,
@@ -697,6 +747,8 @@ impl Connection {
                     missed,
                     "websocket fell behind the bus; catching up from the store"
                 );
+                // Its session's end may be among what was lost.
+                self.check_session().await?;
                 self.recover().await
             }
             Err(SubscriptionError::Closed) => {

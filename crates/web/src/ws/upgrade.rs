@@ -51,7 +51,7 @@ pub async fn upgrade(
         .authenticate
         .verify(&token)
         .map_err(AuthenticateError::Rejected)?;
-    let user = use_cases.authenticate.user_of(&claims).await?;
+    let user = use_cases.authenticate.user_of(&claims).await?.user;
     let settings = request
         .app_data::<HttpSettings>()
         .cloned()
@@ -79,7 +79,7 @@ pub async fn upgrade(
             settings: limits,
             shutdown: settings.shutdown.clone(),
             user,
-            expires_at: claims.expires_at,
+            claims,
             slot,
         },
         session,
