@@ -327,10 +327,28 @@ mod tests {
     }
 
     #[test]
+    fn a_postgres_url_selects_postgres_and_its_password_never_prints() {
+        let config = config_from(&[(
+            "DATABASE_URL",
+            "postgresql://portico:s3cret@db.internal:5432/portico",
+        )])
+        .unwrap();
+        assert!(matches!(
+            config.database_url,
+            infrastructure::storage::DatabaseUrl::Postgres(_)
+        ));
+        assert_eq!(
+            config.database_url.to_string(),
+            "postgresql://portico:***@db.internal:5432/portico"
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
     fn every_bad_value_is_reported_with_its_variable() {
         let errors = config_from(&[
             ("PORTICO_BIND", "localhost"),
-            ("DATABASE_URL", "postgres://db/portico"),
+            ("DATABASE_URL", "postgres://db/portico?sslmode=require"),
             ("DATABASE_POOL_SIZE", "0"),
             ("SQLITE_SYNCHRONOUS", "off"),
             ("JWT_SECRET", "short"),

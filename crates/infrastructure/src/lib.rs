@@ -1,11 +1,12 @@
 //! Portico's adapters: the implementations of the domain's ports.
 //!
-//! The storage factory ([`storage::Storage::open`]) and its SQLite backend through diesel
-//! (with migrations embedded from the workspace's `migrations/sqlite/`), bcrypt password
+//! The storage factory ([`storage::Storage::open`]) and its two backends through diesel:
+//! SQLite, embedded (migrations from the workspace's `migrations/sqlite/`), and
+//! PostgreSQL, for several instances (`migrations/postgres/`, libpq bundled); bcrypt password
 //! hashing on a bounded blocking pool, HS256 JWT access tokens, random refresh tokens
 //! stored as SHA-256 digests, HMAC-SHA256 device tokens, the system clock and random
 //! ids, and the in-process message bus and presence registry. This crate may depend on
-//! `domain` and on the libraries it adapts (diesel, bcrypt, jsonwebtoken, sha2, hmac,
+//! `domain` and on the libraries it adapts (diesel, libsqlite3-sys, pq-sys, bcrypt, jsonwebtoken, sha2, hmac,
 //! getrandom, tokio for the blocking pool and the bus's broadcast channel); never on
 //! `application` or any HTTP crate.
 
@@ -15,8 +16,11 @@ pub mod device_tokens;
 pub mod hashing;
 pub mod jwt;
 pub mod login_attempts;
+pub mod postgres;
 pub mod presence;
+mod readiness;
 pub mod refresh_tokens;
 pub mod sqlite;
 pub mod storage;
+mod stored_rooms;
 pub mod system;

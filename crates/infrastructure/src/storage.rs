@@ -11,28 +11,45 @@ use domain::ports::{
 };
 
 use crate::login_attempts::InMemoryLoginAttempts;
+use crate::postgres::{
+    PgDatabase, PgRoomStore, PgSessionRepository, PgUserRepository, PostgresUrl, PostgresUrlError,
+};
+pub use crate::sqlite::Synchronous;
 use crate::sqlite::{
     Database, SqlitePath, SqliteRoomStore, SqliteSessionRepository, SqliteUrlError,
     SqliteUserRepository,
 };
-pub use crate::sqlite::{OpenError, Synchronous};
 
 /// Where the data lives, as configured by `DATABASE_URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// An embedded SQLite file (`sqlite://PATH`, `sqlite:PATH` or a bare path).
     Sqlite(SqlitePath),
+    /// A PostgreSQL database (`postgres://…` or `postgresql://…`), which several
+    /// instances can share.
+    Postgres(PostgresUrl),
 }
 
 /// A `DATABASE_URL` that names no storage Portico can open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DatabaseUrlError {
-    /// A PostgreSQL URL: the backend for several instances is not built yet.
-    #[error("PostgreSQL is not supported yet; use sqlite://PATH")]
-    PostgresNotSupported,
+    /// A PostgreSQL URL this build cannot use.
+    #[error(transparent)]
+    Postgres(#[from] PostgresUrlError),
     /// Not a SQLite URL this adapter understands.
     #[error(transparent)]
     Sqlite(#[from] SqliteUrlError),
+}
+
+/// Why the storage could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The SQLite file could not be opened or migrated.
+    #[error(transparent)]
+    Sqlite(#[from] crate::sqlite::OpenError),
+    /// The PostgreSQL database could not be reached or migrated.
+    #[error(transparent)]
+    Postgres(#[from] crate::postgres::OpenError),
 }
 
 impl DatabaseUrl {
@@ -43,7 +60,7 @@ impl DatabaseUrl {
     pub fn parse(raw: &str) -> Result<Self, DatabaseUrlError> {
         let scheme = raw.split_once("://").map(|(scheme, _)| scheme);
         if matches!(scheme, Some("postgres" | "postgresql")) {
-            return Err(DatabaseUrlError::PostgresNotSupported);
+            return Ok(Self::Postgres(PostgresUrl::parse(raw)?));
         }
         Ok(Self::Sqlite(SqlitePath::parse(raw)?))
     }
@@ -61,12 +78,14 @@ impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.as_path().display()),
+            // Password masked.
+            Self::Postgres(url) => url.fmt(f),
         }
     }
 }
 
 /// What a backend does when the service stops (SQLite: fold the write-ahead log into the
-/// main file).
+/// main file; PostgreSQL: nothing).
 #[async_trait]
 pub trait StorageShutdown: Send + Sync {
     /// Finishes what must be finished before the process ends.
@@ -79,7 +98,7 @@ pub trait StorageShutdown: Send + Sync {
 /// How a storage is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageSettings {
-    /// Pooled connections (`DATABASE_POOL_SIZE`).
+    /// Pooled connections (`DATABASE_POOL_SIZE`), per instance.
     pub pool_size: u32,
     /// When a SQLite commit reaches the disk (`SQLITE_SYNCHRONOUS`).
     pub sqlite_synchronous: Synchronous,
@@ -112,13 +131,27 @@ impl Storage {
         match url {
             DatabaseUrl::Sqlite(path) => {
                 let database =
-                    Database::open(path, settings.pool_size, settings.sqlite_synchronous)?;
+                    Database::open(path, settings.pool_size, settings.sqlite_synchronous)
+                        .map_err(OpenError::Sqlite)?;
                 Ok(Self {
                     users: Arc::new(SqliteUserRepository::new(database.clone())),
                     sessions: Arc::new(SqliteSessionRepository::new(database.clone())),
                     // Per instance, in memory: SQLite serves one instance.
                     login_attempts: Arc::new(InMemoryLoginAttempts::default()),
                     rooms: Arc::new(SqliteRoomStore::new(database.clone())),
+                    health: Arc::new(database.clone()),
+                    shutdown: Arc::new(database),
+                })
+            }
+            DatabaseUrl::Postgres(url) => {
+                let database = PgDatabase::open(url, settings.pool_size)?;
+                Ok(Self {
+                    users: Arc::new(PgUserRepository::new(database.clone())),
+                    sessions: Arc::new(PgSessionRepository::new(database.clone())),
+                    // Still per instance, in memory: the shared throttle table is a later
+                    // step of issue 16 (docs/operations.md, "Several instances").
+                    login_attempts: Arc::new(InMemoryLoginAttempts::default()),
+                    rooms: Arc::new(PgRoomStore::new(database.clone())),
                     health: Arc::new(database.clone()),
                     shutdown: Arc::new(database),
                 })
@@ -132,7 +165,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sqlite_urls_are_sqlite_and_postgres_is_refused_for_now() {
+    fn sqlite_urls_are_sqlite_and_postgres_urls_are_postgres() {
         let url = DatabaseUrl::parse("sqlite://data/portico.db").unwrap();
         assert_eq!(url.to_string(), "sqlite://data/portico.db");
         assert_eq!(
@@ -140,12 +173,20 @@ mod tests {
             url,
             "the default is a SQLite file under data/"
         );
-        for raw in ["postgres://db/portico", "postgresql://db/portico"] {
-            assert_eq!(
-                DatabaseUrl::parse(raw),
-                Err(DatabaseUrlError::PostgresNotSupported)
-            );
+        for raw in [
+            "postgres://db/portico",
+            "postgresql://u@db:5433/portico?connect_timeout=5",
+        ] {
+            let url = DatabaseUrl::parse(raw).unwrap();
+            assert!(matches!(url, DatabaseUrl::Postgres(_)), "sent {raw}");
+            assert_eq!(url.to_string(), raw, "nothing to mask");
         }
+        assert_eq!(
+            DatabaseUrl::parse("postgres://db/portico?sslmode=require"),
+            Err(DatabaseUrlError::Postgres(
+                PostgresUrlError::TlsUnavailable("require".into())
+            ))
+        );
         assert!(matches!(
             DatabaseUrl::parse("mysql://db"),
             Err(DatabaseUrlError::Sqlite(_))

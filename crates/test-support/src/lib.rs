@@ -4,8 +4,10 @@
 //! port must pass ([`contracts`]).
 //!
 //! This crate may depend on `domain` (with its `mocks` feature) and on what the fakes
-//! need (`mockall`, `chrono`, `uuid`); never on `application`, `web` or an adapter, so
-//! that any of them can use it as a dev-dependency. It is never part of the binary.
+//! need (`mockall`, `chrono`, `uuid`), and, behind its `postgres` feature, on diesel to
+//! create and drop scratch PostgreSQL databases ([`postgres`]); never on `application`,
+//! `web` or an adapter, so that any of them can use it as a dev-dependency. It is never
+//! part of the binary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,6 +15,8 @@ mod clock;
 pub mod contracts;
 mod fakes;
 mod fixtures;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use clock::ManualClock;
 pub use fakes::Fakes;

@@ -1,0 +1,113 @@
+//! What the room stores of both backends share once a row is read: re-parsing stored
+//! rooms and messages through the domain's constructors, the refusals of member-only
+//! operations, a member's standing, and positions as query bounds. How rows are read and
+//! locked differs per backend and stays in each backend's module.
+
+use chrono::{DateTime, Utc};
+use domain::ports::{AdapterError, RoomAccessError};
+use domain::{
+    Message, MessageBody, MessageId, PersonName, RoomName, RoomSummary, Sender, Seq, UserId,
+};
+
+/// A stored value no longer parses: the row was written by something else or corrupted.
+#[derive(Debug, thiserror::Error)]
+#[error("stored room row is invalid: {0}")]
+struct CorruptRow(&'static str);
+
+pub(crate) fn corrupt(what: &'static str) -> AdapterError {
+    AdapterError::new("reading a room failed", CorruptRow(what))
+}
+
+/// A duplicate publish hit the unique constraint, but its original was gone by the
+/// time it was read: retention pruned it in between.
+#[derive(Debug, thiserror::Error)]
+#[error("the message a duplicate publish refers to is no longer stored")]
+pub(crate) struct OriginalGone;
+
+pub(crate) fn seq_from(raw: i64, what: &'static str) -> Result<Seq, AdapterError> {
+    u64::try_from(raw).map(Seq::new).map_err(|_| corrupt(what))
+}
+
+/// A position as a bound in a query. Stored seqs are `BIGINT`s, so a client's position
+/// beyond `i64::MAX` names no stored message and compares as `i64::MAX` does.
+pub(crate) fn bound(seq: Seq) -> i64 {
+    i64::try_from(seq.get()).unwrap_or(i64::MAX)
+}
+
+/// A message as both backends read it (its row joined with its sender's current
+/// names), once the backend has decoded its own column types.
+pub(crate) struct MessageParts<'a> {
+    pub(crate) room: &'a str,
+    pub(crate) seq: i64,
+    pub(crate) message_id: &'a str,
+    pub(crate) sender: UserId,
+    pub(crate) first_name: &'a str,
+    pub(crate) last_name: &'a str,
+    pub(crate) body: &'a str,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+impl TryFrom<MessageParts<'_>> for Message {
+    type Error = AdapterError;
+
+    // Re-parse through the domain's constructors: nothing unchecked leaves the store.
+    fn try_from(row: MessageParts<'_>) -> Result<Self, AdapterError> {
+        Ok(Self {
+            room: RoomName::parse(row.room).map_err(|_| corrupt("room"))?,
+            seq: seq_from(row.seq, "seq")?,
+            id: MessageId::parse(row.message_id).map_err(|_| corrupt("message id"))?,
+            sender: Sender {
+                id: row.sender,
+                first_name: PersonName::parse(row.first_name).map_err(|_| corrupt("first_name"))?,
+                last_name: PersonName::parse(row.last_name).map_err(|_| corrupt("last_name"))?,
+            },
+            // The byte limit is a rule for publishing: a message stored under a larger
+            // MESSAGE_MAX_BYTES stays readable after the operator lowers it.
+            body: MessageBody::parse(row.body, usize::MAX).map_err(|_| corrupt("body"))?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// Why a member-only operation was refused, as found inside a transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Refusal {
+    RoomNotFound,
+    NotMember,
+}
+
+impl From<Refusal> for RoomAccessError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::RoomNotFound => Self::RoomNotFound,
+            Refusal::NotMember => Self::NotMember,
+        }
+    }
+}
+
+/// A member's standing in a room, as stored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Standing {
+    pub(crate) last_seq: i64,
+    pub(crate) cursor: i64,
+}
+
+impl Standing {
+    /// Where the member stands, or why they may not act there, from the room's
+    /// `last_seq` (`None`: no such room) and their cursor (`None`: not a member).
+    pub(crate) fn of(found: Option<(i64, Option<i64>)>) -> Result<Self, Refusal> {
+        match found {
+            None => Err(Refusal::RoomNotFound),
+            Some((_, None)) => Err(Refusal::NotMember),
+            Some((last_seq, Some(cursor))) => Ok(Self { last_seq, cursor }),
+        }
+    }
+
+    pub(crate) fn summary(self, room: &RoomName) -> Result<RoomSummary, AdapterError> {
+        Ok(RoomSummary {
+            room: room.clone(),
+            last_seq: seq_from(self.last_seq, "last_seq")?,
+            cursor: seq_from(self.cursor, "cursor_seq")?,
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! Scratch PostgreSQL databases for adapter tests: one fresh database per test in a
+//! running cluster that `PORTICO_TEST_POSTGRES_URL` names (for example
+//! `postgres://postgres@127.0.0.1:54329/postgres`, as `.ci/postgres start` and
+//! `make test-postgres` provide), dropped when the test is done with it.
+//!
+//! Without the variable the PostgreSQL suites cannot run: [`TestCluster::from_env`]
+//! says so on the terminal, naming the suite, and the test passes, so that
+//! `cargo test --workspace` works on a machine without PostgreSQL. CI sets
+//! `PORTICO_TEST_POSTGRES_REQUIRED=1` as well, which turns a missing URL into a failure:
+//! CI never skips them.
+
+use std::io::Write as _;
+
+use diesel::{Connection as _, RunQueryDsl as _, pg::PgConnection};
+use uuid::Uuid;
+
+/// The variable naming the cluster: a URL of a database the tests may connect to as a
+/// user allowed to create databases.
+pub const URL_VARIABLE: &str = "PORTICO_TEST_POSTGRES_URL";
+/// Set to `1` where a missing [`URL_VARIABLE`] must fail the tests instead of skipping.
+pub const REQUIRED_VARIABLE: &str = "PORTICO_TEST_POSTGRES_REQUIRED";
+
+/// A running PostgreSQL cluster to make scratch databases in.
+#[derive(Debug, Clone)]
+pub struct TestCluster {
+    admin_url: String,
+}
+
+impl TestCluster {
+    /// The cluster [`URL_VARIABLE`] names; otherwise `None`, after writing to the
+    /// terminal that `suite` was not run (straight to stderr: the test harness captures
+    /// `eprintln!` of passing tests, and this line must be seen).
+    ///
+    /// # Panics
+    /// When [`REQUIRED_VARIABLE`] is `1` and the URL is missing.
+    #[must_use]
+    pub fn from_env(suite: &str) -> Option<Self> {
+        match std::env::var(URL_VARIABLE) {
+            Ok(admin_url) if !admin_url.is_empty() => Some(Self { admin_url }),
+            _ => {
+                assert!(
+                    std::env::var(REQUIRED_VARIABLE).as_deref() != Ok("1"),
+                    "{REQUIRED_VARIABLE}=1 but {URL_VARIABLE} is not set: {suite} must run"
+                );
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nNOT RUN: {suite} on PostgreSQL ({URL_VARIABLE} is not set; \
+                     `make test-postgres` runs it against a throwaway cluster)"
+                );
+                None
+            }
+        }
+    }
+
+    /// A new, empty database `test_<uuid>`, dropped when the value is.
+    ///
+    /// # Panics
+    /// When the cluster cannot be reached or refuses to create it: the test cannot run.
+    #[must_use]
+    pub fn create_database(&self) -> TestDatabase {
+        let name = format!("test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::establish(&self.admin_url)
+            .unwrap_or_else(|error| panic!("cannot reach {URL_VARIABLE}: {error}"));
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .unwrap_or_else(|error| panic!("cannot create {name}: {error}"));
+        TestDatabase {
+            url: with_database(&self.admin_url, &name),
+            name,
+            admin_url: self.admin_url.clone(),
+        }
+    }
+}
+
+/// A scratch database, dropped (its connections ended first) with the value.
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    url: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    /// The URL to connect to it.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Best effort: a database left behind by a failure is only litter in a
+        // throwaway cluster.
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+/// `url` with its database replaced by `database` (the path after the host, before any
+/// `?parameters`).
+fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (location, query) = match rest.split_once('?') {
+        Some((location, query)) => (location, Some(query)),
+        None => (rest, None),
+    };
+    let authority = location.split_once('/').map_or(location, |(host, _)| host);
+    match query {
+        Some(query) => format!("{scheme}://{authority}/{database}?{query}"),
+        None => format!("{scheme}://{authority}/{database}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced_and_its_parameters_kept() {
+        for (url, expected) in [
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "postgres://postgres@127.0.0.1:5432/test_x",
+            ),
+            ("postgres://h", "postgres://h/test_x"),
+            (
+                "postgresql://u:p@h/db?connect_timeout=5",
+                "postgresql://u:p@h/test_x?connect_timeout=5",
+            ),
+        ] {
+            assert_eq!(with_database(url, "test_x"), expected, "sent {url}");
+        }
+    }
+}
