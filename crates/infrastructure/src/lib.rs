@@ -23,4 +23,5 @@ pub mod refresh_tokens;
 pub mod sqlite;
 pub mod storage;
 mod stored_rooms;
+mod stored_users;
 pub mod system;

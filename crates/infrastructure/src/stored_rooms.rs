@@ -6,7 +6,8 @@
 use chrono::{DateTime, Utc};
 use domain::ports::{AdapterError, RoomAccessError};
 use domain::{
-    Message, MessageBody, MessageId, PersonName, RoomName, RoomSummary, Sender, Seq, UserId,
+    HistoryWindow, Message, MessageBody, MessageId, PersonName, Retention, RoomName, RoomSummary,
+    Sender, Seq, UserId,
 };
 
 /// A stored value no longer parses: the row was written by something else or corrupted.
@@ -110,4 +111,39 @@ impl Standing {
             cursor: seq_from(self.cursor, "cursor_seq")?,
         })
     }
+}
+
+/// A history page from the rows read for `window` (at most `limit + 1`, in the window's
+/// direction): at most `limit` of them in ascending `seq`, and whether more lie beyond
+/// the page in that direction (the extra row came back).
+pub(crate) fn history_page<R>(
+    mut rows: Vec<R>,
+    limit: usize,
+    window: HistoryWindow,
+) -> (Vec<R>, bool) {
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    if !matches!(window, HistoryWindow::After(_)) {
+        rows.reverse();
+    }
+    (rows, has_more)
+}
+
+/// The highest `seq` the count rule of `retention` removes from a room whose counter is
+/// at `last_seq`.
+pub(crate) fn removed_by_count(retention: Retention, last_seq: i64) -> i64 {
+    bound(retention.removed_by_count_up_to(Seq::new(u64::try_from(last_seq).unwrap_or_default())))
+}
+
+/// The highest `seq` the age rule removes: everything before the first message young
+/// enough to keep, all of the room when none is.
+pub(crate) fn removed_by_age(last_seq: i64, first_young: Option<i64>) -> i64 {
+    first_young.map_or(last_seq, |first| first - 1)
+}
+
+/// The last `seq` of one pruning step in a room: up to `up_to`, but no more than the
+/// `allowance` oldest messages from `oldest` on, since what remains of a room is
+/// contiguous.
+pub(crate) fn last_doomed(up_to: i64, oldest: i64, allowance: i64) -> i64 {
+    up_to.min(oldest.saturating_add(allowance - 1))
 }

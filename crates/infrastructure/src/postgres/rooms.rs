@@ -32,7 +32,8 @@ use uuid::Uuid;
 use super::schema::{messages, room_members, rooms, users};
 use super::{MESSAGES_SENDER_MESSAGE_ID_UNIQUE, PgDatabase};
 use crate::stored_rooms::{
-    MessageParts, OriginalGone, Refusal, Standing, bound, corrupt, seq_from,
+    MessageParts, OriginalGone, Refusal, Standing, bound, corrupt, history_page, last_doomed,
+    removed_by_age, removed_by_count, seq_from,
 };
 
 /// The [`RoomStore`] port on PostgreSQL.
@@ -423,12 +424,7 @@ impl RoomStore for PgRoomStore {
             })
             .await
             .map_err(AdapterError::from)?;
-        let mut rows = outcome?;
-        let has_more = rows.len() > limit;
-        rows.truncate(limit);
-        if !matches!(request.window, HistoryWindow::After(_)) {
-            rows.reverse();
-        }
+        let (rows, has_more) = history_page(outcome?, limit, request.window);
         Ok(HistoryPage {
             messages: messages_from(rows)?,
             has_more,
@@ -536,13 +532,10 @@ impl RoomStore for PgRoomStore {
                     let Some(oldest) = oldest.filter(|oldest| *oldest <= up_to) else {
                         continue;
                     };
-                    // What remains of a room is contiguous, so the `allowance` oldest
-                    // messages are those up to `oldest + allowance - 1`.
-                    let last_doomed = up_to.min(oldest.saturating_add(allowance - 1));
                     let deleted = diesel::delete(
                         messages::table
                             .filter(messages::room.eq(&room))
-                            .filter(messages::seq.le(last_doomed)),
+                            .filter(messages::seq.le(last_doomed(up_to, oldest, allowance))),
                     )
                     .execute(connection)?;
                     removed += i64::try_from(deleted).unwrap_or(i64::MAX);
@@ -566,9 +559,7 @@ fn prunable_up_to(
     retention: Retention,
     too_old_before: Option<DateTime<Utc>>,
 ) -> QueryResult<i64> {
-    let by_count = bound(
-        retention.removed_by_count_up_to(Seq::new(u64::try_from(last_seq).unwrap_or_default())),
-    );
+    let by_count = removed_by_count(retention, last_seq);
     let Some(too_old_before) = too_old_before else {
         return Ok(by_count);
     };
@@ -577,8 +568,7 @@ fn prunable_up_to(
         .filter(messages::created_at.ge(too_old_before))
         .select(diesel::dsl::min(messages::seq))
         .first(connection)?;
-    let by_age = first_young.map_or(last_seq, |first| first - 1);
-    Ok(by_count.max(by_age))
+    Ok(by_count.max(removed_by_age(last_seq, first_young)))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::schema::users;
 use super::{DbError, PgDatabase, USERS_EMAIL_UNIQUE, violated_constraint};
+use crate::stored_users::UserParts;
 
 /// A row of `users` as read (also by the session store, which reads a session's user
 /// in the same query as the session).
@@ -44,28 +45,18 @@ struct NewUserRow<'a> {
     updated_at: DateTime<Utc>,
 }
 
-/// A stored value no longer parses: the row was written by something else or corrupted.
-#[derive(Debug, thiserror::Error)]
-#[error("stored user row is invalid: {0}")]
-struct CorruptRow(&'static str);
-
 impl TryFrom<UserRow> for StoredCredentials {
     type Error = AdapterError;
 
-    // Re-parse through the domain's constructors: nothing unchecked leaves the store.
     fn try_from(row: UserRow) -> Result<Self, AdapterError> {
-        let corrupt = |what| AdapterError::new("reading a user failed", CorruptRow(what));
-        let user = User {
+        Self::try_from(UserParts {
             id: UserId::from_uuid(row.id),
-            email: Email::parse(&row.email).map_err(|_| corrupt("email"))?,
-            first_name: PersonName::parse(&row.first_name).map_err(|_| corrupt("first_name"))?,
-            last_name: PersonName::parse(&row.last_name).map_err(|_| corrupt("last_name"))?,
+            email: &row.email,
+            password_hash: row.password_hash,
+            first_name: &row.first_name,
+            last_name: &row.last_name,
             created_at: row.created_at,
             updated_at: row.updated_at,
-        };
-        Ok(Self {
-            user,
-            password_hash: PasswordHash::new(row.password_hash),
         })
     }
 }

@@ -14,14 +14,17 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use domain::ports::{AdapterError, RoomAccessError, RoomStore};
 use domain::{
-    HistoryPage, HistoryRequest, HistoryWindow, Joined, Message, MessageBody, MessageId,
-    NewMessage, PageLimit, PersonName, Published, Replay, Retention, RoomName, RoomSummary, Sender,
-    Seq, UserId,
+    HistoryPage, HistoryRequest, HistoryWindow, Joined, Message, NewMessage, PageLimit, Published,
+    Replay, Retention, RoomName, RoomSummary, Seq, UserId,
 };
 use uuid::Uuid;
 
 use super::schema::{messages, room_members, rooms, users};
 use super::{Database, DbError, MESSAGES_SENDER_MESSAGE_ID_UNIQUE, violated_constraint};
+use crate::stored_rooms::{
+    MessageParts, OriginalGone, Refusal, Standing, bound, corrupt, history_page, last_doomed,
+    removed_by_age, removed_by_count, seq_from,
+};
 
 /// The [`RoomStore`] port on SQLite.
 #[derive(Debug, Clone)]
@@ -73,31 +76,6 @@ const MESSAGE_COLUMNS: MessageColumns = (
     messages::created_at,
 );
 
-/// A stored value no longer parses: the row was written by something else or corrupted.
-#[derive(Debug, thiserror::Error)]
-#[error("stored room row is invalid: {0}")]
-struct CorruptRow(&'static str);
-
-fn corrupt(what: &'static str) -> AdapterError {
-    AdapterError::new("reading a room failed", CorruptRow(what))
-}
-
-/// A duplicate publish hit the unique constraint, but its original was gone by the
-/// time it was read: retention pruned it in between.
-#[derive(Debug, thiserror::Error)]
-#[error("the message a duplicate publish refers to is no longer stored")]
-struct OriginalGone;
-
-fn seq_from(raw: i64, what: &'static str) -> Result<Seq, AdapterError> {
-    u64::try_from(raw).map(Seq::new).map_err(|_| corrupt(what))
-}
-
-/// A position as a bound in a query. Stored seqs are `BIGINT`s, so a client's position
-/// beyond `i64::MAX` names no stored message and compares as `i64::MAX` does.
-fn bound(seq: Seq) -> i64 {
-    i64::try_from(seq.get()).unwrap_or(i64::MAX)
-}
-
 fn user_from(raw: &str) -> Result<UserId, AdapterError> {
     Uuid::parse_str(raw)
         .map(UserId::from_uuid)
@@ -107,21 +85,15 @@ fn user_from(raw: &str) -> Result<UserId, AdapterError> {
 impl TryFrom<MessageRow> for Message {
     type Error = AdapterError;
 
-    // Re-parse through the domain's constructors: nothing unchecked leaves the store.
     fn try_from(row: MessageRow) -> Result<Self, AdapterError> {
-        Ok(Self {
-            room: RoomName::parse(&row.room).map_err(|_| corrupt("room"))?,
-            seq: seq_from(row.seq, "seq")?,
-            id: MessageId::parse(&row.message_id).map_err(|_| corrupt("message id"))?,
-            sender: Sender {
-                id: user_from(&row.sender_id)?,
-                first_name: PersonName::parse(&row.first_name)
-                    .map_err(|_| corrupt("first_name"))?,
-                last_name: PersonName::parse(&row.last_name).map_err(|_| corrupt("last_name"))?,
-            },
-            // The byte limit is a rule for publishing: a message stored under a larger
-            // MESSAGE_MAX_BYTES stays readable after the operator lowers it.
-            body: MessageBody::parse(&row.body, usize::MAX).map_err(|_| corrupt("body"))?,
+        Self::try_from(MessageParts {
+            room: &row.room,
+            seq: row.seq,
+            message_id: &row.message_id,
+            sender: user_from(&row.sender_id)?,
+            first_name: &row.first_name,
+            last_name: &row.last_name,
+            body: &row.body,
             created_at: row.created_at.and_utc(),
         })
     }
@@ -129,39 +101,6 @@ impl TryFrom<MessageRow> for Message {
 
 fn messages_from(rows: Vec<MessageRow>) -> Result<Vec<Message>, AdapterError> {
     rows.into_iter().map(Message::try_from).collect()
-}
-
-/// Why a member-only operation was refused, as found inside a transaction.
-#[derive(Debug, Clone, Copy)]
-enum Refusal {
-    RoomNotFound,
-    NotMember,
-}
-
-impl From<Refusal> for RoomAccessError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::RoomNotFound => Self::RoomNotFound,
-            Refusal::NotMember => Self::NotMember,
-        }
-    }
-}
-
-/// A member's standing in a room, as stored.
-#[derive(Debug, Clone, Copy)]
-struct Standing {
-    last_seq: i64,
-    cursor: i64,
-}
-
-impl Standing {
-    fn summary(self, room: &RoomName) -> Result<RoomSummary, AdapterError> {
-        Ok(RoomSummary {
-            room: room.clone(),
-            last_seq: seq_from(self.last_seq, "last_seq")?,
-            cursor: seq_from(self.cursor, "cursor_seq")?,
-        })
-    }
 }
 
 /// Where `user` stands in `room`, or why they may not act there: one query, so that
@@ -181,11 +120,7 @@ fn standing(
         .select((rooms::last_seq, room_members::cursor_seq.nullable()))
         .first(connection)
         .optional()?;
-    Ok(match found {
-        None => Err(Refusal::RoomNotFound),
-        Some((_, None)) => Err(Refusal::NotMember),
-        Some((last_seq, Some(cursor))) => Ok(Standing { last_seq, cursor }),
-    })
+    Ok(Standing::of(found))
 }
 
 /// The messages of `room` above `after`, oldest first, at most `limit`.
@@ -464,12 +399,7 @@ impl RoomStore for SqliteRoomStore {
             })
             .await
             .map_err(AdapterError::from)?;
-        let mut rows = outcome?;
-        let has_more = rows.len() > limit;
-        rows.truncate(limit);
-        if !matches!(request.window, HistoryWindow::After(_)) {
-            rows.reverse();
-        }
+        let (rows, has_more) = history_page(outcome?, limit, request.window);
         Ok(HistoryPage {
             messages: messages_from(rows)?,
             has_more,
@@ -571,13 +501,10 @@ impl RoomStore for SqliteRoomStore {
                     let Some(oldest) = oldest.filter(|oldest| *oldest <= up_to) else {
                         continue;
                     };
-                    // What remains of a room is contiguous, so the `allowance` oldest
-                    // messages are those up to `oldest + allowance - 1`.
-                    let last_doomed = up_to.min(oldest.saturating_add(allowance - 1));
                     let deleted = diesel::delete(
                         messages::table
                             .filter(messages::room.eq(&room))
-                            .filter(messages::seq.le(last_doomed)),
+                            .filter(messages::seq.le(last_doomed(up_to, oldest, allowance))),
                     )
                     .execute(connection)?;
                     removed += i64::try_from(deleted).unwrap_or(i64::MAX);
@@ -601,9 +528,7 @@ fn prunable_up_to(
     retention: Retention,
     too_old_before: Option<NaiveDateTime>,
 ) -> QueryResult<i64> {
-    let by_count = bound(
-        retention.removed_by_count_up_to(Seq::new(u64::try_from(last_seq).unwrap_or_default())),
-    );
+    let by_count = removed_by_count(retention, last_seq);
     let Some(too_old_before) = too_old_before else {
         return Ok(by_count);
     };
@@ -612,8 +537,7 @@ fn prunable_up_to(
         .filter(messages::created_at.ge(too_old_before))
         .select(diesel::dsl::min(messages::seq))
         .first(connection)?;
-    let by_age = first_young.map_or(last_seq, |first| first - 1);
-    Ok(by_count.max(by_age))
+    Ok(by_count.max(removed_by_age(last_seq, first_young)))
 }
 
 #[cfg(test)]
