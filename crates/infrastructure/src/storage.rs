@@ -12,7 +12,8 @@ use domain::ports::{
 
 use crate::login_attempts::InMemoryLoginAttempts;
 use crate::postgres::{
-    PgDatabase, PgRoomStore, PgSessionRepository, PgUserRepository, PostgresUrl, PostgresUrlError,
+    PgDatabase, PgLoginAttempts, PgRoomStore, PgSessionRepository, PgUserRepository, PostgresUrl,
+    PostgresUrlError,
 };
 pub use crate::sqlite::Synchronous;
 use crate::sqlite::{
@@ -148,9 +149,9 @@ impl Storage {
                 Ok(Self {
                     users: Arc::new(PgUserRepository::new(database.clone())),
                     sessions: Arc::new(PgSessionRepository::new(database.clone())),
-                    // Still per instance, in memory: the shared throttle table is a later
-                    // step of issue 16 (docs/operations.md, "Several instances").
-                    login_attempts: Arc::new(InMemoryLoginAttempts::default()),
+                    // In the database: every instance counts against the same record, so
+                    // N instances do not give a guesser N times the attempts.
+                    login_attempts: Arc::new(PgLoginAttempts::new(database.clone())),
                     rooms: Arc::new(PgRoomStore::new(database.clone())),
                     health: Arc::new(database.clone()),
                     shutdown: Arc::new(database),

@@ -2,10 +2,11 @@
 //! the URLs it accepts (and how they print without their password), the connection pool
 //! and the settings every connection gets, the blocking door every query goes through
 //! (writes in a transaction whose commit is checked, multi-statement reads in one
-//! snapshot), embedded migrations applied under an advisory lock, readiness, and the
-//! repositories and the room store. Nothing outside this module names PostgreSQL but the
+//! snapshot), embedded migrations applied under an advisory lock, readiness, the
+//! repositories, the room store and the login-attempt record shared by all instances. Nothing outside this module names PostgreSQL but the
 //! storage factory.
 
+mod login_attempts;
 mod rooms;
 mod schema;
 mod sessions;
@@ -30,6 +31,7 @@ use crate::readiness::ReadinessLog;
 use crate::sqlite::DbError;
 use crate::storage::StorageShutdown;
 
+pub use login_attempts::PgLoginAttempts;
 pub use rooms::PgRoomStore;
 pub use sessions::PgSessionRepository;
 pub use users::PgUserRepository;

@@ -77,3 +77,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_members,
     messages
 );
+
+diesel::table! {
+    login_attempts (email, device) {
+        email -> Text,
+        device -> Uuid,
+        failures -> Integer,
+        last_at -> Timestamptz,
+    }
+}
