@@ -14,7 +14,6 @@ use actix_web::web::Data;
 use application::{Policies, PruneHistory, SessionPolicy, UseCases};
 use domain::ports::{Clock, IdSource, Ports, SessionRepository};
 use infrastructure::blocking::CpuLane;
-use infrastructure::bus::InProcessBus;
 use infrastructure::device_tokens::{DeviceTokenSettingsError, HmacDeviceTokens};
 use infrastructure::hashing::{HashPolicyError, PasswordHashing};
 use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
@@ -137,9 +136,10 @@ impl Application {
             ids,
             storage: storage.health,
             rooms: storage.rooms,
-            // In process: one instance fans out to its own connections. Several instances
-            // will need a bus between them (PostgreSQL LISTEN/NOTIFY) and a shared registry.
-            bus: Arc::new(InProcessBus::default()),
+            // The storage's bus: in process on SQLite, between instances on PostgreSQL.
+            bus: storage.bus,
+            // In process: presence across instances (with heartbeats) is a later step
+            // of issue 16.
             presence: Arc::new(InProcessPresence::default()),
         };
         let policies = Policies {

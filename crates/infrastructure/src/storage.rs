@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use domain::ports::{
-    AdapterError, LoginAttempts, RoomStore, SessionRepository, StorageHealth, UserRepository,
+    AdapterError, LoginAttempts, MessageBus, RoomStore, SessionRepository, StorageHealth,
+    UserRepository,
 };
 
+use crate::bus::InProcessBus;
 use crate::login_attempts::InMemoryLoginAttempts;
 use crate::postgres::{
-    PgDatabase, PgLoginAttempts, PgRoomStore, PgSessionRepository, PgUserRepository, PostgresUrl,
-    PostgresUrlError,
+    PgBus, PgDatabase, PgLoginAttempts, PgRoomStore, PgSessionRepository, PgUserRepository,
+    PostgresUrl, PostgresUrlError,
 };
 pub use crate::sqlite::Synchronous;
 use crate::sqlite::{
@@ -116,6 +118,9 @@ pub struct Storage {
     pub login_attempts: Arc<dyn LoginAttempts>,
     /// Rooms, memberships with their cursors, and messages.
     pub rooms: Arc<dyn RoomStore>,
+    /// Room and session events to every connection of every instance that shares the
+    /// store: in process for SQLite (one instance), `LISTEN/NOTIFY` for PostgreSQL.
+    pub bus: Arc<dyn MessageBus>,
     /// Whether the store can serve.
     pub health: Arc<dyn StorageHealth>,
     /// What to do on stop.
@@ -124,7 +129,8 @@ pub struct Storage {
 
 impl Storage {
     /// Opens (creating and migrating if needed) the storage `url` names, as `settings`
-    /// say.
+    /// say. For PostgreSQL this starts the message bus's listener, so it must be called
+    /// inside a tokio runtime.
     ///
     /// # Errors
     /// [`OpenError`] when the store cannot be opened or migrated.
@@ -140,6 +146,7 @@ impl Storage {
                     // Per instance, in memory: SQLite serves one instance.
                     login_attempts: Arc::new(InMemoryLoginAttempts::default()),
                     rooms: Arc::new(SqliteRoomStore::new(database.clone())),
+                    bus: Arc::new(InProcessBus::default()),
                     health: Arc::new(database.clone()),
                     shutdown: Arc::new(database),
                 })
@@ -153,6 +160,10 @@ impl Storage {
                     // N instances do not give a guesser N times the attempts.
                     login_attempts: Arc::new(PgLoginAttempts::new(database.clone())),
                     rooms: Arc::new(PgRoomStore::new(database.clone())),
+                    bus: Arc::new(
+                        PgBus::start(url, database.clone())
+                            .map_err(crate::postgres::OpenError::from)?,
+                    ),
                     health: Arc::new(database.clone()),
                     shutdown: Arc::new(database),
                 })
@@ -211,6 +222,35 @@ mod tests {
         assert_eq!(storage.users.find_credentials(&email).await.unwrap(), None);
         let nobody = domain::UserId::from_uuid(uuid::Uuid::nil());
         assert_eq!(storage.rooms.rooms_of(nobody).await.unwrap(), []);
+        storage.shutdown.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_postgres_url_opens_every_port_on_postgres() {
+        let Some(cluster) = test_support::postgres::TestCluster::from_env("the storage factory")
+        else {
+            return;
+        };
+        let scratch = cluster.create_database();
+        let storage = Storage::open(
+            &DatabaseUrl::parse(scratch.url()).unwrap(),
+            StorageSettings {
+                pool_size: 2,
+                sqlite_synchronous: Synchronous::Full,
+            },
+        )
+        .unwrap();
+        storage.health.ping().await.unwrap();
+        let email = domain::Email::parse("nobody@example.com").unwrap();
+        assert_eq!(storage.users.find_credentials(&email).await.unwrap(), None);
+        let key = domain::ports::AttemptKey::anonymous(email);
+        assert_eq!(storage.login_attempts.failures(&key).await.unwrap(), None);
+        let mut events = storage.bus.subscribe();
+        let ended = domain::ports::RoomEvent::SessionEnded {
+            session: domain::SessionId::from_uuid(uuid::Uuid::nil()),
+        };
+        storage.bus.publish(ended.clone()).await.unwrap();
+        assert_eq!(events.next().await, Ok(ended));
         storage.shutdown.close().await.unwrap();
     }
 }

@@ -3,9 +3,11 @@
 //! and the settings every connection gets, the blocking door every query goes through
 //! (writes in a transaction whose commit is checked, multi-statement reads in one
 //! snapshot), embedded migrations applied under an advisory lock, readiness, the
-//! repositories, the room store and the login-attempt record shared by all instances. Nothing outside this module names PostgreSQL but the
+//! repositories, the room store, the login-attempt record shared by all instances, and
+//! the message bus between instances (`LISTEN/NOTIFY`). Nothing outside this module names PostgreSQL but the
 //! storage factory.
 
+mod bus;
 mod login_attempts;
 mod rooms;
 mod schema;
@@ -31,6 +33,7 @@ use crate::readiness::ReadinessLog;
 use crate::sqlite::DbError;
 use crate::storage::StorageShutdown;
 
+pub use bus::{CHANNEL as BUS_CHANNEL, NoRuntime, PgBus};
 pub use login_attempts::PgLoginAttempts;
 pub use rooms::PgRoomStore;
 pub use sessions::PgSessionRepository;
@@ -174,6 +177,9 @@ pub enum OpenError {
     /// A migration failed.
     #[error("migrating the database failed: {0}")]
     Migration(String),
+    /// The message bus's listener could not be started.
+    #[error(transparent)]
+    Bus(#[from] NoRuntime),
 }
 
 /// Sets what every connection needs once, when the pool opens it.
@@ -378,7 +384,7 @@ pub(crate) mod test_database {
     /// A migrated database that is dropped with the value.
     pub(crate) struct TestDatabase {
         pub(crate) database: PgDatabase,
-        _scratch: Scratch,
+        scratch: Scratch,
     }
 
     impl TestDatabase {
@@ -418,15 +424,19 @@ pub(crate) mod test_database {
         TestCluster::from_env(suite)
     }
 
+    impl TestDatabase {
+        /// Its URL.
+        pub(crate) fn url(&self) -> PostgresUrl {
+            PostgresUrl::parse(self.scratch.url()).expect("a PostgreSQL URL")
+        }
+    }
+
     /// A fresh, migrated database in `cluster`.
     pub(crate) fn fresh(cluster: &TestCluster) -> TestDatabase {
         let scratch = cluster.create_database();
         let url = PostgresUrl::parse(scratch.url()).expect("a PostgreSQL URL");
         let database = PgDatabase::open(&url, 4).expect("open the test database");
-        TestDatabase {
-            database,
-            _scratch: scratch,
-        }
+        TestDatabase { database, scratch }
     }
 }
 
