@@ -11,7 +11,7 @@ use crate::helpers::{JWT_SECRET, Socket, TestApp, Tokens, spawn_app, spawn_app_w
 use crate::process::serve;
 
 /// The seqs of `messages`, in order.
-fn seqs(messages: &[Value]) -> Vec<u64> {
+pub(crate) fn seqs(messages: &[Value]) -> Vec<u64> {
     messages
         .iter()
         .map(|message| message["seq"].as_u64().expect("seq"))
@@ -19,7 +19,7 @@ fn seqs(messages: &[Value]) -> Vec<u64> {
 }
 
 /// Publishes over `socket` with the idempotency key `id`; the acked seq.
-async fn publish_acked(socket: &mut Socket, id: &str) -> u64 {
+pub(crate) async fn publish_acked(socket: &mut Socket, id: &str) -> u64 {
     socket
         .send(json!({"type": "publish", "room": "general", "body": id, "id": id}))
         .await;

@@ -11,6 +11,7 @@ mod delivery;
 mod documentation;
 mod edge;
 mod errors;
+mod instances;
 mod process;
 mod protection;
 mod rooms;

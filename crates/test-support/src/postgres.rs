@@ -86,6 +86,18 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Runs `sql` on it, as the cluster's administrator would (to end connections, say).
+    ///
+    /// # Panics
+    /// When the statement fails: the test cannot go on.
+    pub fn execute(&self, sql: &str) {
+        let mut connection = PgConnection::establish(&self.url)
+            .unwrap_or_else(|error| panic!("cannot reach {}: {error}", self.name));
+        diesel::sql_query(sql)
+            .execute(&mut connection)
+            .unwrap_or_else(|error| panic!("{sql} failed: {error}"));
+    }
 }
 
 impl Drop for TestDatabase {

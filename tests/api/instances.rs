@@ -1,0 +1,92 @@
+//! Two real Portico processes on one PostgreSQL database (SPEC §8): what one instance
+//! stores and announces, members on the other receive, in order, and a lost bus
+//! connection loses nothing. Runs when `PORTICO_TEST_POSTGRES_URL` names a cluster
+//! (`make test-postgres`, CI); says it did not run otherwise.
+
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use test_support::postgres::TestCluster;
+
+use crate::delivery::{publish_acked, seqs};
+use crate::helpers::{JWT_SECRET, TestApp};
+use crate::process::serve;
+
+/// Waits until the process whose log is `log` writes a line whose message is `message`.
+fn until_logged(log: &Receiver<String>, message: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = log
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("{message:?} was not logged in time"));
+        if serde_json::from_str::<Value>(&line).is_ok_and(|line| line["message"] == message) {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_deliver_in_order_end_sessions_and_survive_a_lost_bus() {
+    let Some(cluster) = TestCluster::from_env("the two-instance end-to-end test") else {
+        return;
+    };
+    let database = cluster.create_database();
+    let folder = tempfile::tempdir().expect("temporary folder");
+    // One database and one signing key, as two instances behind a load balancer have.
+    let settings = [
+        ("DATABASE_URL", database.url()),
+        ("JWT_SECRET", JWT_SECRET),
+        ("BCRYPT_COST", "4"),
+    ];
+    let (mut first, address, _a_log) = serve(folder.path(), &settings);
+    let a = TestApp::remote(address);
+    let (mut second, address, b_log) = serve(folder.path(), &settings);
+    let b = TestApp::remote(address);
+
+    // Ada on A, Grace on B: accounts and sessions made on one instance work on the other.
+    let (_, ada) = a.signed_in_user().await;
+    let (_, grace) = b.signed_in_user().await;
+    assert_eq!(
+        b.me(&ada.access).await.status(),
+        200,
+        "A's session, checked on B"
+    );
+    a.join_room(&ada.access, "general").await;
+    b.join_room(&grace.access, "general").await;
+    let mut ada_socket = a.connect(&ada.access).await;
+    ada_socket.expect("joined").await;
+    let mut grace_socket = b.connect(&grace.access).await;
+    grace_socket.expect("joined").await;
+
+    // Published on A, delivered on B, in seq order.
+    for id in ["m1", "m2", "m3", "m4", "m5"] {
+        publish_acked(&mut ada_socket, id).await;
+    }
+    assert_eq!(seqs(&grace_socket.messages(5).await), [1, 2, 3, 4, 5]);
+
+    // Every listening connection ends, as when PostgreSQL restarts its side: what A
+    // publishes meanwhile is not heard on B, which catches up from the store once it
+    // listens again. Nothing lost, nothing twice.
+    database.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    );
+    for id in ["m6", "m7", "m8"] {
+        publish_acked(&mut ada_socket, id).await;
+    }
+    until_logged(&b_log, "the message bus listens again");
+    assert_eq!(seqs(&grace_socket.messages(3).await), [6, 7, 8]);
+    grace_socket.round_trip().await;
+
+    // Grace logs out through A: her socket on B closes at once (1008), not at her
+    // token's expiry.
+    assert_eq!(a.logout(&grace.refresh).await.status(), 204);
+    assert_eq!(grace_socket.closed().await, 1008);
+
+    first.kill().expect("SIGKILL");
+    second.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+    second.wait().expect("reaped");
+}
