@@ -17,7 +17,6 @@ use infrastructure::blocking::CpuLane;
 use infrastructure::device_tokens::{DeviceTokenSettingsError, HmacDeviceTokens};
 use infrastructure::hashing::{HashPolicyError, PasswordHashing};
 use infrastructure::jwt::{JwtAccessTokens, JwtSettings, JwtSettingsError};
-use infrastructure::presence::InProcessPresence;
 use infrastructure::refresh_tokens::RandomRefreshTokens;
 use infrastructure::storage::{OpenError, Storage, StorageSettings, StorageShutdown};
 use infrastructure::system::{RandomIds, SystemClock};
@@ -138,9 +137,9 @@ impl Application {
             rooms: storage.rooms,
             // The storage's bus: in process on SQLite, between instances on PostgreSQL.
             bus: storage.bus,
-            // In process: presence across instances (with heartbeats) is a later step
-            // of issue 16.
-            presence: Arc::new(InProcessPresence::default()),
+            // The storage's registry: in process on SQLite, across instances (with
+            // heartbeats) on PostgreSQL.
+            presence: storage.presence,
         };
         let policies = Policies {
             session: SessionPolicy {

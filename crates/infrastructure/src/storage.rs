@@ -7,16 +7,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use domain::ports::{
-    AdapterError, LoginAttempts, MessageBus, RoomStore, SessionRepository, StorageHealth,
-    UserRepository,
+    AdapterError, LoginAttempts, MessageBus, PresenceRegistry, RoomStore, SessionRepository,
+    StorageHealth, UserRepository,
 };
 
 use crate::bus::InProcessBus;
 use crate::login_attempts::InMemoryLoginAttempts;
 use crate::postgres::{
-    PgBus, PgDatabase, PgLoginAttempts, PgRoomStore, PgSessionRepository, PgUserRepository,
-    PostgresUrl, PostgresUrlError,
+    PgBus, PgDatabase, PgLoginAttempts, PgPresence, PgRoomStore, PgSessionRepository,
+    PgUserRepository, PostgresUrl, PostgresUrlError,
 };
+use crate::presence::InProcessPresence;
 pub use crate::sqlite::Synchronous;
 use crate::sqlite::{
     Database, SqlitePath, SqliteRoomStore, SqliteSessionRepository, SqliteUrlError,
@@ -121,6 +122,9 @@ pub struct Storage {
     /// Room and session events to every connection of every instance that shares the
     /// store: in process for SQLite (one instance), `LISTEN/NOTIFY` for PostgreSQL.
     pub bus: Arc<dyn MessageBus>,
+    /// Who is connected: in process for SQLite, across instances (with heartbeats) for
+    /// PostgreSQL.
+    pub presence: Arc<dyn PresenceRegistry>,
     /// Whether the store can serve.
     pub health: Arc<dyn StorageHealth>,
     /// What to do on stop.
@@ -129,8 +133,8 @@ pub struct Storage {
 
 impl Storage {
     /// Opens (creating and migrating if needed) the storage `url` names, as `settings`
-    /// say. For PostgreSQL this starts the message bus's listener, so it must be called
-    /// inside a tokio runtime.
+    /// say. For PostgreSQL this starts the message bus's listener (waiting until it
+    /// listens) and the presence heartbeat, so it must be called inside a tokio runtime.
     ///
     /// # Errors
     /// [`OpenError`] when the store cannot be opened or migrated.
@@ -147,6 +151,7 @@ impl Storage {
                     login_attempts: Arc::new(InMemoryLoginAttempts::default()),
                     rooms: Arc::new(SqliteRoomStore::new(database.clone())),
                     bus: Arc::new(InProcessBus::default()),
+                    presence: Arc::new(InProcessPresence::default()),
                     health: Arc::new(database.clone()),
                     shutdown: Arc::new(database),
                 })
@@ -162,6 +167,10 @@ impl Storage {
                     rooms: Arc::new(PgRoomStore::new(database.clone())),
                     bus: Arc::new(
                         PgBus::start(url, database.clone())
+                            .map_err(crate::postgres::OpenError::from)?,
+                    ),
+                    presence: Arc::new(
+                        PgPresence::start(database.clone())
                             .map_err(crate::postgres::OpenError::from)?,
                     ),
                     health: Arc::new(database.clone()),

@@ -89,32 +89,60 @@ impl Drop for Inner {
     }
 }
 
-/// The listener could not be started.
+/// How long start-up waits for the listener to listen the first time. An instance that
+/// serves before it hears the others would miss what they announce meanwhile (presence
+/// changes are not in the store to catch up from).
+const FIRST_LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The bus could not be started.
 #[derive(Debug, thiserror::Error)]
-#[error("the message bus needs a running tokio runtime to listen from")]
+pub enum BusError {
+    /// The listener's thread could not be started.
+    #[error("cannot start the message bus's listener")]
+    Thread(#[source] std::io::Error),
+    /// The listener did not get to listen in time; its log lines say why.
+    #[error("the message bus could not listen on PostgreSQL within {0:?}")]
+    NotListening(Duration),
+}
+
+/// A background task could not be started: there is no tokio runtime to run it on.
+#[derive(Debug, thiserror::Error)]
+#[error("a background task needs a running tokio runtime")]
 pub struct NoRuntime;
 
 impl PgBus {
-    /// A bus on `url`, sending through `database`'s pool, its listener started on the
-    /// current tokio runtime (it connects and reconnects on its own; until it listens,
-    /// only this instance's own events reach its subscribers).
+    /// A bus on `url`, sending through `database`'s pool, once its listener listens.
+    /// The listener runs on a thread and runtime of its own, so that it keeps listening
+    /// whatever the server's workers do, and so that this call can wait for it without
+    /// holding up the runtime it is called from. It then reconnects on its own.
     ///
     /// # Errors
-    /// [`NoRuntime`] when called outside a tokio runtime.
-    pub fn start(url: &PostgresUrl, database: PgDatabase) -> Result<Self, NoRuntime> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| NoRuntime)?;
+    /// [`BusError`] when the listener cannot be started or does not listen within 10 s.
+    pub fn start(url: &PostgresUrl, database: PgDatabase) -> Result<Self, BusError> {
         let (local, _) = broadcast::channel(DEFAULT_BUS_CAPACITY);
         let instance = Uuid::new_v4();
         let (stop, stopped) = oneshot::channel();
         let (listening_tx, listening) = watch::channel(0);
-        runtime.spawn(listen(
-            url.as_libpq().to_owned(),
-            local.clone(),
-            instance,
-            listening_tx,
-            stopped,
-        ));
-        Ok(Self {
+        let mut first_listen = listening.clone();
+        let (url, sender) = (url.as_libpq().to_owned(), local.clone());
+        std::thread::Builder::new()
+            .name("portico-bus".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => {
+                        runtime.block_on(listen(url, sender, instance, listening_tx, stopped));
+                    }
+                    Err(error) => {
+                        tracing::error!(error.cause_chain = ?error, "the message bus has no runtime");
+                    }
+                }
+            })
+            .map_err(BusError::Thread)?;
+        // Dropping `stop` on the way out (an error) ends the listener.
+        let bus = Self {
             inner: Arc::new(Inner {
                 local,
                 instance,
@@ -122,7 +150,15 @@ impl PgBus {
                 listening,
                 stop: Mutex::new(Some(stop)),
             }),
-        })
+        };
+        let deadline = std::time::Instant::now() + FIRST_LISTEN_TIMEOUT;
+        while *first_listen.borrow_and_update() == 0 {
+            if std::time::Instant::now() >= deadline || first_listen.has_changed().is_err() {
+                return Err(BusError::NotListening(FIRST_LISTEN_TIMEOUT));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(bus)
     }
 
     /// Waits until the listener has started listening `times` times in all (the first

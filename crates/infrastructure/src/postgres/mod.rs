@@ -3,12 +3,13 @@
 //! and the settings every connection gets, the blocking door every query goes through
 //! (writes in a transaction whose commit is checked, multi-statement reads in one
 //! snapshot), embedded migrations applied under an advisory lock, readiness, the
-//! repositories, the room store, the login-attempt record shared by all instances, and
-//! the message bus between instances (`LISTEN/NOTIFY`). Nothing outside this module names PostgreSQL but the
+//! repositories, the room store, the login-attempt record shared by all instances, the
+//! message bus between instances (`LISTEN/NOTIFY`), and presence across instances. Nothing outside this module names PostgreSQL but the
 //! storage factory.
 
 mod bus;
 mod login_attempts;
+mod presence;
 mod rooms;
 mod schema;
 mod sessions;
@@ -33,8 +34,9 @@ use crate::readiness::ReadinessLog;
 use crate::sqlite::DbError;
 use crate::storage::StorageShutdown;
 
-pub use bus::{CHANNEL as BUS_CHANNEL, NoRuntime, PgBus};
+pub use bus::{BusError, CHANNEL as BUS_CHANNEL, NoRuntime, PgBus};
 pub use login_attempts::PgLoginAttempts;
+pub use presence::{HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, PgPresence};
 pub use rooms::PgRoomStore;
 pub use sessions::PgSessionRepository;
 pub use users::PgUserRepository;
@@ -179,7 +181,10 @@ pub enum OpenError {
     Migration(String),
     /// The message bus's listener could not be started.
     #[error(transparent)]
-    Bus(#[from] NoRuntime),
+    Bus(#[from] BusError),
+    /// The presence heartbeat could not be started.
+    #[error(transparent)]
+    Heartbeat(#[from] NoRuntime),
 }
 
 /// Sets what every connection needs once, when the pool opens it.

@@ -86,3 +86,22 @@ diesel::table! {
         last_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    instances (id) {
+        id -> Uuid,
+        heartbeat_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    presence_connections (connection_id) {
+        connection_id -> Uuid,
+        user_id -> Uuid,
+        instance_id -> Uuid,
+        active -> Bool,
+    }
+}
+
+diesel::joinable!(presence_connections -> instances (instance_id));
+diesel::allow_tables_to_appear_in_same_query!(presence_connections, instances);

@@ -1,0 +1,408 @@
+//! Presence across instances on PostgreSQL (SPEC §8): every instance records the
+//! WebSocket connections it holds in one table, and beats a heartbeat; a connection
+//! counts only while its instance's heartbeat is fresh.
+//!
+//! - A member connected to any instance is present everywhere (`present_among` reads
+//!   the table), and "first to open" and "last to close" are decided over every
+//!   instance's connections, under a per-user advisory lock, so two instances that
+//!   register the same user at once do not both announce them.
+//! - An instance that dies without saying goodbye stops beating: within
+//!   [`HEARTBEAT_TIMEOUT`] its connections no longer count, and rows of instances
+//!   silent for [`FORGET_AFTER`] are deleted by whichever instance beats next.
+//!   (Telling members that the dead instance's users left, with `presence_leave`, is
+//!   not done yet: they see it at their next presence query.)
+//! - Freshness is judged by the database's clock, never an instance's, so instances
+//!   whose clocks disagree still agree on who is alive.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Uuid as SqlUuid};
+use domain::ports::{AdapterError, PresenceRegistry, PresentUser};
+use domain::{ConnectionId, PresenceState, UserId};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::PgDatabase;
+use super::bus::NoRuntime;
+
+/// How often an instance beats.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// How long after its last beat an instance's connections stop counting: three missed
+/// beats and some slack for a slow database.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long after its last beat an instance's rows are deleted.
+const FORGET_AFTER: Duration = Duration::from_secs(3_600);
+
+/// The condition, on `instances i`, for a live instance.
+fn live() -> String {
+    format!(
+        "i.heartbeat_at > now() - interval '{} seconds'",
+        HEARTBEAT_TIMEOUT.as_secs()
+    )
+}
+
+/// The [`PresenceRegistry`] port across the instances sharing one PostgreSQL database.
+#[derive(Clone)]
+pub struct PgPresence {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PgPresence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgPresence")
+            .field("instance", &self.inner.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    database: PgDatabase,
+    /// This instance, as its connections' rows name it.
+    instance: Uuid,
+    /// Stops the heartbeat (which then says goodbye) when the last handle goes.
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// The heartbeat task, for tests that make the instance die.
+    #[cfg(test)]
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(stop) = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl PgPresence {
+    /// A registry for a new instance on `database`, its heartbeat started on the current
+    /// tokio runtime.
+    ///
+    /// # Errors
+    /// [`NoRuntime`] when called outside a tokio runtime.
+    pub fn start(database: PgDatabase) -> Result<Self, NoRuntime> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| NoRuntime)?;
+        let instance = Uuid::new_v4();
+        let (stop, stopped) = oneshot::channel();
+        let _heartbeat = runtime.spawn(beat(database.clone(), instance, stopped));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                database,
+                instance,
+                stop: Mutex::new(Some(stop)),
+                #[cfg(test)]
+                heartbeat: _heartbeat,
+            }),
+        })
+    }
+}
+
+/// Beats every [`HEARTBEAT_INTERVAL`] until stopped, then says goodbye: the instance's
+/// row goes, and its connections' rows with it.
+async fn beat(database: PgDatabase, instance: Uuid, mut stop: oneshot::Receiver<()>) {
+    let mut ticks = tokio::time::interval(HEARTBEAT_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticks.tick() => {}
+        }
+        let beaten = database
+            .write(move |connection| {
+                diesel::sql_query(
+                    "INSERT INTO instances (id, heartbeat_at) VALUES ($1, now()) \
+                     ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                )
+                .bind::<SqlUuid, _>(instance)
+                .execute(connection)?;
+                diesel::sql_query(format!(
+                    "DELETE FROM instances WHERE heartbeat_at < now() - interval '{} seconds'",
+                    FORGET_AFTER.as_secs()
+                ))
+                .execute(connection)
+            })
+            .await;
+        if let Err(error) = beaten {
+            tracing::warn!(
+                error.cause_chain = ?AdapterError::from(error),
+                "the presence heartbeat failed; this instance's members drop out elsewhere if it goes on"
+            );
+        }
+    }
+    let goodbye = database
+        .write(move |connection| {
+            diesel::sql_query("DELETE FROM instances WHERE id = $1")
+                .bind::<SqlUuid, _>(instance)
+                .execute(connection)
+        })
+        .await;
+    if let Err(error) = goodbye {
+        tracing::warn!(error.cause_chain = ?AdapterError::from(error), "the presence goodbye failed");
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+#[derive(QueryableByName)]
+struct Present {
+    #[diesel(sql_type = SqlUuid)]
+    user_id: Uuid,
+    #[diesel(sql_type = Bool)]
+    active: bool,
+}
+
+/// Serialises, until the transaction ends, every registry change of `user` on every
+/// instance: "first" and "last" are then decided on a settled count.
+fn lock_user(connection: &mut PgConnection, user: Uuid) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind::<SqlUuid, _>(user)
+        .execute(connection)
+        .map(drop)
+}
+
+/// How many of `user`'s connections other than `except` live instances hold.
+fn others_live(connection: &mut PgConnection, user: Uuid, except: Uuid) -> QueryResult<i64> {
+    diesel::sql_query(format!(
+        "SELECT count(*) AS count FROM presence_connections c \
+         JOIN instances i ON i.id = c.instance_id \
+         WHERE c.user_id = $1 AND c.connection_id <> $2 AND {}",
+        live()
+    ))
+    .bind::<SqlUuid, _>(user)
+    .bind::<SqlUuid, _>(except)
+    .get_result::<Count>(connection)
+    .map(|found| found.count)
+}
+
+#[async_trait]
+impl PresenceRegistry for PgPresence {
+    async fn register(&self, user: UserId, connection: ConnectionId) -> Result<bool, AdapterError> {
+        let (user, connection, instance) =
+            (user.as_uuid(), connection.as_uuid(), self.inner.instance);
+        let first = self
+            .inner
+            .database
+            .write(move |db| {
+                lock_user(db, user)?;
+                // The instance's row exists before its first beat lands; an existing row
+                // is left alone, so registrations do not queue on it.
+                diesel::sql_query(
+                    "INSERT INTO instances (id, heartbeat_at) VALUES ($1, now()) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind::<SqlUuid, _>(instance)
+                .execute(db)?;
+                let inserted = diesel::sql_query(
+                    "INSERT INTO presence_connections (connection_id, user_id, instance_id, active) \
+                     VALUES ($1, $2, $3, true) ON CONFLICT (connection_id) DO NOTHING",
+                )
+                .bind::<SqlUuid, _>(connection)
+                .bind::<SqlUuid, _>(user)
+                .bind::<SqlUuid, _>(instance)
+                .execute(db)?;
+                if inserted == 0 {
+                    return Ok(false);
+                }
+                Ok(others_live(db, user, connection)? == 0)
+            })
+            .await?;
+        Ok(first)
+    }
+
+    async fn unregister(
+        &self,
+        user: UserId,
+        connection: ConnectionId,
+    ) -> Result<bool, AdapterError> {
+        let (user, connection) = (user.as_uuid(), connection.as_uuid());
+        let last = self
+            .inner
+            .database
+            .write(move |db| {
+                lock_user(db, user)?;
+                let deleted = diesel::sql_query(
+                    "DELETE FROM presence_connections WHERE connection_id = $1 AND user_id = $2",
+                )
+                .bind::<SqlUuid, _>(connection)
+                .bind::<SqlUuid, _>(user)
+                .execute(db)?;
+                if deleted == 0 {
+                    return Ok(false);
+                }
+                Ok(others_live(db, user, connection)? == 0)
+            })
+            .await?;
+        Ok(last)
+    }
+
+    async fn set_state(
+        &self,
+        user: UserId,
+        connection: ConnectionId,
+        state: PresenceState,
+    ) -> Result<(), AdapterError> {
+        let (user, connection) = (user.as_uuid(), connection.as_uuid());
+        self.inner
+            .database
+            .write(move |db| {
+                diesel::sql_query(
+                    "UPDATE presence_connections SET active = $3 \
+                     WHERE connection_id = $1 AND user_id = $2",
+                )
+                .bind::<SqlUuid, _>(connection)
+                .bind::<SqlUuid, _>(user)
+                .bind::<Bool, _>(state == PresenceState::Active)
+                .execute(db)
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn present_among(&self, users: &[UserId]) -> Result<Vec<PresentUser>, AdapterError> {
+        let asked: Vec<Uuid> = users.iter().map(|user| user.as_uuid()).collect();
+        let found: Vec<Present> = self
+            .inner
+            .database
+            // Through the index on user_id: proportional to the users asked about.
+            .run(move |db| {
+                diesel::sql_query(format!(
+                    "SELECT c.user_id, bool_or(c.active) AS active FROM presence_connections c \
+                     JOIN instances i ON i.id = c.instance_id \
+                     WHERE c.user_id = ANY($1) AND {} GROUP BY c.user_id",
+                    live()
+                ))
+                .bind::<diesel::sql_types::Array<SqlUuid>, _>(asked)
+                .load(db)
+            })
+            .await?;
+        let mut answered = std::collections::HashSet::with_capacity(users.len());
+        Ok(users
+            .iter()
+            .filter(|user| answered.insert(**user))
+            .filter_map(|user| {
+                let present = found.iter().find(|row| row.user_id == user.as_uuid())?;
+                Some(PresentUser {
+                    user: *user,
+                    state: if present.active {
+                        PresenceState::Active
+                    } else {
+                        PresenceState::Idle
+                    },
+                })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres::test_database;
+
+    #[tokio::test]
+    async fn honours_the_presence_registry_contract() {
+        let Some(cluster) = test_database::cluster("the presence registry contract") else {
+            return;
+        };
+        let test = test_database::fresh(&cluster);
+        // The contract's users must exist: connections reference them.
+        for n in [0xada_u128, 0x6ace] {
+            insert_user(&test, Uuid::from_u128(n)).await;
+        }
+        test_support::contracts::presence::run(|| {
+            // A fresh registry on an emptied table: one database for every case, since
+            // the contract's users are fixed.
+            let registry = PgPresence::start(test.database.clone()).unwrap();
+            let database = test.database.clone();
+            async move {
+                database
+                    .run(|db| diesel::sql_query("DELETE FROM presence_connections").execute(db))
+                    .await
+                    .unwrap();
+                Box::new(registry) as Box<dyn PresenceRegistry>
+            }
+        })
+        .await;
+    }
+
+    async fn insert_user(test: &test_database::TestDatabase, id: Uuid) {
+        test.database
+            .run(move |db| {
+                diesel::sql_query(
+                    "INSERT INTO users VALUES ($1, $1::text || '@example.com', 'h', 'A', 'B', \
+                     now(), now())",
+                )
+                .bind::<SqlUuid, _>(id)
+                .execute(db)
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn presence_is_cluster_wide_and_a_silent_instance_drops_out() {
+        let Some(cluster) = test_database::cluster("the presence across instances case") else {
+            return;
+        };
+        let test = test_database::fresh(&cluster);
+        let ada = test.user("ada@example.com").await;
+        let (a, b) = (
+            PgPresence::start(test.database.clone()).unwrap(),
+            PgPresence::start(test.database.clone()).unwrap(),
+        );
+        let (on_a, on_b) = (
+            ConnectionId::from_uuid(Uuid::new_v4()),
+            ConnectionId::from_uuid(Uuid::new_v4()),
+        );
+
+        assert!(a.register(ada, on_a).await.unwrap(), "first, on A");
+        assert!(
+            !b.register(ada, on_b).await.unwrap(),
+            "not first: she is on A"
+        );
+        assert_eq!(
+            b.present_among(&[ada]).await.unwrap().len(),
+            1,
+            "seen from B"
+        );
+        assert!(
+            !a.unregister(ada, on_a).await.unwrap(),
+            "not last: she is on B"
+        );
+        assert!(b.unregister(ada, on_b).await.unwrap(), "last, on B");
+
+        // A dies without a goodbye: its beats stop, and time passes (here, its last
+        // beat is made a minute old).
+        a.register(ada, on_a).await.unwrap();
+        a.inner.heartbeat.abort();
+        let a_id = a.inner.instance;
+        test.database
+            .run(move |db| {
+                diesel::sql_query(
+                    "UPDATE instances SET heartbeat_at = now() - interval '1 minute' WHERE id = $1",
+                )
+                .bind::<SqlUuid, _>(a_id)
+                .execute(db)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            b.present_among(&[ada]).await.unwrap(),
+            [],
+            "A's connection no longer counts"
+        );
+        assert!(b.register(ada, on_b).await.unwrap(), "first again, on B");
+    }
+}

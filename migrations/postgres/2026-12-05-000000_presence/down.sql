@@ -1,0 +1,2 @@
+DROP TABLE presence_connections;
+DROP TABLE instances;
