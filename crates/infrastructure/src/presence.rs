@@ -17,6 +17,25 @@ use domain::{ConnectionId, PresenceState, UserId};
 /// has no entry, so the map holds only present users.
 type Connections = HashMap<UserId, HashMap<ConnectionId, PresenceState>>;
 
+/// Of `users`, those `state_of` finds present, in the order asked, each once: how every
+/// registry answers `present_among` once it knows who is present.
+pub(crate) fn in_order_asked(
+    users: &[UserId],
+    state_of: impl Fn(UserId) -> Option<PresenceState>,
+) -> Vec<PresentUser> {
+    let mut answered = HashSet::with_capacity(users.len());
+    users
+        .iter()
+        .filter(|user| answered.insert(**user))
+        .filter_map(|user| {
+            Some(PresentUser {
+                user: *user,
+                state: state_of(*user)?,
+            })
+        })
+        .collect()
+}
+
 /// The [`PresenceRegistry`] port within one process.
 #[derive(Debug, Default)]
 pub struct InProcessPresence {
@@ -79,16 +98,9 @@ impl PresenceRegistry for InProcessPresence {
 
     async fn present_among(&self, users: &[UserId]) -> Result<Vec<PresentUser>, AdapterError> {
         let connections = self.connections();
-        let mut answered = HashSet::with_capacity(users.len());
-        Ok(users
-            .iter()
-            .filter(|user| answered.insert(**user))
-            .filter_map(|user| {
-                let of_user = connections.get(user)?;
-                let state = PresenceState::of_user(of_user.values().copied())?;
-                Some(PresentUser { user: *user, state })
-            })
-            .collect())
+        Ok(in_order_asked(users, |user| {
+            PresenceState::of_user(connections.get(&user)?.values().copied())
+        }))
     }
 }
 

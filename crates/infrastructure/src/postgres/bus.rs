@@ -13,7 +13,7 @@
 //! ([`SubscriptionError::Lagged`]): they re-read their rooms and catch up from the
 //! store, which covers whatever was notified while no one listened.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -72,21 +72,9 @@ struct Inner {
     /// How many times the listener has started listening (once, then once per
     /// reconnection): shown by `Debug`, awaited by tests.
     listening: watch::Receiver<u64>,
-    /// Stops the listener when the last handle goes.
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(stop) = self
-            .stop
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            let _ = stop.send(());
-        }
-    }
+    /// Dropped with the last handle, which ends the listener (a dropped sender
+    /// completes its receiver).
+    _stop: oneshot::Sender<()>,
 }
 
 /// How long start-up waits for the listener to listen the first time. An instance that
@@ -148,7 +136,7 @@ impl PgBus {
                 instance,
                 database,
                 listening,
-                stop: Mutex::new(Some(stop)),
+                _stop: stop,
             }),
         };
         let deadline = std::time::Instant::now() + FIRST_LISTEN_TIMEOUT;

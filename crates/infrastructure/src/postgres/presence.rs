@@ -14,7 +14,7 @@
 //! - Freshness is judged by the database's clock, never an instance's, so instances
 //!   whose clocks disagree still agree on who is alive.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use super::PgDatabase;
 use super::bus::NoRuntime;
+use crate::presence::in_order_asked;
 
 /// How often an instance beats.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
@@ -62,24 +63,12 @@ struct Inner {
     database: PgDatabase,
     /// This instance, as its connections' rows name it.
     instance: Uuid,
-    /// Stops the heartbeat (which then says goodbye) when the last handle goes.
-    stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// Dropped with the last handle, which stops the heartbeat (a dropped sender
+    /// completes its receiver); it then says goodbye.
+    _stop: oneshot::Sender<()>,
     /// The heartbeat task, for tests that make the instance die.
     #[cfg(test)]
     heartbeat: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(stop) = self
-            .stop
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            let _ = stop.send(());
-        }
-    }
 }
 
 impl PgPresence {
@@ -97,7 +86,7 @@ impl PgPresence {
             inner: Arc::new(Inner {
                 database,
                 instance,
-                stop: Mutex::new(Some(stop)),
+                _stop: stop,
                 #[cfg(test)]
                 heartbeat: _heartbeat,
             }),
@@ -287,22 +276,17 @@ impl PresenceRegistry for PgPresence {
                 .load(db)
             })
             .await?;
-        let mut answered = std::collections::HashSet::with_capacity(users.len());
-        Ok(users
-            .iter()
-            .filter(|user| answered.insert(**user))
-            .filter_map(|user| {
-                let present = found.iter().find(|row| row.user_id == user.as_uuid())?;
-                Some(PresentUser {
-                    user: *user,
-                    state: if present.active {
-                        PresenceState::Active
-                    } else {
-                        PresenceState::Idle
-                    },
-                })
+        let active: std::collections::HashMap<Uuid, bool> = found
+            .into_iter()
+            .map(|row| (row.user_id, row.active))
+            .collect();
+        Ok(in_order_asked(users, |user| {
+            Some(if *active.get(&user.as_uuid())? {
+                PresenceState::Active
+            } else {
+                PresenceState::Idle
             })
-            .collect())
+        }))
     }
 }
 
