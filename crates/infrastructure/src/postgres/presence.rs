@@ -66,9 +66,6 @@ struct Inner {
     /// Dropped with the last handle, which stops the heartbeat (a dropped sender
     /// completes its receiver); it then says goodbye.
     _stop: oneshot::Sender<()>,
-    /// The heartbeat task, for tests that make the instance die.
-    #[cfg(test)]
-    heartbeat: tokio::task::JoinHandle<()>,
 }
 
 impl PgPresence {
@@ -81,14 +78,12 @@ impl PgPresence {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| NoRuntime)?;
         let instance = Uuid::new_v4();
         let (stop, stopped) = oneshot::channel();
-        let _heartbeat = runtime.spawn(beat(database.clone(), instance, stopped));
+        runtime.spawn(beat(database.clone(), instance, stopped));
         Ok(Self {
             inner: Arc::new(Inner {
                 database,
                 instance,
                 _stop: stop,
-                #[cfg(test)]
-                heartbeat: _heartbeat,
             }),
         })
     }
@@ -367,17 +362,19 @@ mod tests {
         );
         assert!(b.unregister(ada, on_b).await.unwrap(), "last, on B");
 
-        // A dies without a goodbye: its beats stop, and time passes (here, its last
-        // beat is made a minute old).
-        a.register(ada, on_a).await.unwrap();
-        a.inner.heartbeat.abort();
-        let a_id = a.inner.instance;
+        // Another instance died without a goodbye a minute ago, Ada's connection still
+        // in its rows: nobody cleaned up.
         test.database
             .run(move |db| {
+                diesel::sql_query("INSERT INTO instances VALUES ($1, now() - interval '1 minute')")
+                    .bind::<SqlUuid, _>(Uuid::new_v4())
+                    .execute(db)?;
                 diesel::sql_query(
-                    "UPDATE instances SET heartbeat_at = now() - interval '1 minute' WHERE id = $1",
+                    "INSERT INTO presence_connections \
+                     SELECT gen_random_uuid(), $1, id, true FROM instances \
+                     WHERE heartbeat_at < now() - interval '30 seconds'",
                 )
-                .bind::<SqlUuid, _>(a_id)
+                .bind::<SqlUuid, _>(ada.as_uuid())
                 .execute(db)
             })
             .await
@@ -385,7 +382,7 @@ mod tests {
         assert_eq!(
             b.present_among(&[ada]).await.unwrap(),
             [],
-            "A's connection no longer counts"
+            "the dead instance's connection does not count"
         );
         assert!(b.register(ada, on_b).await.unwrap(), "first again, on B");
     }
