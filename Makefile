@@ -1,5 +1,5 @@
 # Everyday commands. `make help` lists them.
-.PHONY: help run test lint deny coverage bench fmt
+.PHONY: help run test lint deny coverage bench fmt fuzz
 
 help:
 	@echo "run       serve on 127.0.0.1:8080 with SQLite under ./data (no configuration needed)"
@@ -8,6 +8,7 @@ help:
 	@echo "deny      dependency policy: licences, banned crates, sources (cargo deny)"
 	@echo "coverage  line coverage with cargo llvm-cov (HTML in target/llvm-cov/html)"
 	@echo "bench     criterion micro-benchmarks"
+	@echo "fuzz      the cargo-fuzz targets, 60 s each (nightly and cargo-fuzz needed; docs/testing.md)"
 	@echo "fmt       format the code"
 
 run:
@@ -32,3 +33,8 @@ bench:
 
 fmt:
 	cargo fmt --all
+
+fuzz:
+	cd fuzz && for target in websocket_frames json_bodies access_tokens; do \
+		cargo +nightly fuzz run $$target -- -max_total_time=60 || exit 1; \
+	done
