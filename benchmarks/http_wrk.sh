@@ -12,8 +12,11 @@
 # one user, warms each route for 2 s, then runs `wrk -tTHREADS -cCONNECTIONS
 # -dSECONDS_PER_RUNs --latency` on each. CPU µs/request is the server's own CPU time
 # (utime + stime from /proc/PID/stat, both its threads' and reaped children's) over the
-# run divided by the requests wrk completed; the load average at the start of each run
-# is printed beside it, since the figures mean little on a busy machine.
+# run divided by the requests wrk completed; switches/req the context switches of the
+# server's threads over the run (from /proc/PID/task/*/status; a thread that ends
+# during the run takes its count with it) divided the same way. The load average at the
+# start of each run is printed beside them, since the figures mean little on a busy
+# machine.
 # Needs wrk (apt-get install -y wrk) and curl.
 set -euo pipefail
 
@@ -77,17 +80,23 @@ cpu_ticks() { # the server's utime + stime (+ reaped children's), in clock ticks
     awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$server/stat"
 }
 ticks_per_second=$(getconf CLK_TCK)
+switches() { # context switches of the server's live threads, voluntary and not
+    cat /proc/"$server"/task/*/status 2>/dev/null |
+        awk '/ctxt_switches/ { total += $2 } END { print total + 0 }'
+}
 
-printf '| route | req/s | p50 | p99 | CPU µs/req | load average at start |\n'
-printf '|---|---|---|---|---|---|\n'
+printf '| route | req/s | p50 | p99 | CPU µs/req | switches/req | load average at start |\n'
+printf '|---|---|---|---|---|---|---|\n'
 for route in /health/live /users/me; do
     pin "${WRK_CPUS:-}" wrk -t1 -c"$connections" -d2s -H "authorization: Bearer $token" \
         "$base$route" >/dev/null
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     before=$(cpu_ticks)
+    switched=$(switches)
     pin "${WRK_CPUS:-}" wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency \
         -H "authorization: Bearer $token" "$base$route" >"$workdir/wrk.out"
     after=$(cpu_ticks)
+    switched=$(($(switches) - switched))
     if grep -q 'Non-2xx' "$workdir/wrk.out"; then
         echo "$route: some answers were not 2xx:" >&2
         cat "$workdir/wrk.out" >&2
@@ -99,5 +108,7 @@ for route in /health/live /users/me; do
     p99=$(awk '$1 == "99%" { print $2 }' "$workdir/wrk.out")
     cpu_us=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$requests" \
         'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-    printf '| `GET %s` | %s | %s | %s | %s | %s |\n' "$route" "$rate" "$p50" "$p99" "$cpu_us" "$load"
+    per_request=$(awk -v s="$switched" -v n="$requests" 'BEGIN { printf "%.2f", s / n }')
+    printf '| `GET %s` | %s | %s | %s | %s | %s | %s |\n' \
+        "$route" "$rate" "$p50" "$p99" "$cpu_us" "$per_request" "$load"
 done

@@ -13,7 +13,7 @@
 //! to it):
 //! - diesel caches only statements it can key: no `sql_query`, no `IN` list of varying
 //!   length, no boxed query on a hot path;
-//! - no `.first()` on a hot path. It binds `LIMIT ?`, and SQLite (3.46 and later) lets
+//! - no `.first()` on a hot path. It binds `LIMIT ?`, and the bundled SQLite (3.53) lets
 //!   the planner read a bound `LIMIT` value and marks the statement to be re-prepared
 //!   whenever that parameter is bound again, which diesel does at every call, so the
 //!   cached statement is re-parsed at every step (`sqlite3Reprepare` in a profile). A
