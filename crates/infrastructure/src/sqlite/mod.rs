@@ -547,7 +547,7 @@ mod tests {
         use std::sync::Mutex;
 
         use diesel::connection::{Connection as _, InstrumentationEvent};
-        use domain::ports::{SessionRepository as _, UserRepository as _};
+        use domain::ports::{RoomStore as _, SessionRepository as _, UserRepository as _};
 
         // Diesel prepares a statement again on every call when it cannot cache it
         // (`sql_query`, an `IN` list of variable length, a boxed query): SQLite then parses
@@ -571,15 +571,19 @@ mod tests {
             .unwrap();
         let users = SqliteUserRepository::new(database.clone());
         let sessions = SqliteSessionRepository::new(database.clone());
+        let rooms = SqliteRoomStore::new(database.clone());
         let session = domain::SessionId::from_uuid(uuid::Uuid::new_v4());
+        let room = domain::RoomName::parse("lobby").unwrap();
         let now = chrono::Utc::now();
 
         for round in 0..3 {
+            // Every authenticated request; a login; a member's check on every publish.
             sessions.find_live_user(session, ada, now).await.unwrap();
             users.find_by_id(ada).await.unwrap();
             users.find_credentials(&email).await.unwrap();
+            rooms.membership(&room, ada).await.unwrap_err();
             let prepared = std::mem::take(&mut *cached.lock().unwrap());
-            let expected = if round == 0 { 3 } else { 0 };
+            let expected = if round == 0 { 4 } else { 0 };
             assert_eq!(
                 prepared.len(),
                 expected,
