@@ -4,7 +4,8 @@
 # under wrk, with the server's CPU time per request, printed as one table.
 #
 # usage: benchmarks/http_wrk.sh [PATH_TO_PORTICO_BINARY]   (default target/release/portico)
-# env:   SECONDS_PER_RUN (10), CONNECTIONS (64), THREADS (1), PORT (18090),
+# env:   ROUTES ("/health/live /users/me"), SECONDS_PER_RUN (10), CONNECTIONS (64),
+#        THREADS (1), PORT (18090),
 #        PORTICO_ENV_EXTRA ("NAME=value …" added to the server's environment),
 #        SERVER_CPUS (a taskset list for the server, e.g. 0-7), WRK_CPUS (same, for wrk)
 #
@@ -87,7 +88,7 @@ switches() { # context switches of the server's live threads, voluntary and not
 
 printf '| route | req/s | p50 | p99 | CPU µs/req | switches/req | load average at start |\n'
 printf '|---|---|---|---|---|---|---|\n'
-for route in /health/live /users/me; do
+for route in ${ROUTES:-/health/live /users/me}; do
     pin "${WRK_CPUS:-}" wrk -t1 -c"$connections" -d2s -H "authorization: Bearer $token" \
         "$base$route" >/dev/null
     load=$(cut -d' ' -f1-3 /proc/loadavg)
