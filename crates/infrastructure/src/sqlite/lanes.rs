@@ -7,7 +7,7 @@
 //! and condition variable, and a semaphore, so a profile of `GET /users/me` spent about
 //! 40 % of the server's samples in the kernel switching threads (`docs/benchmarks.md`).
 //! Here a thread that finishes a job takes the next one without sleeping, a sleeping
-//! thread is woken only when the queue outgrows what the awake ones drain
+//! thread is woken only when the queue outgrows what the threads between jobs drain
 //! ([`JOBS_PER_AWAKE_THREAD`]), and no thread ever waits for a connection: it has one.
 //! Callers still never block: they wait asynchronously for room in the queue and for
 //! the answer.
@@ -27,10 +27,12 @@ type Job = Box<dyn FnOnce(&mut SqliteConnection) + Send>;
 pub(super) type Reconnect =
     Arc<dyn Fn() -> Result<SqliteConnection, super::ConnectError> + Send + Sync>;
 
-/// How many jobs may wait per awake thread before another thread is woken. A cached
-/// lookup takes about 5–10 µs, so a job waits at most a few tens of microseconds behind
-/// its queue, far less than the wake-up it saves (a futex call and a context switch on
-/// each side).
+/// How many jobs may wait per thread looking for work (awake, between jobs) before
+/// another thread is woken. A cached lookup takes about 5–10 µs, so a job waits at most
+/// a few tens of microseconds behind its queue, far less than the wake-up it saves (a
+/// futex call and a context switch on each side). A thread inside a job is not counted:
+/// the job may be long (a page of history, a thousand members' names), and the jobs
+/// behind it must not wait for it while another thread sleeps.
 const JOBS_PER_AWAKE_THREAD: usize = 4;
 
 /// How many jobs per thread may be queued or running; callers past that wait
@@ -62,6 +64,8 @@ struct State {
     /// Threads not waiting for work: running a job, looking for one, or woken and on
     /// their way.
     awake: usize,
+    /// Of the awake threads, those inside a job (which may be a long one).
+    running: usize,
     /// Threads waiting for work (woken ones included until they leave the wait).
     idle: usize,
     /// Wake-ups given and not yet taken by a waiting thread.
@@ -148,7 +152,8 @@ impl Lane {
             return;
         }
         state.jobs.push_back(job);
-        if state.idle > state.notified && state.jobs.len() > state.awake * JOBS_PER_AWAKE_THREAD {
+        let looking = state.awake - state.running;
+        if state.idle > state.notified && state.jobs.len() > looking * JOBS_PER_AWAKE_THREAD {
             state.notified += 1;
             state.awake += 1;
             drop(state);
@@ -171,6 +176,7 @@ fn work(shared: &Shared, mut connection: SqliteConnection, reconnect: &Reconnect
     let mut state = lock(&shared.state);
     loop {
         if let Some(job) = state.jobs.pop_front() {
+            state.running += 1;
             drop(state);
             if catch_unwind(AssertUnwindSafe(|| job(&mut connection))).is_err() {
                 // The job may have left a transaction open, which diesel would then
@@ -183,12 +189,15 @@ fn work(shared: &Shared, mut connection: SqliteConnection, reconnect: &Reconnect
                             error.cause_chain = ?error,
                             "a database thread cannot reconnect after a panic and ends"
                         );
-                        end_thread(shared, lock(&shared.state));
+                        let mut state = lock(&shared.state);
+                        state.running -= 1;
+                        end_thread(shared, state);
                         return;
                     }
                 }
             }
             state = lock(&shared.state);
+            state.running -= 1;
             continue;
         }
         if state.closed {
@@ -315,6 +324,31 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_job_does_not_hold_up_the_jobs_behind_it() {
+        let (lane, _folder) = lane(2);
+        let lane = Arc::new(lane);
+        let (started, has_started) = oneshot::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let long = {
+            let lane = Arc::clone(&lane);
+            tokio::spawn(async move {
+                lane.run(move |_| {
+                    let _ = started.send(());
+                    released.recv().is_ok()
+                })
+                .await
+            })
+        };
+        has_started.await.unwrap();
+
+        let short = tokio::time::timeout(Duration::from_secs(10), lane.run(|_| 1)).await;
+
+        assert_eq!(short.expect("answered while the long job ran").unwrap(), 1);
+        release.send(()).unwrap();
+        assert!(long.await.unwrap().unwrap());
     }
 
     #[test]
