@@ -322,8 +322,9 @@ impl Database {
         .map_err(DbError::Query)
     }
 
-    /// Runs `write` on the writing connection's thread, inside an IMMEDIATE transaction: the write
-    /// lock is taken up front (concurrent writers queue on `busy_timeout` rather than
+    /// Runs `write` on the writing connection's thread (so this process's writes queue
+    /// there, in order), inside an IMMEDIATE transaction: the write lock is taken up
+    /// front (a writer in another process makes it wait on `busy_timeout` rather than
     /// fail at upgrade), and the COMMIT is checked, so a write the database could not
     /// make durable is an error, never a reported success. (A statement read with
     /// `get_result` alone can be reset after its first row, hiding a failed autocommit.)
