@@ -1,5 +1,5 @@
 # Everyday commands. `make help` lists them.
-.PHONY: help run test lint deny coverage bench fmt fuzz
+.PHONY: help run test lint deny coverage bench bench-http fmt fuzz
 
 help:
 	@echo "run       serve on 127.0.0.1:8080 with SQLite under ./data (no configuration needed)"
@@ -8,6 +8,7 @@ help:
 	@echo "deny      dependency policy: licences, banned crates, sources (cargo deny)"
 	@echo "coverage  line coverage with cargo llvm-cov (HTML in target/llvm-cov/html)"
 	@echo "bench     criterion micro-benchmarks"
+	@echo "bench-http  wrk on /health/live and /users/me against a fresh release server (needs wrk)"
 	@echo "fuzz      the cargo-fuzz targets, 60 s each (nightly and cargo-fuzz needed; docs/testing.md)"
 	@echo "fmt       format the code"
 
@@ -30,6 +31,12 @@ coverage:
 
 bench:
 	cargo bench --workspace
+
+# A fresh server on a fresh database each time; SECONDS_PER_RUN, CONNECTIONS, SERVER_CPUS,
+# WRK_CPUS and PORTICO_ENV_EXTRA are passed through (see benchmarks/http_wrk.sh).
+bench-http:
+	cargo build --release --bin portico
+	bash benchmarks/http_wrk.sh target/release/portico
 
 fmt:
 	cargo fmt --all
