@@ -1,5 +1,5 @@
 # Everyday commands. `make help` lists them.
-.PHONY: help run test test-postgres lint deny coverage bench fmt
+.PHONY: help run test test-postgres lint deny coverage bench bench-http fmt fuzz
 
 help:
 	@echo "run       serve on 127.0.0.1:8080 with SQLite under ./data (no configuration needed)"
@@ -11,6 +11,8 @@ help:
 	@echo "deny      dependency policy: licences, banned crates, sources (cargo deny)"
 	@echo "coverage  line coverage with cargo llvm-cov (HTML in target/llvm-cov/html)"
 	@echo "bench     criterion micro-benchmarks"
+	@echo "bench-http  wrk on /health/live and /users/me against a fresh release server (needs wrk)"
+	@echo "fuzz      the cargo-fuzz targets, 60 s each (nightly and cargo-fuzz needed; docs/testing.md)"
 	@echo "fmt       format the code"
 
 run:
@@ -40,5 +42,16 @@ coverage:
 bench:
 	cargo bench --workspace
 
+# A fresh server on a fresh database each time; SECONDS_PER_RUN, CONNECTIONS, SERVER_CPUS,
+# WRK_CPUS and PORTICO_ENV_EXTRA are passed through (see benchmarks/http_wrk.sh).
+bench-http:
+	cargo build --release --bin portico
+	bash benchmarks/http_wrk.sh target/release/portico
+
 fmt:
 	cargo fmt --all
+
+fuzz:
+	cd fuzz && for target in websocket_frames json_bodies access_tokens; do \
+		cargo +nightly fuzz run $$target -- -max_total_time=60 || exit 1; \
+	done

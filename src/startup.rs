@@ -259,8 +259,9 @@ const SPARE_DESCRIPTORS: u64 = 64;
 /// (as the Go runtime and most servers do): the soft limit is often a default of 1024
 /// left from `select`'s day, not a decision.
 fn connection_cap(config: &Config) -> usize {
-    // Each pooled SQLite connection holds the database, its WAL and its shared memory.
-    let reserved = 3 * u64::from(config.database_pool_size)
+    // Each SQLite connection holds the database, its WAL and its shared memory; there
+    // are at most `database_pool_size` for reads and one for writes.
+    let reserved = 3 * (u64::from(config.database_pool_size) + 1)
         + 2 * config.http_workers as u64
         + SPARE_DESCRIPTORS;
     let wanted = config.edge.max_connections as u64 + reserved;

@@ -1,4 +1,4 @@
-//! The database: which storage (parsed once into a [`DatabaseUrl`]), how many pooled
+//! The database: which storage (parsed once into a [`DatabaseUrl`]), how many
 //! connections, how durable a SQLite commit is, and how often stale sessions are pruned.
 
 use std::time::Duration;

@@ -39,7 +39,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// `DATABASE_URL` (`sqlite://data/portico.db`): the SQLite file, created if missing.
     pub database_url: infrastructure::storage::DatabaseUrl,
-    /// `DATABASE_POOL_SIZE` (`8`): pooled database connections.
+    /// `DATABASE_POOL_SIZE` (`8`): database connections for reads (SQLite opens at most
+    /// one per core, plus one for writes).
     pub database_pool_size: u32,
     /// `SQLITE_SYNCHRONOUS` (`full`): `full` syncs every commit (it survives a power
     /// cut), `normal` only at checkpoints (it survives a process crash).

@@ -123,6 +123,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_address_of_exactly_254_bytes_is_accepted_and_one_more_is_too_long() {
+        let local = "a".repeat(64);
+        let domain = format!("{}.{}.{}", "b".repeat(63), "c".repeat(63), "d".repeat(61));
+        let longest = format!("{local}@{domain}");
+        assert_eq!(longest.len(), MAX_LEN);
+        assert_eq!(
+            Email::parse(&longest).map(|email| email.0),
+            Ok(longest.clone())
+        );
+        assert_eq!(
+            Email::parse(&format!("{longest}d")),
+            Err(EmailError::TooLong)
+        );
+    }
+
+    #[test]
     fn accepts_ordinary_addresses_and_normalises_them() {
         for (raw, stored) in [
             ("ada@example.com", "ada@example.com"),

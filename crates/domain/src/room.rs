@@ -521,6 +521,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_message_body_may_hold_16_kib_by_default() {
+        assert_eq!(DEFAULT_MESSAGE_MAX_BYTES, 16_384);
+    }
+
+    #[test]
     fn room_names_are_lower_case_ascii_digits_underscores_and_hyphens() {
         for raw in ["general", "a", "room-42", "dev_ops", "0", &"x".repeat(64)] {
             assert_eq!(

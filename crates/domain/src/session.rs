@@ -199,7 +199,12 @@ mod tests {
             token: "eyJ.secret".into(),
             expires_at: DateTime::<Utc>::MIN_UTC,
         };
-        assert!(!format!("{issued:?}").contains("secret"));
+        let printed = format!("{issued:?}");
+        assert!(!printed.contains("secret"));
+        assert!(
+            printed.starts_with("IssuedAccessToken { expires_at: "),
+            "what does print is still said: {printed}"
+        );
     }
 
     #[test]

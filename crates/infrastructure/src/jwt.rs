@@ -147,19 +147,22 @@ impl AccessTokens for JwtAccessTokens {
     }
 
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Invalid)?;
-        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+        // One decode reads the header, checks the algorithm and the signature, then the
+        // claims; the header's own checks follow on the header it read (decoding the
+        // header separately first would decode it twice on every request). Every
+        // refusal here is `Invalid`, so their order changes no verdict.
+        let decoded = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenRejection::Invalid)?;
+        if decoded.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(TokenRejection::Invalid);
         }
         // RFC 7515 §4.1.11: a recipient that does not understand every extension listed in
         // `crit` MUST refuse the token. We understand none, so any `crit` is refused, even
         // an empty list (which §4.1.11 forbids producers to send).
-        if header.crit.is_some() {
+        if decoded.header.crit.is_some() {
             return Err(TokenRejection::Invalid);
         }
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| TokenRejection::Invalid)?
-            .claims;
+        let claims = decoded.claims;
 
         let now = self.clock.now();
         let claim_instant =

@@ -34,8 +34,18 @@ fn failures(count: u32, seconds_ago: i64) -> Option<FailedLogins> {
 /// What a check recorded when it was settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Recorded {
-    Failure { at: DateTime<Utc>, restart: bool },
+    Failure {
+        at: DateTime<Utc>,
+        restart: bool,
+        forget_before: DateTime<Utc>,
+    },
     Forgotten,
+}
+
+/// What every failure asks the record to forget: failures older than twice the longest
+/// lockout can no longer lengthen one.
+fn forgotten_before() -> DateTime<Utc> {
+    now() - Duration::minutes(20)
 }
 
 /// A record holding `failures` that remembers what the checks recorded.
@@ -46,8 +56,12 @@ fn attempts_with(failures: Option<FailedLogins>) -> (MockLoginAttempts, Arc<Mute
     let log = Arc::clone(&recorded);
     attempts
         .expect_record_failure()
-        .returning(move |_, at, restart, _| {
-            log.lock().unwrap().push(Recorded::Failure { at, restart });
+        .returning(move |_, at, restart, forget_before| {
+            log.lock().unwrap().push(Recorded::Failure {
+                at,
+                restart,
+                forget_before,
+            });
             Ok(())
         });
     let log = Arc::clone(&recorded);
@@ -210,7 +224,11 @@ async fn after_a_lockout_one_check_goes_through_and_long_after_the_count_restart
         );
         assert_eq!(
             *recorded.lock().unwrap(),
-            [Recorded::Failure { at: now(), restart }],
+            [Recorded::Failure {
+                at: now(),
+                restart,
+                forget_before: forgotten_before(),
+            }],
             "{count} failures {seconds_ago} s ago"
         );
     }
@@ -257,7 +275,8 @@ async fn a_wrong_current_password_counts_as_a_guess_and_a_locked_address_cannot_
         *recorded.lock().unwrap(),
         [Recorded::Failure {
             at: now(),
-            restart: false
+            restart: false,
+            forget_before: forgotten_before(),
         }]
     );
 

@@ -100,3 +100,15 @@ pub struct Ports {
     /// Who has a real-time connection open.
     pub presence: std::sync::Arc<dyn PresenceRegistry>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_load_shedding_refusal_counts_as_overloaded() {
+        assert!(AdapterError::overloaded("hashing queue full").is_overloaded());
+        let failure = AdapterError::new("query failed", std::io::Error::other("disk"));
+        assert!(!failure.is_overloaded());
+    }
+}

@@ -29,9 +29,6 @@ use domain::ports::{AdapterError, StorageHealth};
 use tokio::sync::Semaphore;
 
 use crate::readiness::ReadinessLog;
-// The door's error is the same for both backends; it stays where the SQLite door
-// defines it.
-use crate::sqlite::DbError;
 use crate::storage::StorageShutdown;
 
 pub use bus::{BusError, CHANNEL as BUS_CHANNEL, NoRuntime, PgBus};
@@ -185,6 +182,26 @@ pub enum OpenError {
     /// The presence heartbeat could not be started.
     #[error(transparent)]
     Heartbeat(#[from] NoRuntime),
+}
+
+/// Where a failed database call went wrong. Its own, not SQLite's: the doors differ
+/// (SQLite runs on threads of its own; PostgreSQL on tokio's blocking pool with r2d2).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DbError {
+    #[error("query failed")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available")]
+    Pool(#[source] diesel::r2d2::PoolError),
+    #[error("database task failed")]
+    Join(#[source] tokio::task::JoinError),
+    #[error("database lane closed")]
+    Closed(#[source] tokio::sync::AcquireError),
+}
+
+impl From<DbError> for AdapterError {
+    fn from(error: DbError) -> Self {
+        Self::new("database call failed", error)
+    }
 }
 
 /// Sets what every connection needs once, when the pool opens it.

@@ -1,9 +1,26 @@
-//! SQLite storage through diesel: the URL forms it accepts, the connection pool and its
+//! SQLite storage through diesel: the URL forms it accepts, the connections and their
 //! pragmas, the blocking door every query goes through (writes in a transaction whose
 //! commit is checked), embedded migrations, constraint names, the WAL checkpoint on stop,
 //! and the repositories and the room store. Nothing outside this module names SQLite but the storage
 //! factory.
+//!
+//! # Statements are prepared once per connection
+//!
+//! Preparing (parsing, planning) a statement costs SQLite more than running a cached
+//! one for a lookup by key (about 20 µs against 5 µs for the session join), so the
+//! queries of the hot paths are written so that they are prepared once per connection
+//! and reused (`the_hot_reads_are_prepared_once_per_connection_and_reused` holds them
+//! to it):
+//! - diesel caches only statements it can key: no `sql_query`, no `IN` list of varying
+//!   length, no boxed query on a hot path;
+//! - no `.first()` on a hot path. It binds `LIMIT ?`, and the bundled SQLite (3.53) lets
+//!   the planner read a bound `LIMIT` value and marks the statement to be re-prepared
+//!   whenever that parameter is bound again, which diesel does at every call, so the
+//!   cached statement is re-parsed at every step (`sqlite3Reprepare` in a profile). A
+//!   lookup by a unique key uses `.get_result()`, which reads the first row without a
+//!   `LIMIT`.
 
+mod lanes;
 mod readiness;
 mod rooms;
 mod schema;
@@ -15,14 +32,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use diesel::Connection as _;
 use diesel::connection::SimpleConnection as _;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
 use domain::ports::{AdapterError, StorageHealth};
-use tokio::sync::Semaphore;
 
 use crate::storage::StorageShutdown;
+use lanes::{Lane, NoAnswer, Reconnect};
 use readiness::{FileIdentity, ReadinessLog};
 
 pub use rooms::SqliteRoomStore;
@@ -61,8 +78,6 @@ pub(crate) fn violated_constraint(
 
 /// How long a connection waits on another writer's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a request waits for a pooled connection.
-const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -76,12 +91,12 @@ pub enum OpenError {
         #[source]
         source: std::io::Error,
     },
-    /// The pool could not open its connections.
+    /// A connection could not be opened and set up.
     #[error("cannot open the database")]
-    Pool(#[source] diesel::r2d2::PoolError),
-    /// A connection could not be checked out to migrate.
-    #[error("cannot open a connection to migrate")]
-    Connection(#[source] diesel::r2d2::PoolError),
+    Connect(#[source] ConnectError),
+    /// A thread for the connections could not be started.
+    #[error("cannot start the database threads")]
+    Spawn(#[source] std::io::Error),
     /// The database file cannot be found once opened.
     #[error("cannot identify the database file {path}")]
     Identify {
@@ -96,17 +111,24 @@ pub enum OpenError {
     Migration(String),
 }
 
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// SQLite could not open the file.
+    #[error("cannot open the database file")]
+    Open(#[source] diesel::ConnectionError),
+    /// The connection's pragmas could not be set.
+    #[error("cannot set the connection's pragmas")]
+    Pragmas(#[source] diesel::result::Error),
+}
+
 /// Where a failed database call went wrong.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DbError {
     #[error("query failed")]
     Query(#[from] diesel::result::Error),
-    #[error("no database connection available")]
-    Pool(#[source] diesel::r2d2::PoolError),
-    #[error("database task failed")]
-    Join(#[source] tokio::task::JoinError),
-    #[error("database lane closed")]
-    Closed(#[source] tokio::sync::AcquireError),
+    #[error("database call failed")]
+    NoAnswer(#[from] NoAnswer),
 }
 
 impl From<DbError> for AdapterError {
@@ -140,37 +162,36 @@ impl Synchronous {
     }
 }
 
-/// Sets the pragmas every connection needs, each time the pool hands one out.
-#[derive(Debug)]
-struct Pragmas {
-    synchronous: Synchronous,
+/// Opens a connection to `path` with the pragmas every connection needs.
+fn connect(path: &Path, synchronous: Synchronous) -> Result<SqliteConnection, ConnectError> {
+    let mut connection =
+        SqliteConnection::establish(&path.to_string_lossy()).map_err(ConnectError::Open)?;
+    // WAL lets readers go on while one writer writes; busy_timeout makes a writer
+    // wait for the lock instead of failing at once; foreign keys are off by default
+    // in SQLite; `synchronous` decides what a commit survives (see [`Synchronous`]).
+    connection
+        .batch_execute(&format!(
+            // busy_timeout first: switching a new file to WAL needs the lock, which
+            // another process (or a connection opened at the same time) may hold.
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+             PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+            BUSY_TIMEOUT.as_millis(),
+            synchronous.pragma(),
+        ))
+        .map_err(ConnectError::Pragmas)?;
+    Ok(connection)
 }
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, connection: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        // WAL lets readers go on while one writer writes; busy_timeout makes a writer
-        // wait for the lock instead of failing at once; foreign keys are off by default
-        // in SQLite; `synchronous` decides what a commit survives (see [`Synchronous`]).
-        connection
-            .batch_execute(&format!(
-                // busy_timeout first: on a new file the pool's connections open at once
-                // and switching to WAL needs the lock, so they must wait, not fail.
-                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                 PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
-                BUSY_TIMEOUT.as_millis(),
-                self.synchronous.pragma(),
-            ))
-            .map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
-/// A pool of SQLite connections and the one door through which queries run: on tokio's
-/// blocking pool, never on an async worker, at most as many at once as the pool has
-/// connections (the others wait asynchronously, holding no thread). Cheap to clone.
+/// SQLite connections, each owned by a thread of its own, and the one door through
+/// which queries run: on those threads, never on an async worker (see [`lanes`] for
+/// why not tokio's blocking pool). Reads go to any of the reading connections; writes
+/// to the one writing connection, so writers queue here, in order, rather than poll
+/// for SQLite's lock. Callers wait asynchronously, holding no thread. Cheap to clone;
+/// the threads end when the last clone is dropped.
 #[derive(Clone, Debug)]
 pub struct Database {
-    pool: Pool<ConnectionManager<SqliteConnection>>,
-    lane: Arc<Semaphore>,
+    reads: Arc<Lane>,
+    writes: Arc<Lane>,
     path: PathBuf,
     opened: FileIdentity,
     readiness: Arc<ReadinessLog>,
@@ -188,7 +209,7 @@ pub struct SqlitePath(PathBuf);
 /// A URL that names no SQLite file this adapter can open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unsupported SQLite URL {0:?}: expected sqlite://PATH (an in-memory database would be empty for every pooled connection)"
+    "unsupported SQLite URL {0:?}: expected sqlite://PATH (an in-memory database would be empty for every connection)"
 )]
 pub struct SqliteUrlError(pub String);
 
@@ -222,15 +243,17 @@ impl SqlitePath {
 }
 
 impl Database {
-    /// Opens (creating if needed) the database file at `path`, with a pool of
-    /// `pool_size` connections whose commits are as durable as `synchronous` says, and
-    /// applies pending migrations.
+    /// Opens (creating if needed) the database file at `path`, with `readers`
+    /// connections for reads (at most one per core the process may run on: more could
+    /// not run at once) and one for writes, whose commits are as durable as
+    /// `synchronous` says, and applies pending migrations.
     ///
     /// # Errors
-    /// [`OpenError`] when the folder, the file or a migration fails.
+    /// [`OpenError`] when the folder, the file, a connection, a migration or a thread
+    /// fails.
     pub fn open(
         path: &SqlitePath,
-        pool_size: u32,
+        readers: u32,
         synchronous: Synchronous,
     ) -> Result<Self, OpenError> {
         let path = path.as_path();
@@ -240,26 +263,32 @@ impl Database {
                 source,
             })?;
         }
-        let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
-        let pool = Pool::builder()
-            .max_size(pool_size.max(1))
-            .connection_timeout(CHECKOUT_TIMEOUT)
-            .connection_customizer(Box::new(Pragmas { synchronous }))
-            .build(manager)
-            .map_err(OpenError::Pool)?;
-        let mut connection = pool.get().map_err(OpenError::Connection)?;
-        connection
+        let reconnect: Reconnect = {
+            let path = path.to_owned();
+            Arc::new(move || connect(&path, synchronous))
+        };
+        let mut writer = reconnect().map_err(OpenError::Connect)?;
+        writer
             .run_pending_migrations(MIGRATIONS)
             .map_err(|error| OpenError::Migration(error.to_string()))?;
-        drop(connection);
-        let connections = usize::try_from(pool.max_size()).unwrap_or(1);
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let readers = usize::try_from(readers).unwrap_or(1).clamp(1, cores);
+        let reading = (0..readers)
+            .map(|_| reconnect())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(OpenError::Connect)?;
         let opened = FileIdentity::of(path).map_err(|source| OpenError::Identify {
             path: path.to_owned(),
             source,
         })?;
         Ok(Self {
-            pool,
-            lane: Arc::new(Semaphore::new(connections)),
+            reads: Arc::new(
+                Lane::start("portico-db-read", reading, &reconnect).map_err(OpenError::Spawn)?,
+            ),
+            writes: Arc::new(
+                Lane::start("portico-db-write", vec![writer], &reconnect)
+                    .map_err(OpenError::Spawn)?,
+            ),
             path: path.to_owned(),
             opened,
             readiness: Arc::default(),
@@ -268,32 +297,34 @@ impl Database {
         })
     }
 
-    /// Runs `query` with a pooled connection on the blocking pool, keeping the
-    /// caller's tracing span. The connection is checked out inside the blocking task,
-    /// so waiting for one never holds an async worker.
+    /// Runs `query` on one of the reading connections' threads, keeping the caller's
+    /// tracing span.
     pub(crate) async fn run<T, F>(&self, query: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut SqliteConnection) -> Result<T, diesel::result::Error> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = Arc::clone(&self.lane)
-            .acquire_owned()
-            .await
-            .map_err(DbError::Closed)?;
-        let pool = self.pool.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let _entered = span.enter();
-            let mut connection: PooledConnection<_> = pool.get().map_err(DbError::Pool)?;
-            query(&mut connection).map_err(DbError::Query)
-        })
-        .await
-        .map_err(DbError::Join)?
+        Self::on(&self.reads, query).await
     }
 
-    /// Runs `write` like [`Database::run`], inside an IMMEDIATE transaction: the write
-    /// lock is taken up front (concurrent writers queue on `busy_timeout` rather than
+    /// Runs `query` on `lane`, inside the caller's tracing span.
+    async fn on<T, F>(lane: &Lane, query: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, diesel::result::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let span = tracing::Span::current();
+        lane.run(move |connection| {
+            let _entered = span.enter();
+            query(connection)
+        })
+        .await?
+        .map_err(DbError::Query)
+    }
+
+    /// Runs `write` on the writing connection's thread (so this process's writes queue
+    /// there, in order), inside an IMMEDIATE transaction: the write lock is taken up
+    /// front (a writer in another process makes it wait on `busy_timeout` rather than
     /// fail at upgrade), and the COMMIT is checked, so a write the database could not
     /// make durable is an error, never a reported success. (A statement read with
     /// `get_result` alone can be reset after its first row, hiding a failed autocommit.)
@@ -304,7 +335,7 @@ impl Database {
     {
         #[cfg(test)]
         let failing = Arc::clone(&self.failing_commits);
-        self.run(move |connection| {
+        Self::on(&self.writes, move |connection| {
             connection.immediate_transaction(|connection| {
                 let written = write(connection)?;
                 #[cfg(test)]
@@ -336,9 +367,12 @@ impl StorageShutdown for Database {
     /// Copies every write from the write-ahead log into the main file and empties the
     /// log, so that the `.db` file alone holds the data once the process has stopped.
     async fn close(&self) -> Result<(), AdapterError> {
-        self.run(|connection| connection.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)"))
-            .await
-            .map_err(AdapterError::from)
+        // On the writing connection: a checkpoint that truncates the log waits for writers.
+        Self::on(&self.writes, |connection| {
+            connection.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        })
+        .await
+        .map_err(AdapterError::from)
     }
 }
 
@@ -401,10 +435,15 @@ pub(crate) mod test_database {
     }
 
     pub(crate) fn fresh() -> TestDatabase {
+        with_connections(4)
+    }
+
+    /// A fresh database with `connections` connections.
+    pub(crate) fn with_connections(connections: u32) -> TestDatabase {
         let folder = tempfile::tempdir().expect("temporary folder");
         let path = SqlitePath(folder.path().join("test.db"));
-        let database =
-            Database::open(&path, 4, super::Synchronous::Full).expect("open test database");
+        let database = Database::open(&path, connections, super::Synchronous::Full)
+            .expect("open test database");
         TestDatabase {
             database,
             _folder: folder,
@@ -502,6 +541,100 @@ mod tests {
             assert_eq!(read.synchronous, level, "{synchronous:?}");
         }
         assert_eq!(Synchronous::default(), Synchronous::Full);
+    }
+
+    #[tokio::test]
+    async fn the_hot_reads_are_prepared_once_per_connection_and_reused() {
+        use std::sync::Mutex;
+
+        use diesel::connection::{Connection as _, InstrumentationEvent};
+        use domain::ports::{RoomStore as _, SessionRepository as _, UserRepository as _};
+
+        // Diesel prepares a statement again on every call when it cannot cache it
+        // (`sql_query`, an `IN` list of variable length, a boxed query): SQLite then parses
+        // and plans it per request. One connection, so every call below uses it.
+        let test = test_database::with_connections(1);
+        let database = test.database.clone();
+        let ada = test.user("ada@example.com").await;
+        let email = domain::Email::parse("ada@example.com").unwrap();
+        let cached = Arc::new(Mutex::new(Vec::<String>::new()));
+        let record = Arc::clone(&cached);
+        database
+            .run(move |connection| {
+                connection.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                    if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                        record.lock().unwrap().push(sql.to_owned());
+                    }
+                });
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let users = SqliteUserRepository::new(database.clone());
+        let sessions = SqliteSessionRepository::new(database.clone());
+        let rooms = SqliteRoomStore::new(database.clone());
+        let session = domain::SessionId::from_uuid(uuid::Uuid::new_v4());
+        let room = domain::RoomName::parse("lobby").unwrap();
+        let now = chrono::Utc::now();
+
+        for round in 0..3 {
+            // Every authenticated request; a login; a member's check on every publish.
+            sessions.find_live_user(session, ada, now).await.unwrap();
+            users.find_by_id(ada).await.unwrap();
+            users.find_credentials(&email).await.unwrap();
+            rooms.membership(&room, ada).await.unwrap_err();
+            let prepared = std::mem::take(&mut *cached.lock().unwrap());
+            let expected = if round == 0 { 4 } else { 0 };
+            assert_eq!(
+                prepared.len(),
+                expected,
+                "round {round}: statements prepared into the cache: {prepared:#?}"
+            );
+            // A bound LIMIT would have SQLite re-prepare the cached statement at every
+            // call (see the module's docs), which diesel's cache cannot see.
+            assert!(
+                prepared.iter().all(|sql| !sql.contains("LIMIT")),
+                "a hot statement binds LIMIT: {prepared:#?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_is_answered_while_a_write_is_in_progress() {
+        use diesel::RunQueryDsl as _;
+
+        let test = test_database::fresh();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = tokio::sync::oneshot::channel::<()>();
+        let database = test.database.clone();
+        // A write that holds the write lock until the test lets it go, as a slow
+        // commit (fsync) or another process's lock would.
+        let write = tokio::spawn(async move {
+            database
+                .write(move |connection| {
+                    connection.batch_execute(
+                        "INSERT INTO readiness_probe (id, checked_at) \
+                         VALUES (1, CURRENT_TIMESTAMP) ON CONFLICT (id) DO NOTHING",
+                    )?;
+                    let _ = started.send(());
+                    let _ = released.recv();
+                    Ok(())
+                })
+                .await
+        });
+        has_started.await.unwrap();
+
+        let read = test
+            .database
+            .run(|c| {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1"))
+                    .get_result::<i32>(c)
+            })
+            .await;
+
+        assert_eq!(read.unwrap(), 1, "the read waited for the write");
+        release.send(()).unwrap();
+        write.await.unwrap().unwrap();
     }
 
     #[test]

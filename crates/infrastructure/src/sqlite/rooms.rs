@@ -3,8 +3,12 @@
 //! Every write goes through [`Database::write`]: an IMMEDIATE transaction holds SQLite's
 //! one write lock from its first statement, so a membership check, the read of
 //! `last_seq` and the writes that depend on them see one state, and concurrent
-//! publishers queue (on `busy_timeout`) instead of interleaving. Reads of more than one
-//! statement run in one read transaction, so they see one snapshot.
+//! publishers queue (at the database's writing thread) instead of interleaving. Reads of
+//! more than one statement run in one read transaction, so they see one snapshot.
+//!
+//! Every single-row read uses `get_result`, never `first`: the rows are found by a key
+//! or are an aggregate's one row, and the `LIMIT ?` that `first` binds would have SQLite
+//! re-prepare the statement at every call (see the `sqlite` module's docs).
 
 use std::num::NonZeroU32;
 
@@ -118,7 +122,7 @@ fn standing(
         )
         .filter(rooms::name.eq(room))
         .select((rooms::last_seq, room_members::cursor_seq.nullable()))
-        .first(connection)
+        .get_result(connection)
         .optional()?;
     Ok(Standing::of(found))
 }
@@ -193,7 +197,7 @@ fn store_with_next_seq(
         .filter(messages::room.eq(room))
         .filter(messages::seq.eq(seq))
         .select(MESSAGE_COLUMNS)
-        .first(connection)?;
+        .get_result(connection)?;
     Ok(Ok(stored))
 }
 
@@ -210,7 +214,7 @@ impl SqliteRoomStore {
                     .filter(messages::sender_id.eq(sender))
                     .filter(messages::message_id.eq(id))
                     .select(MESSAGE_COLUMNS)
-                    .first(connection)
+                    .get_result(connection)
                     .optional()
             })
             .await?;
@@ -247,7 +251,7 @@ impl RoomStore for SqliteRoomStore {
                 let last_seq: i64 = rooms::table
                     .find(&name)
                     .select(rooms::last_seq)
-                    .first(connection)?;
+                    .get_result(connection)?;
                 let inserted = diesel::insert_into(room_members::table)
                     .values((
                         room_members::room.eq(&name),
@@ -260,7 +264,7 @@ impl RoomStore for SqliteRoomStore {
                 let cursor: i64 = room_members::table
                     .find((&name, &user))
                     .select(room_members::cursor_seq)
-                    .first(connection)?;
+                    .get_result(connection)?;
                 Ok((Standing { last_seq, cursor }, inserted == 1))
             })
             .await?;
@@ -420,7 +424,7 @@ impl RoomStore for SqliteRoomStore {
                     let last_seq: Option<i64> = rooms::table
                         .find(&name)
                         .select(rooms::last_seq)
-                        .first(connection)
+                        .get_result(connection)
                         .optional()?;
                     let rows =
                         oldest_above(connection, &name, bound(after), i64::from(limit.get()))?;
@@ -497,7 +501,7 @@ impl RoomStore for SqliteRoomStore {
                     let oldest: Option<i64> = messages::table
                         .filter(messages::room.eq(&room))
                         .select(diesel::dsl::min(messages::seq))
-                        .first(connection)?;
+                        .get_result(connection)?;
                     let Some(oldest) = oldest.filter(|oldest| *oldest <= up_to) else {
                         continue;
                     };
@@ -536,7 +540,7 @@ fn prunable_up_to(
         .filter(messages::room.eq(room))
         .filter(messages::created_at.ge(too_old_before))
         .select(diesel::dsl::min(messages::seq))
-        .first(connection)?;
+        .get_result(connection)?;
     Ok(by_count.max(removed_by_age(last_seq, first_young)))
 }
 

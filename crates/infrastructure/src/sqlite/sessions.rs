@@ -136,7 +136,9 @@ impl SessionRepository for SqliteSessionRepository {
                     .filter(sessions::revoked_at.is_null())
                     .filter(sessions::expires_at.gt(now))
                     .select(UserRow::as_select())
-                    .first(connection)
+                    // `get_result`, not `first`: a bound `LIMIT ?` makes SQLite re-prepare the
+                    // statement at every call (see the `sqlite` module's docs). At most one row matches.
+                    .get_result(connection)
                     .optional()
             })
             .await?;
@@ -190,7 +192,9 @@ impl SessionRepository for SqliteSessionRepository {
                         refresh_tokens::spent_at,
                         sessions::revoked_at,
                     ))
-                    .first(connection)
+                    // `get_result`, not `first`: a bound `LIMIT ?` makes SQLite re-prepare the
+                    // statement at every call (see the `sqlite` module's docs). At most one row matches.
+                    .get_result(connection)
                     .optional()
             })
             .await?;

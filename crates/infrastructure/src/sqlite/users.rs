@@ -131,7 +131,9 @@ impl UserRepository for SqliteUserRepository {
                 users::table
                     .find(id)
                     .select(UserRow::as_select())
-                    .first(connection)
+                    // `get_result`, not `first`: a bound `LIMIT ?` makes SQLite re-prepare the
+                    // statement at every call (see the `sqlite` module's docs). At most one row matches.
+                    .get_result(connection)
                     .optional()
             })
             .await?;
@@ -179,7 +181,9 @@ impl UserRepository for SqliteUserRepository {
             users::table
                 .filter(users::email.eq(email))
                 .select(UserRow::as_select())
-                .first(connection)
+                // `get_result`, not `first`: a bound `LIMIT ?` makes SQLite re-prepare the
+                // statement at every call (see the `sqlite` module's docs). At most one row matches.
+                .get_result(connection)
                 .optional()
         })
         .await

@@ -8,7 +8,9 @@
 //! the token it was opened with, then the token of each accepted `auth` frame. A
 //! renewal with a token of another live session of the same user moves the connection
 //! to that session (a client that logged in again keeps its socket); from then on only
-//! the end of the new session closes it. It never writes to the socket itself: every frame goes into a
+//! the end of the new session closes it.
+//!
+//! The task never writes to the socket itself: every frame goes into a
 //! **bounded** queue ([`WsSettings::send_queue`]) drained by a writer task. A queue that
 //! stays full for [`SLOW_CONSUMER_GRACE`] means the client does not read: the connection
 //! is closed with 4009 and the client resumes from its cursor, losing nothing. A slow
