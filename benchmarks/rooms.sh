@@ -5,6 +5,9 @@
 # RSS, and the load average beside every row.
 #
 # usage: benchmarks/rooms.sh [PATH_TO_PORTICO_BINARY]   (default target/release/portico)
+#        SERVER=socketio benchmarks/rooms.sh   the same driver against
+#        benchmarks/socketio/server.js (Socket.IO 4.8, broadcast only; needs node and
+#        npm, installs socket.io into a temporary directory)
 # env:   MEMBERS (1000), RATES (30,100), SECONDS_PER_RUN (10), IDLE (10000),
 #        IDLE_USERS (100), SEAT_CONCURRENCY (1), PORT (18091),
 #        DRIVER (target/release/examples/rooms),
@@ -23,7 +26,12 @@ driver=${DRIVER:-target/release/examples/rooms}
 port=${PORT:-18091}
 members=${MEMBERS:-1000}
 idle=${IDLE:-10000}
-[[ -x $binary ]] || { echo "no executable at $binary (cargo build --release)" >&2; exit 2; }
+kind=${SERVER:-portico}
+if [[ $kind == portico ]]; then
+    [[ -x $binary ]] || { echo "no executable at $binary (cargo build --release)" >&2; exit 2; }
+else
+    command -v npm >/dev/null || { echo "SERVER=socketio needs node and npm" >&2; exit 2; }
+fi
 [[ -x $driver ]] || { echo "no driver at $driver (cargo build --release --example rooms)" >&2; exit 2; }
 
 workdir=$(mktemp -d)
@@ -44,6 +52,18 @@ driver_pinned=()
 [[ -n ${DRIVER_CPUS:-} ]] && driver_pinned=(taskset -c "$DRIVER_CPUS")
 connections=$((members + idle + 1000))
 # `env` and `taskset` exec what they run, so $! is the server's own pid.
+if [[ $kind == socketio ]]; then
+    cp benchmarks/socketio/package.json benchmarks/socketio/package-lock.json \
+        benchmarks/socketio/server.js "$workdir/"
+    (cd "$workdir" && npm ci --no-audit --no-fund --silent)
+    binary="node $(node --version) + socket.io"
+    env PORT="$port" "${pinned[@]}" node "$workdir/server.js" >"$workdir/server.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+else
 # shellcheck disable=SC2086 # PORTICO_ENV_EXTRA is a list of NAME=value words
 env PORTICO_BIND=127.0.0.1:$port \
     DATABASE_URL="sqlite://$workdir/bench.db" \
@@ -56,19 +76,20 @@ env PORTICO_BIND=127.0.0.1:$port \
     ${PORTICO_ENV_EXTRA:-} \
     "${pinned[@]}" "$binary" >"$workdir/server.log" 2>&1 &
 server=$!
-
-base=http://127.0.0.1:$port
 for _ in $(seq 1 100); do
-    curl -fs "$base/health/ready" >/dev/null 2>&1 && break
+    curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
     sleep 0.1
 done
-curl -fs "$base/health/ready" >/dev/null || { cat "$workdir/server.log" >&2; exit 1; }
+curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null ||
+    { cat "$workdir/server.log" >&2; exit 1; }
+fi
+base=http://127.0.0.1:$port
 
 echo "$(date -u '+%F %T') UTC, $(nproc) cores, $(uname -sr), server $binary (pid $server)"
 "${driver_pinned[@]}" "$driver" --url "$base" --server-pid "$server" \
     --members "$members" --rates "${RATES:-30,100}" --seconds "${SECONDS_PER_RUN:-10}" \
     --idle "$idle" --idle-users "${IDLE_USERS:-100}" \
-    --seat-concurrency "${SEAT_CONCURRENCY:-1}"
+    --seat-concurrency "${SEAT_CONCURRENCY:-1}" --protocol "$kind"
 if grep -qiE 'error|panicked' "$workdir/server.log"; then
     echo "server log:" >&2
     grep -iE 'error|panicked' "$workdir/server.log" | head -20 >&2

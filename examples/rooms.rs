@@ -25,10 +25,14 @@
 //! cargo run --release --example rooms -- --url http://127.0.0.1:8080 --server-pid $!
 //! ```
 //! `benchmarks/rooms.sh` (`make bench-rooms`) does all of that on a fresh database.
+//!
+//! `--protocol socketio` drives `benchmarks/socketio/server.js` (a Socket.IO 4.8 server
+//! that only broadcasts) with the same shape: Engine.IO's WebSocket transport, the same
+//! frames wrapped as `42["frame",{…}]`, no accounts.
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -44,6 +48,45 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The server's protocol: Portico's, or the same frames over Socket.IO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Portico,
+    SocketIo,
+}
+
+static PROTOCOL: OnceLock<Protocol> = OnceLock::new();
+
+fn protocol() -> Protocol {
+    *PROTOCOL.get().unwrap_or(&Protocol::Portico)
+}
+
+/// A client frame as a WebSocket message.
+fn encode(frame: &Value) -> Message {
+    match protocol() {
+        Protocol::Portico => Message::text(frame.to_string()),
+        // Socket.IO: an EVENT packet (4 = message, 2 = event) named "frame".
+        Protocol::SocketIo => Message::text(format!("42[\"frame\",{frame}]")),
+    }
+}
+
+/// Engine.IO's heartbeat: the server sends PING ("2"), the client answers PONG ("3").
+fn is_engine_ping(text: &str) -> bool {
+    protocol() == Protocol::SocketIo && text == "2"
+}
+
+/// A server frame, if `text` is one.
+fn decode(text: &str) -> Option<Incoming<'_>> {
+    match protocol() {
+        Protocol::Portico => serde_json::from_str(text).ok(),
+        Protocol::SocketIo => {
+            let (_, frame): (&str, Incoming<'_>) =
+                serde_json::from_str(text.strip_prefix("42")?).ok()?;
+            Some(frame)
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Options {
     url: String,
@@ -55,6 +98,7 @@ struct Options {
     idle_users: usize,
     seat_concurrency: usize,
     server_pid: Option<u32>,
+    protocol: Protocol,
 }
 
 fn options() -> Options {
@@ -68,6 +112,7 @@ fn options() -> Options {
         idle_users: 100,
         seat_concurrency: 1,
         server_pid: None,
+        protocol: Protocol::Portico,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -88,6 +133,13 @@ fn options() -> Options {
             "--idle-users" => options.idle_users = value.parse().expect("--idle-users N"),
             "--seat-concurrency" => {
                 options.seat_concurrency = value.parse().expect("--seat-concurrency N");
+            }
+            "--protocol" => {
+                options.protocol = match value.as_str() {
+                    "portico" => Protocol::Portico,
+                    "socketio" => Protocol::SocketIo,
+                    other => panic!("--protocol portico|socketio, not {other}"),
+                }
             }
             "--server-pid" => options.server_pid = Some(value.parse().expect("--server-pid PID")),
             other => panic!("unknown option {other}"),
@@ -139,18 +191,38 @@ fn small_buffers() -> WebSocketConfig {
 }
 
 async fn connect(ws: &str, token: &str) -> Result<Socket, String> {
-    tokio_tungstenite::connect_async_with_config(
-        format!("{ws}/ws?access_token={token}"),
-        Some(small_buffers()),
-        true,
-    )
-    .await
-    .map(|(socket, _)| socket)
-    .map_err(|error| error.to_string())
+    let url = match protocol() {
+        Protocol::Portico => format!("{ws}/ws?access_token={token}"),
+        Protocol::SocketIo => format!("{ws}/socket.io/?EIO=4&transport=websocket"),
+    };
+    let mut socket = tokio_tungstenite::connect_async_with_config(url, Some(small_buffers()), true)
+        .await
+        .map(|(socket, _)| socket)
+        .map_err(|error| error.to_string())?;
+    if protocol() == Protocol::SocketIo {
+        // Engine.IO's OPEN ("0{…}"), then CONNECT to the main namespace ("40") and its
+        // answer ("40{…}").
+        socket
+            .send(Message::text("40"))
+            .await
+            .map_err(|error| error.to_string())?;
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) if text.starts_with("40") => break,
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error.to_string()),
+                None => return Err("closed during the Socket.IO handshake".into()),
+            }
+        }
+    }
+    Ok(socket)
 }
 
 /// Registers and logs in `count` users, a few at a time; returns their access tokens.
 async fn accounts(client: &reqwest::Client, url: &str, tag: &str, count: usize) -> Vec<String> {
+    if protocol() == Protocol::SocketIo {
+        return vec![String::new(); count];
+    }
     futures_util::stream::iter(0..count)
         .map(|n| {
             let client = client.clone();
@@ -191,9 +263,7 @@ async fn accounts(client: &reqwest::Client, url: &str, tag: &str, count: usize) 
 async fn seat(ws: &str, token: &str, room: &str) -> (Socket, u64) {
     let mut socket = connect(ws, token).await.expect("member connect");
     socket
-        .send(Message::text(
-            json!({"type": "join", "room": room}).to_string(),
-        ))
+        .send(encode(&json!({"type": "join", "room": room})))
         .await
         .expect("send join");
     loop {
@@ -202,11 +272,11 @@ async fn seat(ws: &str, token: &str, room: &str) -> (Socket, u64) {
             .await
             .expect("socket closed before joined")
             .expect("read");
-        if let Message::Text(text) = frame {
-            let incoming: Incoming<'_> = serde_json::from_str(&text).expect("frame JSON");
-            if incoming.kind == "joined" {
-                return (socket, incoming.last_seq.expect("last_seq"));
-            }
+        if let Message::Text(text) = frame
+            && let Some(incoming) = decode(&text)
+            && incoming.kind == "joined"
+        {
+            return (socket, incoming.last_seq.expect("last_seq"));
         }
     }
 }
@@ -240,9 +310,11 @@ fn member(
                 frame = socket.next() => {
                     let Some(Ok(frame)) = frame else { break };
                     let Message::Text(text) = frame else { continue };
-                    let Ok(incoming) = serde_json::from_str::<Incoming<'_>>(&text) else {
+                    if is_engine_ping(&text) {
+                        let _ = socket.send(Message::text("3")).await;
                         continue;
-                    };
+                    }
+                    let Some(incoming) = decode(&text) else { continue };
                     if incoming.kind != "message" {
                         continue;
                     }
@@ -271,20 +343,26 @@ fn member(
 }
 
 struct Publisher {
-    sink: SplitSink<Socket, Message>,
+    sink: Arc<tokio::sync::Mutex<SplitSink<Socket, Message>>>,
     acked: Arc<AtomicU64>,
     last_ack_seq: Arc<AtomicU64>,
 }
 
 fn publisher(socket: Socket) -> Publisher {
     let (sink, mut stream): (_, SplitStream<Socket>) = socket.split();
+    let sink = Arc::new(tokio::sync::Mutex::new(sink));
+    let pongs = sink.clone();
     let acked = Arc::new(AtomicU64::new(0));
     let last_ack_seq = Arc::new(AtomicU64::new(0));
     let (count, last) = (acked.clone(), last_ack_seq.clone());
     tokio::spawn(async move {
         while let Some(Ok(frame)) = stream.next().await {
             let Message::Text(text) = frame else { continue };
-            let Ok(incoming) = serde_json::from_str::<Incoming<'_>>(&text) else {
+            if is_engine_ping(&text) {
+                let _ = pongs.lock().await.send(Message::text("3")).await;
+                continue;
+            }
+            let Some(incoming) = decode(&text) else {
                 continue;
             };
             match incoming.kind {
@@ -343,7 +421,9 @@ async fn fan_out(
         let frame = json!({"type": "publish", "room": room, "body": at.to_string()});
         publisher
             .sink
-            .send(Message::text(frame.to_string()))
+            .lock()
+            .await
+            .send(encode(&frame))
             .await
             .expect("publish");
         sent += 1;
@@ -440,7 +520,13 @@ async fn idle(options: &Options, client: &reqwest::Client, ws: &str, server: Opt
                 tokio::spawn(async move {
                     loop {
                         tokio::select! {
-                            frame = socket.next() => if !matches!(frame, Some(Ok(_))) { break },
+                            frame = socket.next() => match frame {
+                                Some(Ok(Message::Text(text))) if is_engine_ping(&text) => {
+                                    let _ = socket.send(Message::text("3")).await;
+                                }
+                                Some(Ok(_)) => {}
+                                _ => break,
+                            },
                             _ = stop.recv() => break,
                         }
                     }
@@ -465,7 +551,7 @@ async fn idle(options: &Options, client: &reqwest::Client, ws: &str, server: Opt
         )
     });
     println!(
-        "| idle connections | {opened} of {} open in {:.1} s ({} users){} | | | server RSS {} | | {load} |",
+        "| idle connections | {opened} of {} open in {:.1} s ({} users){} | | | | server RSS {} | {load} |",
         options.idle,
         opening.as_secs_f64(),
         tokens.len(),
@@ -478,6 +564,7 @@ async fn idle(options: &Options, client: &reqwest::Client, ws: &str, server: Opt
 #[tokio::main]
 async fn main() {
     let options = options();
+    PROTOCOL.set(options.protocol).expect("protocol set once");
     // Thousands of sockets: raise the driver's own open-file limit to its hard limit.
     let hard = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(_, hard)| hard);
     let files = rlimit::increase_nofile_limit(hard).expect("raise the open-file limit");
@@ -513,18 +600,16 @@ async fn main() {
     let joined = seating.elapsed();
     let (mut socket, _) = seat(&ws, &publisher_token, &room).await;
     socket
-        .send(Message::text(
-            json!({"type": "presence", "room": room}).to_string(),
-        ))
+        .send(encode(&json!({"type": "presence", "room": room})))
         .await
         .expect("send presence");
     let present = loop {
         let frame = socket.next().await.expect("presence answer").expect("read");
-        if let Message::Text(text) = frame {
-            let incoming: Incoming<'_> = serde_json::from_str(&text).expect("frame JSON");
-            if incoming.kind == "presence" {
-                break incoming.users.map_or(0, |users| users.len());
-            }
+        if let Message::Text(text) = frame
+            && let Some(incoming) = decode(&text)
+            && incoming.kind == "presence"
+        {
+            break incoming.users.map_or(0, |users| users.len());
         }
     };
     let seat_time = seating.elapsed();
