@@ -32,8 +32,8 @@
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -146,7 +146,10 @@ fn options() -> Options {
         }
     }
     assert!(options.members > 0, "--members must be positive");
-    assert!(options.seat_concurrency > 0, "--seat-concurrency must be positive");
+    assert!(
+        options.seat_concurrency > 0,
+        "--seat-concurrency must be positive"
+    );
     options
 }
 
@@ -392,7 +395,12 @@ fn percentile(sorted: &[u32], fraction: f64) -> f64 {
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default()
 }
 
@@ -491,7 +499,10 @@ async fn fan_out(
         per_delivery(server_cpu),
         server_cpu.unwrap_or(f64::NAN),
         per_delivery(driver_cpu),
-        rss.map_or("n/a".to_owned(), |kib| format!("{:.1}", kib as f64 / 1024.0)),
+        rss.map_or("n/a".to_owned(), |kib| format!(
+            "{:.1}",
+            kib as f64 / 1024.0
+        )),
     );
 }
 
@@ -578,7 +589,13 @@ async fn main() {
     let room = format!("bench-{run}");
 
     let started = Instant::now();
-    let mut tokens = accounts(&client, &options.url, &format!("m-{run}-"), options.members + 1).await;
+    let mut tokens = accounts(
+        &client,
+        &options.url,
+        &format!("m-{run}-"),
+        options.members + 1,
+    )
+    .await;
     let publisher_token = tokens.pop().expect("publisher token");
     println!(
         "{} accounts registered and logged in in {:.1} s (not measured below)",
@@ -613,7 +630,11 @@ async fn main() {
         }
     };
     let seat_time = seating.elapsed();
-    assert_eq!(present, options.members + 1, "presence must list every member");
+    assert_eq!(
+        present,
+        options.members + 1,
+        "presence must list every member"
+    );
     println!(
         "| seat {} members, {} at a time | all joined in {:.3} s; presence listed {present} at {:.3} s | | | | server RSS {} | {load} |",
         options.members,
@@ -622,7 +643,10 @@ async fn main() {
         seat_time.as_secs_f64(),
         server
             .and_then(rss_kib)
-            .map_or("n/a".to_owned(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0)),
+            .map_or("n/a".to_owned(), |kib| format!(
+                "{:.1} MiB",
+                kib as f64 / 1024.0
+            )),
     );
 
     // 2. Fan-out at each rate.
