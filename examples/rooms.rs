@@ -292,6 +292,9 @@ struct Seen {
     /// back): zero in a correct run.
     out_of_order: u64,
     latencies_us: Vec<u32>,
+    /// The server closed the connection (or it failed): what it had not received by
+    /// then is counted as lost.
+    closed: bool,
 }
 
 /// One member connection: reads every frame, checks `seq` order, keeps latencies.
@@ -308,10 +311,15 @@ fn member(
     tokio::spawn(async move {
         let mut expected = joined_at + 1;
         let mut seen = Seen::default();
+        let mut open = true;
         loop {
             tokio::select! {
-                frame = socket.next() => {
-                    let Some(Ok(frame)) = frame else { break };
+                frame = socket.next(), if open => {
+                    let Some(Ok(frame)) = frame else {
+                        // Keep answering `collect`: the phase reports this member.
+                        open = false;
+                        continue;
+                    };
                     let Message::Text(text) = frame else { continue };
                     if is_engine_ping(&text) {
                         let _ = socket.send(Message::text("3")).await;
@@ -337,6 +345,7 @@ fn member(
                 }
                 request = requests.recv() => {
                     let Some(reply) = request else { break };
+                    seen.closed = !open;
                     let _ = reply.send(std::mem::take(&mut seen));
                 }
             }
@@ -466,6 +475,7 @@ async fn fan_out(
     let mut deliveries = 0_u64;
     let mut out_of_order = 0_u64;
     let mut short = 0_u64;
+    let mut closed = 0_u64;
     let mut latencies = Vec::new();
     for (collect, reached) in members {
         let (reply, answer) = oneshot::channel();
@@ -473,6 +483,7 @@ async fn fan_out(
         let seen = answer.await.expect("member answer");
         deliveries += seen.deliveries;
         out_of_order += seen.out_of_order;
+        closed += u64::from(seen.closed);
         short += target.saturating_sub(reached.load(Ordering::Relaxed));
         latencies.extend(seen.latencies_us);
     }
@@ -486,7 +497,8 @@ async fn fan_out(
     };
     println!(
         "| fan-out {rate}/s × {}s, {} members | {sent} published, {acked} acked in {:.1} s | \
-         {deliveries} delivered ({:.0}/s); lost {lost}, out of order {out_of_order} | \
+         {deliveries} delivered ({:.0}/s); lost {lost}, out of order {out_of_order}, \
+         connections closed {closed} | \
          p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms | server {} µs CPU/delivery ({:.2} s), \
          driver {} | server RSS {} MiB | {load} |",
         options.seconds,
