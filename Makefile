@@ -1,5 +1,5 @@
 # Everyday commands. `make help` lists them.
-.PHONY: help run test test-postgres lint deny coverage bench bench-http fmt fuzz
+.PHONY: help run test test-postgres lint deny coverage bench bench-http bench-rooms fmt fuzz
 
 help:
 	@echo "run       serve on 127.0.0.1:8080 with SQLite under ./data (no configuration needed)"
@@ -12,6 +12,7 @@ help:
 	@echo "coverage  line coverage with cargo llvm-cov (HTML in target/llvm-cov/html)"
 	@echo "bench     criterion micro-benchmarks"
 	@echo "bench-http  wrk on /health/live and /users/me against a fresh release server (needs wrk)"
+	@echo "bench-rooms seat, fan-out and idle WebSockets against a fresh release server (examples/rooms.rs)"
 	@echo "fuzz      the cargo-fuzz targets, 60 s each (nightly and cargo-fuzz needed; docs/testing.md)"
 	@echo "fmt       format the code"
 
@@ -47,6 +48,13 @@ bench:
 bench-http:
 	cargo build --release --bin portico
 	bash benchmarks/http_wrk.sh target/release/portico
+
+# A fresh server on a fresh database; MEMBERS, RATES, SECONDS_PER_RUN, IDLE, IDLE_USERS,
+# SEAT_CONCURRENCY, SERVER_CPUS, DRIVER_CPUS and PORTICO_ENV_EXTRA are passed through
+# (see benchmarks/rooms.sh).
+bench-rooms:
+	cargo build --release --bin portico --example rooms
+	bash benchmarks/rooms.sh target/release/portico
 
 fmt:
 	cargo fmt --all
