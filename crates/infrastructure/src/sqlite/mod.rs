@@ -18,7 +18,9 @@
 //!   whenever that parameter is bound again, which diesel does at every call, so the
 //!   cached statement is re-parsed at every step (`sqlite3Reprepare` in a profile). A
 //!   lookup by a unique key uses `.get_result()`, which reads the first row without a
-//!   `LIMIT`.
+//!   `LIMIT`; a hot page read (`messages_after`, once per member per published message)
+//!   steps its statement `limit` times (`load_iter(..).take(limit)`) over an index that
+//!   gives the order, so SQLite stops where the iterator stops.
 
 mod lanes;
 mod readiness;
