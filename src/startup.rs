@@ -222,6 +222,7 @@ impl Application {
             self.prune_interval,
             self.shutdown.clone(),
         );
+        let announcing = announce_departures(self.use_cases.clone(), self.shutdown.clone());
         let retaining = apply_retention(
             self.use_cases,
             self.room_prune_interval,
@@ -234,6 +235,7 @@ impl Application {
             // Pruning ends when the stop begins; the drain goes on without it.
             () = async { pruning.await; std::future::pending().await } => Ok(()),
             () = async { retaining.await; std::future::pending().await } => Ok(()),
+            () = async { announcing.await; std::future::pending().await } => Ok(()),
             () = forgetting => Ok(()),
         };
         self.shutdown.cancel();
@@ -352,6 +354,33 @@ async fn apply_retention(
         }
         if removed > 0 {
             tracing::info!(messages = removed, "removed messages beyond retention");
+        }
+    }
+}
+
+/// Tells the rooms of users whose connections died with another instance that they
+/// left, as often as the presence registry asks, until `shutdown` is cancelled. A
+/// registry of one process asks for nothing, and this returns at once.
+async fn announce_departures(use_cases: Data<UseCases>, shutdown: CancellationToken) {
+    let announce = &use_cases.announce_departures;
+    let Some(interval) = announce.interval() else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match announce.execute().await {
+            Ok(0) => {}
+            Ok(users) => {
+                tracing::info!(users, "announced the departure of another instance's users")
+            }
+            Err(error) => {
+                tracing::warn!(error.cause_chain = ?error, "sweeping departed connections failed")
+            }
         }
     }
 }

@@ -590,10 +590,17 @@ impl Socket {
 
     /// The next protocol frame (WebSocket pings are answered by the client and skipped).
     pub async fn next(&mut self) -> Value {
+        self.next_within(FRAME_DEADLINE).await
+    }
+
+    /// The next protocol frame, waiting up to `patience` for it: for what the server
+    /// does on a timer of its own, longer than [`FRAME_DEADLINE`].
+    pub async fn next_within(&mut self, patience: std::time::Duration) -> Value {
         use futures_util::StreamExt as _;
         use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + patience;
         loop {
-            let received = tokio::time::timeout(FRAME_DEADLINE, self.stream.next())
+            let received = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
                 .expect("a frame within the deadline")
                 .expect("the socket is open")

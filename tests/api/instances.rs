@@ -1,6 +1,7 @@
 //! Two real Portico processes on one PostgreSQL database (SPEC §8): what one instance
 //! stores and announces, members on the other receive, in order; presence is one for
-//! both; and a lost bus connection loses nothing. Runs when `PORTICO_TEST_POSTGRES_URL` names a cluster
+//! both; a lost bus connection loses nothing; and the members of an instance that dies
+//! without a goodbye are announced gone by the other. Runs when `PORTICO_TEST_POSTGRES_URL` names a cluster
 //! (`make test-postgres`, CI); says it did not run otherwise.
 
 use std::sync::mpsc::Receiver;
@@ -111,6 +112,15 @@ async fn two_instances_on_one_database_share_presence_deliver_in_order_end_sessi
     }
     until_logged(&b_log, "the message bus listens again");
     assert_eq!(seqs(&grace_socket.messages(3).await), [6, 7, 8]);
+    // Presence changes lost meanwhile are in no store: the room's list as it is now
+    // follows the catch-up, unasked.
+    let presence = grace_socket.next_of("presence").await;
+    assert_eq!(presence["room"], "general");
+    assert_eq!(
+        presence["users"].as_array().map(Vec::len),
+        Some(2),
+        "{presence}"
+    );
     grace_socket.round_trip().await;
     // A presence change made while an instance does not listen is not in the store to
     // catch up from (docs/operations.md): A must listen again before the next one.
@@ -123,4 +133,57 @@ async fn two_instances_on_one_database_share_presence_deliver_in_order_end_sessi
     // Her last connection is gone from the cluster: Ada, on A, is told.
     let left = ada_socket.next_of("presence_leave").await;
     assert_eq!(left["user"]["id"], grace_user.id.as_str());
+}
+
+#[tokio::test]
+async fn the_members_of_an_instance_killed_without_goodbye_are_announced_gone_by_the_other() {
+    let Some(cluster) = TestCluster::from_env("the dead-instance presence test") else {
+        return;
+    };
+    let database = cluster.create_database();
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let settings = [
+        ("DATABASE_URL", database.url()),
+        ("JWT_SECRET", JWT_SECRET),
+        ("BCRYPT_COST", "4"),
+    ];
+    let (first, address, _a_log) = serve(folder.path(), &settings);
+    let _first = Instance(first);
+    let a = TestApp::remote(address);
+    let (second, address, _b_log) = serve(folder.path(), &settings);
+    let mut second = Instance(second);
+    let b = TestApp::remote(address);
+
+    let (_, ada) = a.signed_in_user().await;
+    let (grace_user, grace) = b.signed_in_user().await;
+    a.join_room(&ada.access, "general").await;
+    b.join_room(&grace.access, "general").await;
+    let mut ada_socket = a.connect(&ada.access).await;
+    ada_socket.expect("joined").await;
+    let _grace_socket = b.connect(&grace.access).await;
+    let came = ada_socket.next_of("presence_join").await;
+    assert_eq!(came["user"]["id"], grace_user.id.as_str());
+
+    // B dies at once: no goodbye, its rows stay. Once its heartbeat lapses (20 s) the
+    // next sweep on A (every 5 s) finds Grace with no live connection and tells her room.
+    second.0.kill().expect("kill B");
+    second.0.wait().expect("B is gone");
+    let left = loop {
+        let frame = ada_socket.next_within(Duration::from_secs(40)).await;
+        if frame["type"] == "presence_leave" {
+            break frame;
+        }
+    };
+    assert_eq!(left["room"], "general");
+    assert_eq!(left["user"]["id"], grace_user.id.as_str());
+    ada_socket
+        .send(json!({"type": "presence", "room": "general"}))
+        .await;
+    let presence = ada_socket.next_of("presence").await;
+    let present: Vec<&Value> = presence["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .collect();
+    assert_eq!(present.len(), 1, "only Ada is left: {presence}");
 }

@@ -17,10 +17,10 @@ pub use accounts::{
     Register, RegisterCommand, RegisterError, UpdateProfile, UpdateProfileError,
 };
 pub use rooms::{
-    Acknowledge, CatchUp, CloseConnection, DeliveryTracker, History, InvalidMessage, JoinRoom,
-    JoinedRoom, LeaveRoom, ListRooms, OpenConnection, OpenedConnection, Presence, PresentMember,
-    PruneHistory, Publish, PublishCommand, PublishError, ResumeRoom, RoomError, RoomPolicy,
-    SetConnectionState,
+    Acknowledge, AnnounceDepartures, CatchUp, CloseConnection, DeliveryTracker, History,
+    InvalidMessage, JoinRoom, JoinedRoom, LeaveRoom, ListRooms, OpenConnection, OpenedConnection,
+    Presence, PresentMember, PruneHistory, Publish, PublishCommand, PublishError, ResumeRoom,
+    RoomError, RoomPolicy, SetConnectionState,
 };
 pub use sessions::{
     EndOtherSessions, EndSession, EndSessionError, ListSessions, ListedSession, LogIn,

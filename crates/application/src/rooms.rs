@@ -749,6 +749,74 @@ impl CloseConnection {
     }
 }
 
+/// Tells the rooms of users whose connections died with their instance that they left:
+/// the background half of [`CloseConnection`], for connections nobody closed.
+pub struct AnnounceDepartures {
+    /// Who is connected, and who was left behind by an instance that stopped.
+    presence: Arc<dyn PresenceRegistry>,
+    /// The departed users' names, as members see them.
+    users: Arc<dyn UserRepository>,
+    /// The departed users' rooms.
+    rooms: Arc<dyn RoomStore>,
+    /// Tells the members of those rooms.
+    bus: Arc<dyn MessageBus>,
+}
+
+impl AnnounceDepartures {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            presence: Arc::clone(&ports.presence),
+            users: Arc::clone(&ports.users),
+            rooms: Arc::clone(&ports.rooms),
+            bus: Arc::clone(&ports.bus),
+        }
+    }
+
+    /// How often [`AnnounceDepartures::execute`] should run, or `None` when the presence
+    /// registry never leaves departed connections behind (one process).
+    #[must_use]
+    pub fn interval(&self) -> Option<std::time::Duration> {
+        self.presence.sweep_interval()
+    }
+
+    /// Sweeps the registry and, for each user it found absent, tells the connections
+    /// following any of their rooms (`presence_leave`), as their last connection's close
+    /// would have. Returns how many users were announced. A user who no longer exists
+    /// has no room to tell; a user whose rooms cannot be read is skipped (logged): the
+    /// sweep took them already, and members see their absence at the next presence
+    /// query.
+    ///
+    /// # Errors
+    /// [`AdapterError`] when the registry cannot be swept or the users cannot be read
+    /// (then nobody was told); a bus failure is logged, not returned.
+    #[tracing::instrument(name = "announce_departures", skip_all)]
+    pub async fn execute(&self) -> Result<usize, AdapterError> {
+        let departed = self.presence.sweep_departed().await?;
+        if departed.is_empty() {
+            return Ok(0);
+        }
+        let users = self.users.find_by_ids(&departed).await?;
+        let mut announced = 0;
+        for user in &users {
+            let rooms = match self.rooms.rooms_of(user.id).await {
+                Ok(rooms) => rooms,
+                Err(error) => {
+                    tracing::warn!(user_id = %user.id, error.cause_chain = ?error, "a departed user's rooms could not be read; they are not told");
+                    continue;
+                }
+            };
+            let event = RoomEvent::PresenceChanged {
+                user: Sender::from(user),
+                rooms: names(&rooms),
+                present: false,
+            };
+            announce(self.bus.as_ref(), event).await;
+            announced += 1;
+        }
+        Ok(announced)
+    }
+}
+
 /// Marks a connection active or idle.
 pub struct SetConnectionState {
     /// Who is connected.

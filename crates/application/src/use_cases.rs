@@ -7,10 +7,10 @@ use std::sync::Arc;
 use domain::ports::{Ports, StorageHealth};
 
 use crate::{
-    Acknowledge, Authenticate, CatchUp, ChangePassword, CloseConnection, EndOtherSessions,
-    EndSession, History, JoinRoom, LeaveRoom, ListRooms, ListSessions, LogIn, LogOut,
-    LoginThrottle, LoginThrottlePolicy, OpenConnection, Presence, PruneHistory, Publish, Refresh,
-    Register, ResumeRoom, RoomPolicy, SessionPolicy, SetConnectionState, TokenPairIssuer,
+    Acknowledge, AnnounceDepartures, Authenticate, CatchUp, ChangePassword, CloseConnection,
+    EndOtherSessions, EndSession, History, JoinRoom, LeaveRoom, ListRooms, ListSessions, LogIn,
+    LogOut, LoginThrottle, LoginThrottlePolicy, OpenConnection, Presence, PruneHistory, Publish,
+    Refresh, Register, ResumeRoom, RoomPolicy, SessionPolicy, SetConnectionState, TokenPairIssuer,
     UpdateProfile,
 };
 
@@ -73,6 +73,8 @@ pub struct UseCases {
     pub set_connection_state: SetConnectionState,
     /// Retention, in the background.
     pub prune_history: PruneHistory,
+    /// `presence_leave` for the users of an instance that died, in the background.
+    pub announce_departures: AnnounceDepartures,
     /// `GET /health/ready`.
     pub storage: Arc<dyn StorageHealth>,
 }
@@ -114,6 +116,7 @@ impl UseCases {
             close_connection: CloseConnection::new(ports),
             set_connection_state: SetConnectionState::new(ports),
             prune_history: PruneHistory::new(ports, policies.rooms),
+            announce_departures: AnnounceDepartures::new(ports),
             storage: Arc::clone(&ports.storage),
         }
     }

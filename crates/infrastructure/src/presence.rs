@@ -2,12 +2,13 @@
 //! in a map behind a mutex.
 //!
 //! The mutex is held for a few map operations and never across an await, so callers
-//! never wait on one another for long. Serves one instance: a cluster needs a shared
-//! registry (and a way to drop the connections of an instance that died) behind the
-//! same port.
+//! never wait on one another for long. Serves one instance, so it never has departed
+//! connections to sweep: they die with it (the cluster's registry is
+//! `postgres::PgPresence`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::ports::{AdapterError, PresenceRegistry, PresentUser};
@@ -101,6 +102,14 @@ impl PresenceRegistry for InProcessPresence {
         Ok(in_order_asked(users, |user| {
             PresenceState::of_user(connections.get(&user)?.values().copied())
         }))
+    }
+
+    fn sweep_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    async fn sweep_departed(&self) -> Result<Vec<UserId>, AdapterError> {
+        Ok(Vec::new())
     }
 }
 

@@ -420,3 +420,139 @@ async fn a_connection_goes_idle_and_active_again() {
         assert!(result.is_ok(), "{state}: got {result:?}");
     }
 }
+
+#[tokio::test]
+async fn the_departure_sweep_runs_as_often_as_the_registry_asks_or_never() {
+    for asked in [Some(std::time::Duration::from_secs(5)), None] {
+        let mut mocks = Mocks::new();
+        mocks.presence.expect_sweep_interval().return_const(asked);
+
+        assert_eq!(mocks.use_cases().announce_departures.interval(), asked);
+    }
+}
+
+#[tokio::test]
+async fn users_left_behind_by_a_dead_instance_are_announced_gone_to_their_rooms() {
+    let mut mocks = Mocks::new();
+    mocks
+        .presence
+        .expect_sweep_departed()
+        .times(1)
+        .returning(|| Ok(vec![ADA, GRACE, SOMEONE_ELSE]));
+    // Someone else's account was deleted meanwhile: nobody to tell about.
+    mocks
+        .users
+        .expect_find_by_ids()
+        .withf(|ids| ids == [ADA, GRACE, SOMEONE_ELSE])
+        .times(1)
+        .returning(|_| Ok(vec![ada(), grace()]));
+    ada_belongs_to_two_rooms(&mut mocks);
+    mocks
+        .rooms
+        .expect_rooms_of()
+        .withf(|user| *user == GRACE)
+        .times(1)
+        .returning(|_| Ok(vec![standing(&general(), 4, 4)]));
+    let grace_left = RoomEvent::PresenceChanged {
+        user: Sender::from(&grace()),
+        rooms: vec![general()],
+        present: false,
+    };
+    let mut order = mockall::Sequence::new();
+    mocks
+        .bus
+        .expect_publish()
+        .withf(|event| *event == ada_presence(false))
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_| Ok(()));
+    mocks
+        .bus
+        .expect_publish()
+        .withf(move |event| *event == grace_left)
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_| Ok(()));
+
+    let announced = mocks
+        .use_cases()
+        .announce_departures
+        .execute()
+        .await
+        .unwrap();
+
+    assert_eq!(announced, 2);
+}
+
+#[tokio::test]
+async fn an_empty_sweep_reads_and_announces_nothing() {
+    let mut mocks = Mocks::new();
+    mocks
+        .presence
+        .expect_sweep_departed()
+        .times(1)
+        .returning(|| Ok(Vec::new()));
+    mocks.users.expect_find_by_ids().never();
+    mocks.bus.expect_publish().never();
+
+    let announced = mocks.use_cases().announce_departures.execute().await;
+
+    assert_eq!(announced.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_departed_user_whose_rooms_cannot_be_read_is_skipped_and_the_others_are_told() {
+    let (logs, _capturing) = Logs::capture();
+    let mut mocks = Mocks::new();
+    mocks
+        .presence
+        .expect_sweep_departed()
+        .returning(|| Ok(vec![ADA, GRACE]));
+    mocks
+        .users
+        .expect_find_by_ids()
+        .returning(|_| Ok(vec![ada(), grace()]));
+    mocks.rooms.expect_rooms_of().returning(|user| match user {
+        ADA => Err(boom("rooms of")),
+        _ => Ok(vec![standing(&general(), 1, 1)]),
+    });
+    mocks
+        .bus
+        .expect_publish()
+        .withf(|event| {
+            matches!(event, RoomEvent::PresenceChanged { user, present: false, .. } if user.id == GRACE)
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+
+    let announced = mocks.use_cases().announce_departures.execute().await;
+
+    assert_eq!(announced.unwrap(), 1);
+    assert!(
+        logs.lines().iter().any(|line| line.starts_with("WARN")),
+        "the skipped user was logged"
+    );
+}
+
+#[tokio::test]
+async fn a_sweep_or_a_user_read_that_fails_is_passed_on_and_nobody_is_told() {
+    for failing in ["registry", "users"] {
+        let mut mocks = Mocks::new();
+        mocks
+            .presence
+            .expect_sweep_departed()
+            .returning(move || match failing {
+                "registry" => Err(boom("sweep")),
+                _ => Ok(vec![ADA]),
+            });
+        mocks
+            .users
+            .expect_find_by_ids()
+            .returning(|_| Err(boom("find by ids")));
+        mocks.bus.expect_publish().never();
+
+        let result = mocks.use_cases().announce_departures.execute().await;
+
+        assert!(result.is_err(), "{failing} failed, got {result:?}");
+    }
+}

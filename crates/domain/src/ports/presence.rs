@@ -3,8 +3,11 @@
 //! The registry counts connections, not users: a user is present while any of their
 //! connections is open, so the first to open and the last to close are what members are
 //! told about (`presence_join`, `presence_leave`). The in-process adapter serves one
-//! instance; a cluster-wide registry (connections on every instance, dropping those of
-//! an instance that died within the heartbeat timeout) comes later behind this port.
+//! instance; the PostgreSQL adapter counts connections on every instance, and those of an
+//! instance that died without a goodbye stop counting within its heartbeat timeout, then
+//! are swept ([`PresenceRegistry::sweep_departed`]) so that members hear who left.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -66,4 +69,21 @@ pub trait PresenceRegistry: Send + Sync {
     /// # Errors
     /// MUST return [`AdapterError`] when the registry cannot be read.
     async fn present_among(&self, users: &[UserId]) -> Result<Vec<PresentUser>, AdapterError>;
+
+    /// How often [`PresenceRegistry::sweep_departed`] is worth calling, or `None` when
+    /// this registry never holds connections that outlive their process (one process's
+    /// registry dies with its connections and with everyone it would tell).
+    fn sweep_interval(&self) -> Option<Duration>;
+
+    /// Forgets the connections of instances that stopped without a goodbye (their
+    /// connections stopped counting when their heartbeat lapsed), and returns the users
+    /// who are absent because of it: no live connection of theirs remains anywhere.
+    /// Each such user is returned by one call only, whichever instances sweep at once,
+    /// so their rooms are told once; a user who reconnected elsewhere meanwhile is not
+    /// returned. A registry with nothing to sweep returns nothing.
+    ///
+    /// # Errors
+    /// MUST return [`AdapterError`] when the registry cannot be written; what was swept
+    /// before the failure is not returned again.
+    async fn sweep_departed(&self) -> Result<Vec<UserId>, AdapterError>;
 }

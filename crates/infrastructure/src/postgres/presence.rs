@@ -8,9 +8,10 @@
 //!   register the same user at once do not both announce them.
 //! - An instance that dies without saying goodbye stops beating: within
 //!   [`HEARTBEAT_TIMEOUT`] its connections no longer count, and rows of instances
-//!   silent for [`FORGET_AFTER`] are deleted by whichever instance beats next.
-//!   (Telling members that the dead instance's users left, with `presence_leave`, is
-//!   not done yet: they see it at their next presence query.)
+//!   silent for [`FORGET_AFTER`] are deleted by whichever instance beats next. Every
+//!   [`HEARTBEAT_INTERVAL`] each instance sweeps the lapsed connections
+//!   ([`PresenceRegistry::sweep_departed`]): the users left with no live connection are
+//!   returned to exactly one sweeper, whose service tells their rooms (`presence_leave`).
 //! - Freshness is judged by the database's clock, never an instance's, so instances
 //!   whose clocks disagree still agree on who is alive.
 
@@ -170,6 +171,69 @@ fn others_live(connection: &mut PgConnection, user: Uuid, except: Uuid) -> Query
     .map(|found| found.count)
 }
 
+/// How many users one sweep transaction takes: each costs an advisory lock, and the
+/// shared lock table is sized for about 64 per connection (`max_locks_per_transaction`).
+const SWEEP_BATCH: i64 = 50;
+
+#[derive(QueryableByName)]
+struct UserRow {
+    #[diesel(sql_type = SqlUuid)]
+    user_id: Uuid,
+}
+
+/// One batch of the sweep: deletes the lapsed connections of at most [`SWEEP_BATCH`]
+/// users and returns `(users swept, users now absent)`.
+///
+/// The users are locked first, in one order on every instance, as `register` and
+/// `unregister` lock them: so a user who reconnects meanwhile is either counted live
+/// here or registers after the sweep (and is announced by that registration), and two
+/// sweepers never deadlock. Of the locked users, only those whose rows this transaction
+/// deleted are its own; another sweeper took the rest.
+fn sweep_batch(db: &mut PgConnection) -> QueryResult<(usize, Vec<Uuid>)> {
+    let mut lapsed: Vec<Uuid> = diesel::sql_query(format!(
+        "SELECT DISTINCT c.user_id FROM presence_connections c \
+         JOIN instances i ON i.id = c.instance_id WHERE NOT ({}) LIMIT $1",
+        live()
+    ))
+    .bind::<BigInt, _>(SWEEP_BATCH)
+    .load::<UserRow>(db)?
+    .into_iter()
+    .map(|row| row.user_id)
+    .collect();
+    lapsed.sort_unstable();
+    for user in &lapsed {
+        lock_user(db, *user)?;
+    }
+    let mut swept: Vec<Uuid> = diesel::sql_query(format!(
+        "DELETE FROM presence_connections c USING instances i \
+         WHERE i.id = c.instance_id AND c.user_id = ANY($1) AND NOT ({}) \
+         RETURNING c.user_id",
+        live()
+    ))
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(lapsed.clone())
+    .load::<UserRow>(db)?
+    .into_iter()
+    .map(|row| row.user_id)
+    .collect();
+    swept.sort_unstable();
+    swept.dedup();
+    let still_here: std::collections::HashSet<Uuid> = diesel::sql_query(format!(
+        "SELECT DISTINCT c.user_id FROM presence_connections c \
+         JOIN instances i ON i.id = c.instance_id WHERE c.user_id = ANY($1) AND {}",
+        live()
+    ))
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(swept.clone())
+    .load::<UserRow>(db)?
+    .into_iter()
+    .map(|row| row.user_id)
+    .collect();
+    let absent = swept
+        .into_iter()
+        .filter(|user| !still_here.contains(user))
+        .collect();
+    Ok((lapsed.len(), absent))
+}
+
 #[async_trait]
 impl PresenceRegistry for PgPresence {
     async fn register(&self, user: UserId, connection: ConnectionId) -> Result<bool, AdapterError> {
@@ -283,6 +347,31 @@ impl PresenceRegistry for PgPresence {
             })
         }))
     }
+
+    fn sweep_interval(&self) -> Option<Duration> {
+        Some(HEARTBEAT_INTERVAL)
+    }
+
+    async fn sweep_departed(&self) -> Result<Vec<UserId>, AdapterError> {
+        let mut departed = Vec::new();
+        loop {
+            let (lapsed, absent) = match self.inner.database.write(sweep_batch).await {
+                Ok(batch) => batch,
+                Err(error) if departed.is_empty() => return Err(error.into()),
+                // The batches before committed: their users are told now, and the failure
+                // meets the next sweep.
+                Err(error) => {
+                    tracing::warn!(error.cause_chain = ?AdapterError::from(error), "a presence sweep stopped halfway");
+                    return Ok(departed);
+                }
+            };
+            departed.extend(absent.into_iter().map(UserId::from_uuid));
+            // A short batch took every lapsed user there was.
+            if i64::try_from(lapsed).map_or(true, |lapsed| lapsed < SWEEP_BATCH) {
+                return Ok(departed);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -385,5 +474,104 @@ mod tests {
             "the dead instance's connection does not count"
         );
         assert!(b.register(ada, on_b).await.unwrap(), "first again, on B");
+    }
+
+    /// Records that an instance died a minute ago holding one connection of each of
+    /// `users`; returns it.
+    async fn dead_instance_holding(test: &test_database::TestDatabase, users: &[UserId]) -> Uuid {
+        let dead = Uuid::new_v4();
+        let users: Vec<Uuid> = users.iter().map(|user| user.as_uuid()).collect();
+        test.database
+            .run(move |db| {
+                diesel::sql_query("INSERT INTO instances VALUES ($1, now() - interval '1 minute')")
+                    .bind::<SqlUuid, _>(dead)
+                    .execute(db)?;
+                diesel::sql_query(
+                    "INSERT INTO presence_connections \
+                     SELECT gen_random_uuid(), user_id, $1, true FROM unnest($2) AS user_id",
+                )
+                .bind::<SqlUuid, _>(dead)
+                .bind::<diesel::sql_types::Array<SqlUuid>, _>(users)
+                .execute(db)
+            })
+            .await
+            .unwrap();
+        dead
+    }
+
+    #[tokio::test]
+    async fn a_dead_instances_users_are_swept_once_and_only_when_absent_everywhere() {
+        let Some(cluster) = test_database::cluster("the presence sweep case") else {
+            return;
+        };
+        let test = test_database::fresh(&cluster);
+        let (ada, grace) = (
+            test.user("ada@example.com").await,
+            test.user("grace@example.com").await,
+        );
+        let (a, b) = (
+            PgPresence::start(test.database.clone()).unwrap(),
+            PgPresence::start(test.database.clone()).unwrap(),
+        );
+        assert_eq!(a.sweep_interval(), Some(HEARTBEAT_INTERVAL));
+        // Ada has a live connection on A besides the dead instance's; Grace has two on
+        // the dead instance only.
+        assert!(
+            a.register(ada, ConnectionId::from_uuid(Uuid::new_v4()))
+                .await
+                .unwrap()
+        );
+        let dead = dead_instance_holding(&test, &[ada, grace, grace]).await;
+
+        // A and B sweep at once: Grace is told by one of them, Ada by neither.
+        let (on_a, on_b) = tokio::join!(a.sweep_departed(), b.sweep_departed());
+        let mut swept = on_a.unwrap();
+        swept.extend(on_b.unwrap());
+        assert_eq!(swept, [grace]);
+        assert_eq!(
+            a.sweep_departed().await.unwrap(),
+            [],
+            "nothing left to sweep"
+        );
+        let left: i64 = test
+            .database
+            .run(move |db| {
+                diesel::sql_query(
+                    "SELECT count(*) AS count FROM presence_connections WHERE instance_id = $1",
+                )
+                .bind::<SqlUuid, _>(dead)
+                .get_result::<Count>(db)
+            })
+            .await
+            .unwrap()
+            .count;
+        assert_eq!(left, 0, "the dead instance's connections are gone");
+        assert_eq!(
+            b.present_among(&[ada, grace]).await.unwrap(),
+            [PresentUser {
+                user: ada,
+                state: PresenceState::Active
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sweep_larger_than_a_batch_takes_every_user() {
+        let Some(cluster) = test_database::cluster("the batched presence sweep case") else {
+            return;
+        };
+        let test = test_database::fresh(&cluster);
+        let mut users = Vec::new();
+        for n in 0..(2 * SWEEP_BATCH + 7) {
+            users.push(test.user(&format!("user{n}@example.com")).await);
+        }
+        dead_instance_holding(&test, &users).await;
+        let registry = PgPresence::start(test.database.clone()).unwrap();
+
+        let mut swept = registry.sweep_departed().await.unwrap();
+
+        swept.sort_unstable_by_key(|user| user.as_uuid());
+        users.sort_unstable_by_key(|user| user.as_uuid());
+        assert_eq!(swept, users);
     }
 }

@@ -29,6 +29,8 @@ where
     a_user_is_active_while_any_connection_is(fresh().await.as_ref()).await;
     eprintln!("PresenceRegistry contract: only present users are answered in the order asked");
     only_present_users_are_answered_in_the_order_asked(fresh().await.as_ref()).await;
+    eprintln!("PresenceRegistry contract: a sweep takes no live connection");
+    a_sweep_takes_no_live_connection(fresh().await.as_ref()).await;
 }
 
 const ADA: UserId = UserId::from_uuid(Uuid::from_u128(0xada));
@@ -134,4 +136,25 @@ async fn only_present_users_are_answered_in_the_order_asked(registry: &dyn Prese
     );
     assert_eq!(registry.present_among(&[]).await.unwrap(), []);
     assert_eq!(registry.present_among(&[NOBODY]).await.unwrap(), []);
+}
+
+async fn a_sweep_takes_no_live_connection(registry: &dyn PresenceRegistry) {
+    registry.register(ADA, ADAS_LAPTOP).await.unwrap();
+    registry.register(GRACE, GRACES_LAPTOP).await.unwrap();
+    registry.unregister(GRACE, GRACES_LAPTOP).await.unwrap();
+
+    assert_eq!(
+        registry.sweep_departed().await.unwrap(),
+        [],
+        "nobody's connection was left behind"
+    );
+    assert_eq!(
+        registry.present_among(&[ADA, GRACE]).await.unwrap(),
+        [present(ADA, Active)],
+        "the sweep changed nothing"
+    );
+    assert!(
+        registry.unregister(ADA, ADAS_LAPTOP).await.unwrap(),
+        "her connection is still hers to close"
+    );
 }

@@ -541,18 +541,10 @@ impl Connection {
                 }
             }
             ClientFrame::Ping => self.send(&ServerFrame::<MessageJson>::Pong).await,
-            ClientFrame::Presence { room } => {
-                match self.use_cases.presence.execute(user, &room).await {
-                    Ok(members) => {
-                        self.send(&ServerFrame::<MessageJson>::Presence {
-                            room: room.to_string(),
-                            users: members.into_iter().map(present_view).collect(),
-                        })
-                        .await
-                    }
-                    Err(error) => self.room_refused(error, None).await,
-                }
-            }
+            ClientFrame::Presence { room } => match self.presence(&room).await {
+                Ok(frame) => self.send(&frame).await,
+                Err(error) => self.room_refused(error, None).await,
+            },
             ClientFrame::Auth { access_token } => self.renew(&access_token).await,
         }
     }
@@ -759,6 +751,15 @@ impl Connection {
         }
     }
 
+    /// The `presence` frame of `room`: its members connected now, and their states.
+    async fn presence(&self, room: &RoomName) -> Result<ServerFrame<MessageJson>, RoomError> {
+        let members = self.use_cases.presence.execute(self.user.id, room).await?;
+        Ok(ServerFrame::Presence {
+            room: room.to_string(),
+            users: members.into_iter().map(present_view).collect(),
+        })
+    }
+
     /// Reads a followed room above what was sent, and sends it.
     async fn catch_up(&mut self, room: &RoomName) -> Result<(), End> {
         let Some(after) = self.tracker.sent(room) else {
@@ -797,6 +798,21 @@ impl Connection {
                 self.catch_up(&summary.room).await?;
             } else {
                 self.resume(&summary.room, summary.cursor).await?;
+            }
+        }
+        // Presence changes lost with the events are in no store to read back: each
+        // room's list as it is now replaces whatever the client pieced together.
+        let followed: Vec<RoomName> = self
+            .tracker
+            .followed()
+            .map(|(room, _)| room.clone())
+            .collect();
+        for room in followed {
+            match self.presence(&room).await {
+                Ok(frame) => self.send(&frame).await?,
+                // Left meanwhile: its `left` frame comes with the next event.
+                Err(RoomError::NotMember | RoomError::RoomNotFound) => {}
+                Err(RoomError::Adapter(error)) => return self.failed(&error, None).await,
             }
         }
         Ok(())
