@@ -14,12 +14,25 @@ use crate::delivery::{publish_acked, seqs};
 use crate::helpers::{JWT_SECRET, TestApp};
 use crate::process::serve;
 
-/// A running instance, killed when the test ends however it ends (a failed assertion
-/// must not leave processes behind holding the test's output open).
+/// A running instance, stopped when the test ends however it ends (a failed assertion
+/// must not leave processes behind holding the test's output open). It is asked to stop
+/// with SIGTERM, as an operator would, so that it exits through its own shutdown (and a
+/// coverage run gets its profile); SIGKILL only if it outstays its grace.
 struct Instance(std::process::Child);
 
 impl Drop for Instance {
     fn drop(&mut self) {
+        let asked = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while asked && Instant::now() < deadline {
+            if !matches!(self.0.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
