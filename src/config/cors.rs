@@ -86,6 +86,20 @@ mod tests {
     }
 
     #[test]
+    fn an_origin_without_a_web_scheme_is_refused_by_name() {
+        for origin in ["app.example.com", "ftp://files.example.com"] {
+            let errors = config_from(&[("CORS_ALLOWED_ORIGINS", origin)]).unwrap_err();
+            assert_eq!(errors.0.len(), 1, "{origin}: {errors:?}");
+            assert_eq!(errors.0[0].variable, "CORS_ALLOWED_ORIGINS");
+            assert!(
+                errors.0[0].problem.contains(origin),
+                "the message names the bad origin: {:?}",
+                errors.0[0]
+            );
+        }
+    }
+
+    #[test]
     fn lists_are_trimmed_and_normalised() {
         let config = config_from(&[
             (

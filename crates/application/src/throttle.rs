@@ -230,11 +230,13 @@ impl InFlightGuard {
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         self.in_flight.with_map(|map| {
-            if let Some(count) = map.get_mut(&self.key) {
+            // The guard's own count keeps the entry there while it lives.
+            let left = map.get_mut(&self.key).map_or(0, |count| {
                 *count = count.saturating_sub(1);
-                if *count == 0 {
-                    map.remove(&self.key);
-                }
+                *count
+            });
+            if left == 0 {
+                map.remove(&self.key);
             }
         });
     }

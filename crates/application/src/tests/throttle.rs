@@ -299,3 +299,56 @@ async fn a_wrong_current_password_counts_as_a_guess_and_a_locked_address_cannot_
         "{outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn a_password_change_whose_record_cannot_be_read_is_refused_as_a_failure() {
+    let mut mocks = Mocks::new();
+    mocks
+        .login_attempts
+        .expect_failures()
+        .returning(|_| Err(boom("attempts store down")));
+    mocks.ada_is_registered();
+    mocks.hasher.expect_verify().never();
+    mocks.hasher.expect_hash().never();
+    let outcome = mocks
+        .change_password()
+        .execute(
+            &super::ada(),
+            &password(ADAS_PASSWORD),
+            &password("difference engine"),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(outcome, Err(ChangePasswordError::Adapter(_))),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_success_whose_failures_cannot_be_forgotten_lets_the_owner_in_and_is_logged() {
+    let (logs, _capturing) = super::Logs::capture();
+    let mut mocks = Mocks::new();
+    mocks
+        .login_attempts
+        .expect_failures()
+        .returning(|_| Ok(failures(2, 0)));
+    mocks
+        .login_attempts
+        .expect_forget()
+        .times(1)
+        .returning(|_| Err(boom("attempts store down")));
+    mocks.ada_is_registered();
+    mocks.password_check_gives(ADAS_PASSWORD, PasswordCheck::Match { outdated: false });
+    super::log_in::a_session_starts(&mut mocks);
+
+    let outcome = log_in(mocks, "ada@example.com", ADAS_PASSWORD).await;
+
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert!(
+        logs.lines().iter().any(|line| line.starts_with("WARN")
+            && line.contains("forgetting failed password checks failed")),
+        "{:?}",
+        logs.lines()
+    );
+}

@@ -336,3 +336,26 @@ async fn checks_in_flight_are_counted_per_device_and_a_burst_from_one_spills_to_
     running.drain(..3);
     assert!(throttle.admit(&ada, Some(&laptop)).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_locked_device_whose_strangers_record_cannot_be_read_is_refused_as_a_failure() {
+    // Fails closed: the laptop is locked, so it would be counted with the strangers, and
+    // their record is down.
+    let mut mocks = Mocks::new();
+    mocks
+        .login_attempts
+        .expect_failures()
+        .returning(|key| match key {
+            key if *key == adas(ADAS_LAPTOP) => Ok(Some(locked(0))),
+            _ => Err(super::boom("attempts store down")),
+        });
+    mocks.trusts_adas_devices(&[ADAS_LAPTOP]);
+    nothing_is_checked(&mut mocks);
+
+    let outcome = log_in_from(mocks, Some(device_token(ADAS_LAPTOP)), ADAS_PASSWORD).await;
+
+    assert!(
+        matches!(outcome, Err(LogInError::Adapter(_))),
+        "{outcome:?}"
+    );
+}
