@@ -334,20 +334,10 @@ impl<'de> Visitor<'de> for Tree<'_> {
         Ok(Value::String(value.to_owned()))
     }
 
-    fn visit_string<E>(self, value: String) -> Result<Value, E> {
-        Ok(Value::String(value))
-    }
-
+    // serde_json reading a slice calls neither `visit_none` nor `visit_some` (`null` is
+    // `visit_unit`) and hands escaped strings to `visit_str`; the defaults cover the rest.
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Value, A::Error> {
@@ -979,10 +969,13 @@ impl<'v> Deserializer<'v> for Lenient<'_, 'v> {
                 // A bare name carries no content: a variant that wants some lacks it.
                 let (name, content) = match value {
                     Value::String(name) => (name.as_str(), Input::Absent),
-                    Value::Object(object) if object.len() == 1 => match object.iter().next() {
-                        Some((name, content)) => (name.as_str(), Input::Value(content)),
-                        None => return Err(visitor),
-                    },
+                    Value::Object(object) => {
+                        let mut entries = object.iter();
+                        match (entries.next(), entries.next()) {
+                            (Some((name, content)), None) => (name.as_str(), Input::Value(content)),
+                            _ => return Err(visitor),
+                        }
+                    }
                     _ => return Err(visitor),
                 };
                 let Some(name) = variants.iter().copied().find(|variant| *variant == name) else {
@@ -1163,9 +1156,6 @@ impl<'v> MapAccess<'v> for Entries<'_, 'v> {
         seed.deserialize(Lenient::new(self.pass, input, field_path(&self.path, key)))
     }
 
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.entries.len())
-    }
 }
 
 /// An enum's variant and its content.

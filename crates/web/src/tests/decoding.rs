@@ -715,3 +715,40 @@ fn form_values_are_text_that_reads_as_numbers_and_flags() {
     let named: Vec<&str> = errors.iter().map(|error| error.field.as_str()).collect();
     assert_eq!(named, ["ratio", "enabled"], "{errors:?}");
 }
+
+#[test]
+fn an_enumeration_given_as_an_object_needs_exactly_one_variant() {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Drawing {
+        shape: Shape,
+    }
+    valid_as_decoded!(Drawing);
+
+    for shape in ["{}", r#"{"circle": 1.5, "rectangle": [2, 3]}"#] {
+        let sent = format!(r#"{{"shape": {shape}}}"#);
+        assert_eq!(
+            field_errors(&sent, decode_json::<Drawing>(sent.as_bytes())),
+            pairs(&[("shape", "must be one of: circle, rectangle, polygon")]),
+            "{sent}"
+        );
+    }
+}
+
+#[test]
+fn a_json_field_the_type_does_not_name_is_refused_even_where_serde_would_skip_it() {
+    // The API's contract (docs/api.md): every JSON field the endpoint does not have is
+    // a 422, whether or not the Rust type says `deny_unknown_fields`.
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Lenient {
+        known: u8,
+    }
+    valid_as_decoded!(Lenient);
+
+    let sent = r#"{"extra": {"deep": [1, "two", null]}, "known": 7, "more": "x"}"#;
+    assert_eq!(
+        field_errors(sent, decode_json::<Lenient>(sent.as_bytes())),
+        pairs(&[("extra", "is not allowed"), ("more", "is not allowed")])
+    );
+}
