@@ -421,6 +421,46 @@ mod tests {
     }
 
     #[test]
+    fn a_report_is_written_at_the_level_of_the_lines_it_counts() {
+        let sampler = Arc::new(Sampler::new(1, SAMPLE_WINDOW));
+        let (subscriber, captured) = capture("trace", Arc::clone(&sampler));
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..3 {
+                tracing::error!("an error again");
+                tracing::warn!("a warning again");
+                tracing::info!("a notice again");
+                tracing::debug!("a detail again");
+                tracing::trace!("a trace again");
+            }
+            for report in sampler.close_windows(Instant::now() + SAMPLE_WINDOW) {
+                report.emit();
+            }
+        });
+        let mut reported: Vec<(String, u64)> = captured
+            .lines()
+            .iter()
+            .filter(|line| line["message"] == "repeated log lines suppressed")
+            .map(|line| {
+                (
+                    line["level"].as_str().unwrap_or_default().to_owned(),
+                    line["suppressed"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        reported.sort();
+        assert_eq!(
+            reported,
+            [
+                ("DEBUG".to_owned(), 2),
+                ("ERROR".to_owned(), 2),
+                ("INFO".to_owned(), 2),
+                ("TRACE".to_owned(), 2),
+                ("WARN".to_owned(), 2)
+            ]
+        );
+    }
+
+    #[test]
     fn actix_client_errors_and_the_close_after_a_refusal_never_reach_the_error_log() {
         // The DEBUG line they become is emitted from inside the subscriber, which tracing
         // only allows under the global subscriber (under a scoped one, as here, a nested
@@ -431,6 +471,8 @@ mod tests {
                 tracing::error!(target: "actix_http::h1::dispatcher", "stream error: request parse error: invalid Header provided");
             }
             tracing::error!(target: "actix_http::h1::dispatcher", "Response payload stream error: ClosedAfterRefusal");
+            // The same, with the message recorded as a string field rather than arguments.
+            tracing::error!(target: "actix_http::h1::dispatcher", message = "stream error: request parse error: invalid Header provided");
             tracing::error!(target: "actix_http::h1::dispatcher", "Internal server error: unexpected eof");
         });
         let messages: Vec<String> = captured
