@@ -73,6 +73,82 @@ fn a_secret_that_is_not_utf8_stops_the_binary_instead_of_being_replaced() {
     );
 }
 
+/// Runs the binary to its end, which must come within a few seconds: one that serves
+/// instead of stopping is killed, and the test fails rather than waits for ever.
+fn run_to_exit(command: &mut Command) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!(
+                "the binary kept running: {:?}",
+                child.wait_with_output().unwrap()
+            );
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The binary's error lines, when it stopped with `output`.
+fn error_lines(output: &std::process::Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["level"] == "ERROR")
+        .collect()
+}
+
+#[test]
+fn a_database_that_cannot_be_opened_stops_the_binary_saying_so() {
+    // A missing folder is made; one whose place is taken by a file cannot be.
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("a-file"), b"").unwrap();
+    let output = run_to_exit(portico().env("PORTICO_BIND", "127.0.0.1:0").env(
+        "DATABASE_URL",
+        format!(
+            "sqlite://{}",
+            folder.path().join("a-file/portico.db").display()
+        ),
+    ));
+    assert_eq!(output.status.code(), Some(1));
+    let errors = error_lines(&output);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("cannot open the database")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn an_address_already_in_use_stops_the_binary_saying_so() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let output = run_to_exit(
+        portico()
+            .env("PORTICO_BIND", taken.local_addr().unwrap().to_string())
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}", folder.path().join("portico.db").display()),
+            ),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let errors = error_lines(&output);
+    assert!(
+        errors.iter().any(|line| line["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("cannot listen on the configured address"))),
+        "{errors:?}"
+    );
+}
+
 /// Starts the binary and waits for the log line that gives its address; the rest of
 /// its log arrives on the returned channel, line by line.
 pub fn serve(

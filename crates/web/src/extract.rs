@@ -1155,7 +1155,6 @@ impl<'v> MapAccess<'v> for Entries<'_, 'v> {
         let (key, input) = self.pending.take().unwrap_or(("", Input::StandIn));
         seed.deserialize(Lenient::new(self.pass, input, field_path(&self.path, key)))
     }
-
 }
 
 /// An enum's variant and its content.
