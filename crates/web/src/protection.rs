@@ -165,7 +165,94 @@ fn is_same_origin(origin: &HeaderValue, head: &RequestHead) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::test::{TestRequest, call_service, init_service, read_body};
+    use actix_web::{App, HttpResponse, web};
+
     use super::*;
+
+    #[actix_web::test]
+    async fn a_framework_405_keeps_its_allow_header_as_a_problem_document() {
+        let app = init_service(
+            App::new()
+                .wrap(from_fn(problem_documents))
+                .route(
+                    "/read-only",
+                    web::get().to(|| async {
+                        HttpResponse::MethodNotAllowed()
+                            .insert_header((header::ALLOW, "GET, HEAD"))
+                            .body("no")
+                    }),
+                )
+                .route(
+                    "/fine",
+                    web::get().to(|| async { HttpResponse::Ok().body("fine") }),
+                ),
+        )
+        .await;
+
+        let read_only = call_service(&app, TestRequest::get().uri("/read-only").to_request()).await;
+        assert_eq!(read_only.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            read_only
+                .headers()
+                .get(header::ALLOW)
+                .map(HeaderValue::as_bytes),
+            Some(&b"GET, HEAD"[..])
+        );
+        assert_eq!(
+            read_only
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(HeaderValue::as_bytes),
+            Some(PROBLEM_JSON.as_bytes())
+        );
+        let fine = call_service(&app, TestRequest::get().uri("/fine").to_request()).await;
+        assert_eq!(read_body(fine).await, "fine", "a success is left alone");
+    }
+
+    #[test]
+    fn the_same_origin_is_the_host_the_request_was_sent_to_in_any_case() {
+        let head = |host: Option<&str>| {
+            let request = match host {
+                Some(host) => TestRequest::default().insert_header((header::HOST, host)),
+                None => TestRequest::default(),
+            };
+            request.to_http_request().head().clone()
+        };
+        let origin = |value: &'static str| HeaderValue::from_static(value);
+        let mut without_host = head(None);
+        without_host.headers_mut().remove(header::HOST);
+        for (origin, head, same) in [
+            (
+                origin("https://chat.example.com"),
+                head(Some("chat.example.com")),
+                true,
+            ),
+            (
+                origin("http://Chat.Example.com:8080"),
+                head(Some("chat.example.com:8080")),
+                true,
+            ),
+            (
+                origin("https://chat.example.com"),
+                head(Some("evil.example.com")),
+                false,
+            ),
+            (
+                origin("chat.example.com"),
+                head(Some("chat.example.com")),
+                false,
+            ),
+            (origin("https://chat.example.com"), without_host, false),
+        ] {
+            assert_eq!(
+                is_same_origin(&origin, &head),
+                same,
+                "{origin:?} to {head:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_framework_error_becomes_the_problem_its_status_stands_for() {

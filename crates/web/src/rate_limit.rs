@@ -365,3 +365,28 @@ pub async fn limit(
     }
     Ok(response.map_into_left_body())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::parse_forwarded_node;
+
+    #[test]
+    fn a_forwarded_node_is_read_in_each_form_rfc_7239_gives_it() {
+        let ip = |text: &str| text.parse::<IpAddr>().ok();
+        for (node, expected) in [
+            ("192.0.2.1", ip("192.0.2.1")),
+            ("\"192.0.2.1:4711\"", ip("192.0.2.1")),
+            ("\"[2001:db8::1]:4711\"", ip("2001:db8::1")),
+            ("\"[2001:db8::1]\"", ip("2001:db8::1")),
+            ("2001:db8::1", ip("2001:db8::1")),
+            // Obfuscated and unknown nodes name no address.
+            ("unknown", None),
+            ("_proxy7", None),
+            ("\"[not-an-address]:80\"", None),
+        ] {
+            assert_eq!(parse_forwarded_node(node), expected, "{node}");
+        }
+    }
+}

@@ -311,6 +311,21 @@ fn cases() -> Vec<Case> {
             },
             request: change_password_request,
         },
+        Case {
+            what: "ending one of one's sessions, when revoking it fails",
+            arrange: |mocks| {
+                mocks.ada_is_authenticated();
+                mocks
+                    .sessions
+                    .expect_revoke_of_user()
+                    .times(1)
+                    .returning(|_, _, _| Err(adapter_failure()));
+                mocks.bus.expect_publish().never();
+            },
+            request: || {
+                as_ada(TestRequest::delete().uri("/sessions/00000000-0000-4000-8000-0000000000f0"))
+            },
+        },
     ]
 }
 

@@ -131,11 +131,13 @@ impl Drop for ConnectionSlot {
             .open
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.user) {
+        // The guard's own count keeps the entry there while it lives.
+        let left = open.get_mut(&self.user).map_or(0, |count| {
             *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.user);
-            }
+            *count
+        });
+        if left == 0 {
+            open.remove(&self.user);
         }
     }
 }
