@@ -189,6 +189,52 @@ pub fn serve(
 }
 
 #[tokio::test]
+async fn the_binary_deletes_ended_sessions_in_the_background() {
+    let folder = tempfile::tempdir().unwrap();
+    let (mut child, address, log) = serve(
+        folder.path(),
+        &[
+            ("SESSION_PRUNE_INTERVAL", "1s"),
+            ("BCRYPT_COST", "4"),
+            ("JWT_SECRET", crate::helpers::JWT_SECRET),
+        ],
+    );
+    let app = crate::helpers::TestApp::remote(address);
+    let (_, tokens) = app.signed_in_user().await;
+    assert_eq!(app.logout(&tokens.refresh).await.status(), 204);
+
+    // The ended session's rows go at the next pass, which says how many went.
+    let pruned = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = log.recv_timeout(left) else {
+                return None;
+            };
+            let Ok(line) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if line["message"] == "pruned expired and revoked sessions" {
+                return line["rows"].as_u64();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    // Stopped as an operator would, so that it exits through its own shutdown.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(child.wait().unwrap().success());
+    assert!(
+        pruned.is_some_and(|rows| rows >= 1),
+        "no pass reported the ended session: {pruned:?}"
+    );
+}
+
+#[tokio::test]
 async fn sigterm_lets_an_in_flight_login_finish_then_stops_serving() {
     drains_an_in_flight_login_on("-TERM").await;
 }
