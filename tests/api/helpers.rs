@@ -588,6 +588,28 @@ impl Socket {
             .expect("frame sent");
     }
 
+    /// Sends a WebSocket ping carrying `payload` and waits for the pong that echoes it,
+    /// skipping anything else.
+    pub async fn ping(&mut self, payload: &[u8]) {
+        use futures_util::{SinkExt as _, StreamExt as _};
+        use tokio_tungstenite::tungstenite::Message;
+        self.stream
+            .send(Message::Ping(payload.to_vec().into()))
+            .await
+            .expect("ping sent");
+        loop {
+            let received = tokio::time::timeout(FRAME_DEADLINE, self.stream.next())
+                .await
+                .expect("a pong within the deadline")
+                .expect("the socket is open")
+                .expect("a valid frame");
+            if let Message::Pong(echoed) = received {
+                assert_eq!(&echoed[..], payload, "the pong echoes the ping");
+                return;
+            }
+        }
+    }
+
     /// The next protocol frame (WebSocket pings are answered by the client and skipped).
     pub async fn next(&mut self) -> Value {
         self.next_within(FRAME_DEADLINE).await

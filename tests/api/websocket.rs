@@ -514,6 +514,39 @@ async fn a_connection_ends_with_its_token_unless_renewed_with_auth() {
 }
 
 #[tokio::test]
+async fn an_auth_frame_with_another_users_or_an_expired_token_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (ada_user, _, mut ada) = connected(&app).await;
+    let (_, grace_tokens) = app.signed_in_user().await;
+
+    ada.send(json!({"type": "auth", "access_token": grace_tokens.access}))
+        .await;
+    let refused = ada.expect("error").await;
+    assert_eq!(refused["code"], "invalid_token");
+    assert_eq!(refused["message"], "the token is another user's");
+
+    // Ada's own token, once the service's clock has passed its expiry.
+    let stale = app.login_tokens(&ada_user).await;
+    app.clock.advance(chrono::Duration::hours(1));
+    ada.send(json!({"type": "auth", "access_token": stale.access}))
+        .await;
+    let refused = ada.expect("error").await;
+    assert_eq!(refused["code"], "token_expired");
+
+    // The connection goes on under the token it had.
+    ada.round_trip().await;
+}
+
+#[tokio::test]
+async fn a_websocket_ping_from_the_client_gets_its_pong() {
+    let app = spawn_app().await;
+    let (_, _, mut ada) = connected(&app).await;
+
+    ada.ping(b"are you there").await;
+    ada.round_trip().await;
+}
+
+#[tokio::test]
 async fn a_stopping_server_closes_its_sockets_with_1001() {
     let app = spawn_app().await;
     let (_, _, mut ada) = connected(&app).await;
