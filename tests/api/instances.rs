@@ -8,7 +8,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use test_support::postgres::TestCluster;
+use test_support::postgres::{TestCluster, TestDatabase};
 
 use crate::delivery::{publish_acked, seqs};
 use crate::helpers::{JWT_SECRET, TestApp};
@@ -24,6 +24,8 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let asked = std::process::Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
+            // One the test killed already is no news.
+            .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|status| status.success());
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -52,26 +54,60 @@ fn until_logged(log: &Receiver<String>, message: &str) {
     }
 }
 
-#[tokio::test]
-async fn two_instances_on_one_database_share_presence_deliver_in_order_end_sessions_and_survive_a_lost_bus()
- {
-    let Some(cluster) = TestCluster::from_env("the two-instance end-to-end test") else {
-        return;
-    };
-    let database = cluster.create_database();
+/// Two instances, A and B, serving one fresh database with one signing key, as two
+/// instances behind a load balancer have.
+struct TwoInstances {
+    a: TestApp,
+    a_log: Receiver<String>,
+    _a_process: Instance,
+    b: TestApp,
+    b_log: Receiver<String>,
+    b_process: Instance,
+    database: TestDatabase,
+    _folder: tempfile::TempDir,
+}
+
+/// [`TwoInstances`] on the cluster the environment names; `None` (said on stderr, by
+/// `suite`'s name) when it names none.
+fn two_instances(suite: &str) -> Option<TwoInstances> {
+    let database = TestCluster::from_env(suite)?.create_database();
     let folder = tempfile::tempdir().expect("temporary folder");
-    // One database and one signing key, as two instances behind a load balancer have.
     let settings = [
         ("DATABASE_URL", database.url()),
         ("JWT_SECRET", JWT_SECRET),
         ("BCRYPT_COST", "4"),
     ];
-    let (first, address, a_log) = serve(folder.path(), &settings);
-    let _first = Instance(first);
-    let a = TestApp::remote(address);
-    let (second, address, b_log) = serve(folder.path(), &settings);
-    let _second = Instance(second);
-    let b = TestApp::remote(address);
+    let (a_process, a_address, a_log) = serve(folder.path(), &settings);
+    let (b_process, b_address, b_log) = serve(folder.path(), &settings);
+    Some(TwoInstances {
+        a: TestApp::remote(a_address),
+        a_log,
+        _a_process: Instance(a_process),
+        b: TestApp::remote(b_address),
+        b_log,
+        b_process: Instance(b_process),
+        database,
+        _folder: folder,
+    })
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_share_presence_deliver_in_order_end_sessions_and_survive_a_lost_bus()
+ {
+    // Bindings drop in reverse: the processes stop before their database goes.
+    let Some(TwoInstances {
+        database,
+        _folder,
+        a,
+        a_log,
+        _a_process,
+        b,
+        b_log,
+        b_process: _b_process,
+    }) = two_instances("the two-instance end-to-end test")
+    else {
+        return;
+    };
 
     // Ada on A, Grace on B: accounts and sessions made on one instance work on the other.
     let (ada_user, ada) = a.signed_in_user().await;
@@ -150,22 +186,20 @@ async fn two_instances_on_one_database_share_presence_deliver_in_order_end_sessi
 
 #[tokio::test]
 async fn the_members_of_an_instance_killed_without_goodbye_are_announced_gone_by_the_other() {
-    let Some(cluster) = TestCluster::from_env("the dead-instance presence test") else {
+    // Every field bound: a field left to `..` would be dropped, its process stopped.
+    let Some(TwoInstances {
+        database: _database,
+        _folder,
+        a,
+        a_log: _,
+        _a_process,
+        b,
+        b_log: _,
+        b_process: mut second,
+    }) = two_instances("the dead-instance presence test")
+    else {
         return;
     };
-    let database = cluster.create_database();
-    let folder = tempfile::tempdir().expect("temporary folder");
-    let settings = [
-        ("DATABASE_URL", database.url()),
-        ("JWT_SECRET", JWT_SECRET),
-        ("BCRYPT_COST", "4"),
-    ];
-    let (first, address, _a_log) = serve(folder.path(), &settings);
-    let _first = Instance(first);
-    let a = TestApp::remote(address);
-    let (second, address, _b_log) = serve(folder.path(), &settings);
-    let mut second = Instance(second);
-    let b = TestApp::remote(address);
 
     let (_, ada) = a.signed_in_user().await;
     let (grace_user, grace) = b.signed_in_user().await;
