@@ -293,6 +293,27 @@ fn connection_cap(config: &Config) -> usize {
     cap
 }
 
+/// Runs `work` every `interval`, the first time at once, until `shutdown` is
+/// cancelled: a stop request is heard between two runs, never halfway through one.
+async fn every<Work, Run>(
+    interval: std::time::Duration,
+    shutdown: &CancellationToken,
+    mut work: Work,
+) where
+    Work: FnMut() -> Run,
+    Run: Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        work().await;
+    }
+}
+
 /// Deletes expired tokens and ended sessions every `interval` until `shutdown` is
 /// cancelled. The work runs on the database's blocking door, so requests never wait
 /// for it.
@@ -302,19 +323,15 @@ async fn prune_periodically(
     interval: std::time::Duration,
     shutdown: CancellationToken,
 ) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let (sessions, clock) = (&sessions, &clock);
+    every(interval, &shutdown, || async move {
         match sessions.prune(clock.now()).await {
             Ok(0) => {}
             Ok(rows) => tracing::info!(rows, "pruned expired and revoked sessions"),
             Err(error) => tracing::warn!(error.cause_chain = ?error, "pruning sessions failed"),
         }
-    }
+    })
+    .await;
 }
 
 /// Removes the messages retention no longer keeps, every `interval` (and once at
@@ -330,19 +347,14 @@ async fn apply_retention(
     if prune.keeps_everything() {
         return;
     }
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let stopping = &shutdown;
+    every(interval, &shutdown, || async move {
         let mut removed = 0;
         loop {
             match prune.step().await {
                 Ok(step) => {
                     removed += step;
-                    if step < u64::from(PruneHistory::STEP.get()) || shutdown.is_cancelled() {
+                    if step < u64::from(PruneHistory::STEP.get()) || stopping.is_cancelled() {
                         break;
                     }
                 }
@@ -355,7 +367,8 @@ async fn apply_retention(
         if removed > 0 {
             tracing::info!(messages = removed, "removed messages beyond retention");
         }
-    }
+    })
+    .await;
 }
 
 /// Tells the rooms of users whose connections died with another instance that they
@@ -366,23 +379,18 @@ async fn announce_departures(use_cases: Data<UseCases>, shutdown: CancellationTo
     let Some(interval) = announce.interval() else {
         return;
     };
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    every(interval, &shutdown, || async move {
         match announce.execute().await {
             Ok(0) => {}
             Ok(users) => {
-                tracing::info!(users, "announced the departure of another instance's users")
+                tracing::info!(users, "announced the departure of another instance's users");
             }
             Err(error) => {
-                tracing::warn!(error.cause_chain = ?error, "sweeping departed connections failed")
+                tracing::warn!(error.cause_chain = ?error, "sweeping departed connections failed");
             }
         }
-    }
+    })
+    .await;
 }
 
 /// Drops the rate-limit state of clients whose budgets are full again, every minute.
