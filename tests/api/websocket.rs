@@ -708,3 +708,59 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer_and_loses_noth
     ada.expect("joined").await;
     assert_eq!(ada.messages(MESSAGES).await.len(), MESSAGES);
 }
+
+#[tokio::test]
+async fn a_frame_that_breaks_the_websocket_protocol_closes_with_1002() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let app = spawn_app().await;
+    let (_, tokens) = app.signed_in_user().await;
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let upgrade = format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        tokens.access
+    );
+    stream
+        .write_all(upgrade.as_bytes())
+        .await
+        .expect("upgrade sent");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0_u8; 1];
+        stream
+            .read_exact(&mut byte)
+            .await
+            .expect("the upgrade's answer");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+
+    // A client's frames must be masked (RFC 6455 §5.1): this text frame is not.
+    stream
+        .write_all(&[0x81, 0x02, b'h', b'i'])
+        .await
+        .expect("frame sent");
+
+    // Whatever the server sent first (`joined` frames, none here), its last frame is a
+    // close whose code is 1002.
+    let mut received = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut received),
+    )
+    .await
+    .expect("the server closes the connection")
+    .expect("read");
+    let close = received
+        .windows(4)
+        .rposition(|window| window[0] == 0x88 && window[1] >= 2)
+        .map(|at| u16::from_be_bytes([received[at + 2], received[at + 3]]));
+    assert_eq!(close, Some(1002), "{received:?}");
+}
