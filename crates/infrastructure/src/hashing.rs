@@ -51,10 +51,18 @@ pub enum HashPolicyError {
     Argon2(String),
 }
 
-/// A stored hash, recognised by its prefix.
+/// A stored hash, recognised by its prefix, with the parameters it was made with
+/// already read: a hash whose parameters cannot be read is refused here, before any
+/// verification.
 enum StoredHash<'a> {
-    Bcrypt(&'a str),
-    Argon2(Box<argon2::PasswordHash>),
+    Bcrypt {
+        encoded: &'a str,
+        cost: u32,
+    },
+    Argon2 {
+        hash: Box<argon2::PasswordHash>,
+        params: Params,
+    },
 }
 
 impl<'a> StoredHash<'a> {
@@ -64,17 +72,51 @@ impl<'a> StoredHash<'a> {
             .iter()
             .any(|prefix| encoded.starts_with(prefix))
         {
-            return Ok(Self::Bcrypt(encoded));
+            let parts: bcrypt::HashParts = encoded
+                .parse()
+                .map_err(|error| AdapterError::new("malformed bcrypt hash", error))?;
+            return Ok(Self::Bcrypt {
+                encoded,
+                cost: parts.get_cost(),
+            });
         }
         if encoded.starts_with("$argon2") {
-            return argon2::PasswordHash::new(encoded)
-                .map(|parsed| Self::Argon2(Box::new(parsed)))
-                .map_err(|error| AdapterError::new("malformed argon2 hash", error.to_string()));
+            let hash = argon2::PasswordHash::new(encoded)
+                .map_err(|error| AdapterError::new("malformed argon2 hash", error.to_string()))?;
+            let params = Params::try_from(&hash).map_err(|error| {
+                AdapterError::new("malformed argon2 parameters", error.to_string())
+            })?;
+            return Ok(Self::Argon2 {
+                hash: Box::new(hash),
+                params,
+            });
         }
         Err(AdapterError::new(
             "stored password hash of unknown algorithm",
             "unrecognised prefix",
         ))
+    }
+
+    /// Whether the hash uses another algorithm or weaker parameters than `policy`.
+    fn is_outdated(&self, policy: HashPolicy) -> bool {
+        match (policy, self) {
+            (HashPolicy::Bcrypt { cost }, Self::Bcrypt { cost: stored, .. }) => *stored < cost,
+            (
+                HashPolicy::Argon2id {
+                    memory_kib,
+                    iterations,
+                    parallelism,
+                },
+                Self::Argon2 { hash, params },
+            ) => {
+                hash.algorithm.as_str() != argon2::ARGON2ID_IDENT.as_str()
+                    || hash.version != Some(Version::V0x13.into())
+                    || params.m_cost() < memory_kib
+                    || params.t_cost() < iterations
+                    || params.p_cost() != parallelism
+            }
+            _ => true,
+        }
     }
 }
 
@@ -153,12 +195,13 @@ pub fn verify_password(
     password: &str,
     stored: &PasswordHash,
 ) -> Result<PasswordCheck, AdapterError> {
-    let matches = match StoredHash::parse(stored)? {
-        StoredHash::Bcrypt(encoded) => bcrypt::verify(password, encoded)
+    let stored = StoredHash::parse(stored)?;
+    let matches = match &stored {
+        StoredHash::Bcrypt { encoded, .. } => bcrypt::verify(password, encoded)
             .map_err(|error| AdapterError::new("malformed bcrypt hash", error))?,
         // The parameters come from the stored hash, not from the policy.
-        StoredHash::Argon2(ref parsed) => {
-            match Argon2::default().verify_password(password.as_bytes(), parsed.as_ref()) {
+        StoredHash::Argon2 { hash, .. } => {
+            match Argon2::default().verify_password(password.as_bytes(), hash.as_ref()) {
                 Ok(()) => true,
                 Err(PhcError::PasswordInvalid) => false,
                 Err(error) => {
@@ -174,37 +217,7 @@ pub fn verify_password(
         return Ok(PasswordCheck::Mismatch);
     }
     Ok(PasswordCheck::Match {
-        outdated: is_outdated(policy, stored)?,
-    })
-}
-
-/// Whether a stored hash uses another algorithm or weaker parameters than `policy`.
-fn is_outdated(policy: HashPolicy, stored: &PasswordHash) -> Result<bool, AdapterError> {
-    Ok(match (policy, StoredHash::parse(stored)?) {
-        (HashPolicy::Bcrypt { cost }, StoredHash::Bcrypt(encoded)) => {
-            let parts: bcrypt::HashParts = encoded
-                .parse()
-                .map_err(|error| AdapterError::new("malformed bcrypt hash", error))?;
-            parts.get_cost() < cost
-        }
-        (
-            HashPolicy::Argon2id {
-                memory_kib,
-                iterations,
-                parallelism,
-            },
-            StoredHash::Argon2(parsed),
-        ) => {
-            let params = Params::try_from(parsed.as_ref()).map_err(|error| {
-                AdapterError::new("malformed argon2 parameters", error.to_string())
-            })?;
-            parsed.algorithm.as_str() != argon2::ARGON2ID_IDENT.as_str()
-                || parsed.version != Some(Version::V0x13.into())
-                || params.m_cost() < memory_kib
-                || params.t_cost() < iterations
-                || params.p_cost() != parallelism
-        }
-        _ => true,
+        outdated: stored.is_outdated(policy),
     })
 }
 
@@ -388,6 +401,13 @@ mod tests {
                 "$argon2id$garbage",
                 "$argon2id$v=19$m=64,t=1,p=1$bad$bad",
                 "$5$rounds=1000$sha256crypt",
+                // Well formed, but a salt that is not base64, or a cost bcrypt refuses.
+                "$2b$04$!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+                "$2b$99$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234",
+                // Parameters argon2 refuses: less memory than its minimum.
+                "$argon2id$v=19$m=1,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+                // A PHC string of an algorithm argon2 does not know.
+                "$argon2q$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
             ] {
                 let outcome = hashing
                     .verify(&secret, &PasswordHash::new(stored.to_owned()))

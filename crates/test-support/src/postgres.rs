@@ -9,8 +9,6 @@
 //! `PORTICO_TEST_POSTGRES_REQUIRED=1` as well, which turns a missing URL into a failure:
 //! CI never skips them.
 
-use std::io::Write as _;
-
 use diesel::{Connection as _, RunQueryDsl as _, pg::PgConnection};
 use uuid::Uuid;
 
@@ -35,15 +33,31 @@ impl TestCluster {
     /// When [`REQUIRED_VARIABLE`] is `1` and the URL is missing.
     #[must_use]
     pub fn from_env(suite: &str) -> Option<Self> {
-        match std::env::var(URL_VARIABLE) {
-            Ok(admin_url) if !admin_url.is_empty() => Some(Self { admin_url }),
+        Self::from_settings(
+            std::env::var(URL_VARIABLE).ok(),
+            std::env::var(REQUIRED_VARIABLE).ok().as_deref(),
+            suite,
+            &mut std::io::stderr(),
+        )
+    }
+
+    /// [`TestCluster::from_env`] on the variables' values (`url`, `required`), writing
+    /// the "not run" line to `terminal`.
+    fn from_settings(
+        url: Option<String>,
+        required: Option<&str>,
+        suite: &str,
+        terminal: &mut impl std::io::Write,
+    ) -> Option<Self> {
+        match url {
+            Some(admin_url) if !admin_url.is_empty() => Some(Self { admin_url }),
             _ => {
                 assert!(
-                    std::env::var(REQUIRED_VARIABLE).as_deref() != Ok("1"),
+                    required != Some("1"),
                     "{REQUIRED_VARIABLE}=1 but {URL_VARIABLE} is not set: {suite} must run"
                 );
                 let _ = writeln!(
-                    std::io::stderr(),
+                    terminal,
                     "\nNOT RUN: {suite} on PostgreSQL ({URL_VARIABLE} is not set; \
                      `make test-postgres` runs it against a throwaway cluster)"
                 );
@@ -131,7 +145,49 @@ fn with_database(url: &str, database: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{TestCluster, with_database};
+
+    /// What a suite asking for the cluster gets, and what it wrote to the terminal.
+    fn ask(url: Option<&str>, required: Option<&str>) -> (Option<TestCluster>, String) {
+        let mut terminal = Vec::new();
+        let cluster = TestCluster::from_settings(
+            url.map(str::to_owned),
+            required,
+            "the example suite",
+            &mut terminal,
+        );
+        (cluster, String::from_utf8(terminal).unwrap())
+    }
+
+    #[test]
+    fn a_named_cluster_is_used_without_a_word() {
+        let (cluster, said) = ask(Some("postgres://postgres@127.0.0.1:5432/postgres"), None);
+        assert_eq!(
+            cluster.map(|cluster| cluster.admin_url).as_deref(),
+            Some("postgres://postgres@127.0.0.1:5432/postgres")
+        );
+        assert_eq!(said, "");
+    }
+
+    #[test]
+    fn without_a_cluster_a_suite_says_it_did_not_run_and_how_to_run_it() {
+        // An empty variable is no cluster either (`PORTICO_TEST_POSTGRES_URL= cargo test`).
+        for (url, required) in [(None, None), (Some(""), None), (None, Some("0"))] {
+            let (cluster, said) = ask(url, required);
+            assert!(cluster.is_none(), "sent {url:?}, required {required:?}");
+            assert!(
+                said.contains("NOT RUN: the example suite on PostgreSQL")
+                    && said.contains("make test-postgres"),
+                "sent {url:?}, required {required:?}: said {said:?}"
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "PORTICO_TEST_POSTGRES_URL is not set: the example suite must run")]
+    fn where_the_suites_are_required_a_missing_cluster_fails_them() {
+        let _ = ask(None, Some("1"));
+    }
 
     #[test]
     fn the_database_of_a_url_is_replaced_and_its_parameters_kept() {

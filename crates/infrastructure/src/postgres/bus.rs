@@ -506,9 +506,7 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_message_bus_contract() {
-        let Some(cluster) = test_database::cluster("the message bus contract") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the message bus contract");
         let test = test_database::fresh(&cluster);
         let url = test.url();
         test_support::contracts::bus::run(|| {
@@ -520,9 +518,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_published_on_one_instance_reaches_the_others_once_in_order() {
-        let Some(cluster) = test_database::cluster("the bus between instances case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the bus between instances case");
         let test = test_database::fresh(&cluster);
         let url = test.url();
         let (a, b) = (bus_on(&test, &url).await, bus_on(&test, &url).await);
@@ -546,9 +542,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_listener_whose_connection_drops_reconnects_and_says_events_may_be_lost() {
-        let Some(cluster) = test_database::cluster("the bus reconnection case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the bus reconnection case");
         let test = test_database::fresh(&cluster);
         let url = test.url();
         let (a, b) = (bus_on(&test, &url).await, bus_on(&test, &url).await);

@@ -381,9 +381,7 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_presence_registry_contract() {
-        let Some(cluster) = test_database::cluster("the presence registry contract") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the presence registry contract");
         let test = test_database::fresh(&cluster);
         // The contract's users must exist: connections reference them.
         for n in [0xada_u128, 0x6ace] {
@@ -421,9 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn presence_is_cluster_wide_and_a_silent_instance_drops_out() {
-        let Some(cluster) = test_database::cluster("the presence across instances case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the presence across instances case");
         let test = test_database::fresh(&cluster);
         let ada = test.user("ada@example.com").await;
         let (a, b) = (
@@ -501,9 +497,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_instances_users_are_swept_once_and_only_when_absent_everywhere() {
-        let Some(cluster) = test_database::cluster("the presence sweep case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the presence sweep case");
         let test = test_database::fresh(&cluster);
         let (ada, grace) = (
             test.user("ada@example.com").await,
@@ -557,9 +551,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_sweep_larger_than_a_batch_takes_every_user() {
-        let Some(cluster) = test_database::cluster("the batched presence sweep case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the batched presence sweep case");
         let test = test_database::fresh(&cluster);
         let mut users = Vec::new();
         for n in 0..(2 * SWEEP_BATCH + 7) {

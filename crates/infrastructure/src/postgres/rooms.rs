@@ -578,9 +578,7 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_room_store_contract() {
-        let Some(cluster) = test_database::cluster("the room store contract") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the room store contract");
         ::test_support::contracts::rooms::run(|| {
             let store = test_database::fresh(&cluster).store();
             async move { store }
@@ -590,9 +588,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_stored_message_or_room_is_an_error_not_a_panic() {
-        let Some(cluster) = test_database::cluster("the corrupt room row case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the corrupt room row case");
         let test = test_database::fresh(&cluster);
         let store = PgRoomStore::new(test.database.clone());
         let ada = test.user("ada@example.com").await;
