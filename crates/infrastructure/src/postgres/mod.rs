@@ -249,10 +249,19 @@ impl PgDatabase {
     /// # Errors
     /// [`OpenError`] when the server cannot be reached or a migration fails.
     pub fn open(url: &PostgresUrl, pool_size: u32) -> Result<Self, OpenError> {
+        Self::open_within(url, pool_size, CHECKOUT_TIMEOUT)
+    }
+
+    /// [`PgDatabase::open`], giving up on a connection after `checkout_timeout`.
+    fn open_within(
+        url: &PostgresUrl,
+        pool_size: u32,
+        checkout_timeout: Duration,
+    ) -> Result<Self, OpenError> {
         let manager = ConnectionManager::<PgConnection>::new(url.as_libpq());
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
-            .connection_timeout(CHECKOUT_TIMEOUT)
+            .connection_timeout(checkout_timeout)
             .connection_customizer(Box::new(SessionSettings))
             .build(manager)
             .map_err(|source| OpenError::Pool {
@@ -512,6 +521,27 @@ mod tests {
         assert_eq!(
             PostgresUrl::parse("mysql://db/p"),
             Err(PostgresUrlError::Scheme)
+        );
+    }
+
+    #[test]
+    fn a_server_that_cannot_be_reached_is_an_error_that_names_it_without_the_password() {
+        // A port nothing listens on: the one a listener just gave back.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let url =
+            PostgresUrl::parse(&format!("postgres://portico:s3cret@127.0.0.1:{port}/p")).unwrap();
+
+        let opened = PgDatabase::open_within(&url, 1, Duration::from_millis(50));
+
+        let error = opened.err();
+        assert!(matches!(error, Some(OpenError::Pool { .. })), "{error:?}");
+        let said = error.map(|error| error.to_string()).unwrap_or_default();
+        assert!(
+            said.contains(&format!("127.0.0.1:{port}")) && !said.contains("s3cret"),
+            "{said}"
         );
     }
 

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use super::PgDatabase;
 use super::bus::NoRuntime;
+use super::schema::{instances, presence_connections};
 use crate::presence::in_order_asked;
 
 /// How often an instance beats.
@@ -246,20 +247,22 @@ impl PresenceRegistry for PgPresence {
                 lock_user(db, user)?;
                 // The instance's row exists before its first beat lands; an existing row
                 // is left alone, so registrations do not queue on it.
-                diesel::sql_query(
-                    "INSERT INTO instances (id, heartbeat_at) VALUES ($1, now()) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind::<SqlUuid, _>(instance)
-                .execute(db)?;
-                let inserted = diesel::sql_query(
-                    "INSERT INTO presence_connections (connection_id, user_id, instance_id, active) \
-                     VALUES ($1, $2, $3, true) ON CONFLICT (connection_id) DO NOTHING",
-                )
-                .bind::<SqlUuid, _>(connection)
-                .bind::<SqlUuid, _>(user)
-                .bind::<SqlUuid, _>(instance)
-                .execute(db)?;
+                diesel::insert_into(instances::table)
+                    .values((
+                        instances::id.eq(instance),
+                        instances::heartbeat_at.eq(diesel::dsl::now),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(db)?;
+                let inserted = diesel::insert_into(presence_connections::table)
+                    .values((
+                        presence_connections::connection_id.eq(connection),
+                        presence_connections::user_id.eq(user),
+                        presence_connections::instance_id.eq(instance),
+                        presence_connections::active.eq(true),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(db)?;
                 if inserted == 0 {
                     return Ok(false);
                 }
@@ -432,6 +435,10 @@ mod tests {
         );
 
         assert!(a.register(ada, on_a).await.unwrap(), "first, on A");
+        assert!(
+            format!("{a:?}").starts_with("PgPresence { instance: "),
+            "names its instance: {a:?}"
+        );
         assert!(
             !b.register(ada, on_b).await.unwrap(),
             "not first: she is on A"

@@ -393,6 +393,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_the_last_thread_cannot_reconnect_later_callers_hear_no_answer_at_once() {
+        let folder = tempfile::tempdir().unwrap();
+        let connection = connect(&folder.path().join("lane.db"), Synchronous::Normal).unwrap();
+        let reconnect: Reconnect = Arc::new(|| {
+            Err(super::super::ConnectError::Open(
+                diesel::ConnectionError::BadConnection("the disk is gone".to_owned()),
+            ))
+        });
+        let lane = Lane::start("test-lane", vec![connection], &reconnect).unwrap();
+
+        let panicked = lane.run(|_| -> u8 { panic!("a bug") }).await;
+
+        assert!(panicked.is_err());
+        // The thread ended: rather than queue for a thread that will never come, the
+        // next caller is answered at once.
+        assert!(
+            lane.run(|_| 1).await.is_err(),
+            "a job was queued on no thread"
+        );
+        assert!(format!("{lane:?}").contains("threads: 0"), "{lane:?}");
+    }
+
+    #[test]
+    fn a_thread_that_ends_wakes_a_sleeping_one_for_the_jobs_it_leaves() {
+        // Two threads: the one ending was the only one awake, jobs are queued, and the
+        // other sleeps with no wake-up on its way.
+        let shared = Shared {
+            state: Mutex::new(State {
+                threads: 2,
+                awake: 1,
+                idle: 1,
+                ..State::default()
+            }),
+            wake: Condvar::new(),
+        };
+        lock(&shared.state).jobs.push_back(Box::new(|_| {}));
+
+        end_thread(&shared, lock(&shared.state));
+
+        let state = lock(&shared.state);
+        assert_eq!(state.threads, 1);
+        assert_eq!(state.notified, 1, "the sleeping thread is woken");
+        assert_eq!(state.awake, 1, "and counted awake on its way");
+        assert!(!state.closed);
+        assert_eq!(state.jobs.len(), 1, "the jobs wait for it");
+    }
+
+    #[tokio::test]
     async fn dropping_the_lane_ends_its_threads() {
         let (lane, _folder) = lane(2);
         let shared = Arc::clone(&lane.shared);

@@ -620,13 +620,13 @@ mod tests {
         let write = tokio::spawn(async move {
             database
                 .write(move |connection| {
-                    connection.batch_execute(
+                    let inserted = connection.batch_execute(
                         "INSERT INTO readiness_probe (id, checked_at) \
                          VALUES (1, CURRENT_TIMESTAMP) ON CONFLICT (id) DO NOTHING",
-                    )?;
+                    );
                     let _ = started.send(());
                     let _ = released.recv();
-                    Ok(())
+                    inserted
                 })
                 .await
         });
