@@ -114,6 +114,30 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Makes it refuse new connections and ends the ones it has, as a server going away
+    /// would. (From the cluster's administration database: a database cannot refuse
+    /// connections on a connection of its own.)
+    ///
+    /// # Panics
+    /// When the cluster refuses: the test cannot go on.
+    pub fn refuse_connections(&self) {
+        let mut admin = PgConnection::establish(&self.admin_url)
+            .unwrap_or_else(|error| panic!("cannot reach {URL_VARIABLE}: {error}"));
+        for sql in [
+            format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", self.name),
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                self.name
+            ),
+        ] {
+            diesel::sql_query(&sql)
+                .execute(&mut admin)
+                .unwrap_or_else(|error| panic!("{sql} failed: {error}"));
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         // Best effort: a database left behind by a failure is only litter in a

@@ -470,6 +470,11 @@ pub(crate) mod test_database {
     pub(crate) use cluster_or_skip;
 
     impl TestDatabase {
+        /// Refuses new connections and ends the ones it has.
+        pub(crate) fn refuse_connections(&self) {
+            self.scratch.refuse_connections();
+        }
+
         /// Its URL.
         pub(crate) fn url(&self) -> PostgresUrl {
             PostgresUrl::parse(self.scratch.url()).expect("a PostgreSQL URL")

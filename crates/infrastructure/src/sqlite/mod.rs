@@ -259,12 +259,12 @@ impl Database {
         synchronous: Synchronous,
     ) -> Result<Self, OpenError> {
         let path = path.as_path();
-        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(|source| OpenError::CreateFolder {
-                path: folder.to_owned(),
-                source,
-            })?;
-        }
+        // A bare file name's folder is the empty path, which needs no creating.
+        let folder = path.parent().unwrap_or_else(|| Path::new(""));
+        std::fs::create_dir_all(folder).map_err(|source| OpenError::CreateFolder {
+            path: folder.to_owned(),
+            source,
+        })?;
         let reconnect: Reconnect = {
             let path = path.to_owned();
             Arc::new(move || connect(&path, synchronous))
