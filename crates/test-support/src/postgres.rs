@@ -74,10 +74,10 @@ impl TestCluster {
     pub fn create_database(&self) -> TestDatabase {
         let name = format!("test_{}", Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&self.admin_url)
-            .unwrap_or_else(|error| panic!("cannot reach {URL_VARIABLE}: {error}"));
+            .expect("cannot reach the cluster PORTICO_TEST_POSTGRES_URL names");
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
-            .unwrap_or_else(|error| panic!("cannot create {name}: {error}"));
+            .expect("cannot create a scratch database");
         TestDatabase {
             url: with_database(&self.admin_url, &name),
             name,
@@ -106,11 +106,11 @@ impl TestDatabase {
     /// # Panics
     /// When the statement fails: the test cannot go on.
     pub fn execute(&self, sql: &str) {
-        let mut connection = PgConnection::establish(&self.url)
-            .unwrap_or_else(|error| panic!("cannot reach {}: {error}", self.name));
+        let mut connection =
+            PgConnection::establish(&self.url).expect("cannot reach the scratch database");
         diesel::sql_query(sql)
             .execute(&mut connection)
-            .unwrap_or_else(|error| panic!("{sql} failed: {error}"));
+            .expect("the statement failed");
     }
 }
 
@@ -123,7 +123,7 @@ impl TestDatabase {
     /// When the cluster refuses: the test cannot go on.
     pub fn refuse_connections(&self) {
         let mut admin = PgConnection::establish(&self.admin_url)
-            .unwrap_or_else(|error| panic!("cannot reach {URL_VARIABLE}: {error}"));
+            .expect("cannot reach the cluster PORTICO_TEST_POSTGRES_URL names");
         for sql in [
             format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", self.name),
             format!(
@@ -133,7 +133,7 @@ impl TestDatabase {
         ] {
             diesel::sql_query(&sql)
                 .execute(&mut admin)
-                .unwrap_or_else(|error| panic!("{sql} failed: {error}"));
+                .expect("the cluster refused to close the database");
         }
     }
 }
@@ -142,13 +142,13 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         // Best effort: a database left behind by a failure is only litter in a
         // throwaway cluster.
-        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!(
+        let _ = PgConnection::establish(&self.admin_url).map(|mut admin| {
+            diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name
             ))
-            .execute(&mut admin);
-        }
+            .execute(&mut admin)
+        });
     }
 }
 
