@@ -570,6 +570,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_database_whose_tables_clash_with_the_migrations_is_refused_with_the_reason() {
+        let cluster = test_database::cluster_or_skip!("the failed migration case");
+        let scratch = cluster.create_database();
+        // Something else's `users` table, where the first migration creates Portico's.
+        scratch.execute("CREATE TABLE users (nickname text)");
+        let url = PostgresUrl::parse(scratch.url()).unwrap();
+
+        let opened = PgDatabase::open(&url, 1);
+
+        let error = opened.err();
+        assert!(
+            matches!(&error, Some(OpenError::Migration(reason)) if reason.contains("users")),
+            "{error:?}"
+        );
+    }
+
     #[tokio::test]
     async fn readiness_needs_a_committed_write() {
         use test_support::contracts::WriteFaults as _;

@@ -98,6 +98,8 @@ async fn beat(database: PgDatabase, instance: Uuid, mut stop: oneshot::Receiver<
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            // Stopping first: an instance that is stopping does not beat once more.
+            biased;
             _ = &mut stop => break,
             _ = ticks.tick() => {}
         }
@@ -418,6 +420,51 @@ mod tests {
             })
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_goodbye_that_cannot_be_written_is_not_retried_and_the_row_lapses_instead() {
+        use test_support::contracts::WriteFaults as _;
+
+        let cluster = test_database::cluster_or_skip!("the presence goodbye case");
+        let test = test_database::fresh(&cluster);
+        let instance = Uuid::new_v4();
+        // The instance's row, as its first beat wrote it.
+        test.database
+            .write(move |db| {
+                diesel::insert_into(instances::table)
+                    .values((
+                        instances::id.eq(instance),
+                        instances::heartbeat_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(db)
+            })
+            .await
+            .unwrap();
+        test.database.fail_commits(true);
+        let (stop, stopped) = oneshot::channel::<()>();
+        drop(stop);
+
+        // Stopped before its next beat: it says goodbye, which fails, and ends.
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            beat(test.database.clone(), instance, stopped),
+        )
+        .await
+        .expect("the heartbeat ended");
+
+        test.database.fail_commits(false);
+        let rows = test
+            .database
+            .run(move |db| {
+                instances::table
+                    .filter(instances::id.eq(instance))
+                    .count()
+                    .get_result::<i64>(db)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "the row stays until it lapses");
     }
 
     #[tokio::test]
