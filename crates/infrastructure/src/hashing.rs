@@ -475,4 +475,14 @@ mod tests {
             assert!(outcome.is_ok(), "{policy:?} gave {outcome:?}");
         }
     }
+
+    #[test]
+    fn hashing_on_the_calling_thread_refuses_a_policy_out_of_range_too() {
+        // `hash_password` is public (the benchmarks call it) and takes any policy: what
+        // `PasswordHashing::new` would have refused is an error here, never a panic.
+        for policy in [HashPolicy::Bcrypt { cost: 32 }, argon2id(1, 1, 1)] {
+            let outcome = hash_password(policy, "plaintext");
+            assert!(outcome.is_err(), "{policy:?} gave {outcome:?}");
+        }
+    }
 }
