@@ -369,15 +369,10 @@ mod tests {
 
         assert!(poll_once(waiting.as_mut()).is_pending());
 
-        let state = lock(&lane.shared.state);
         // The held job running or about to, the others queued; the last caller waits
         // outside the queue.
-        assert!(
-            state.jobs.len() <= QUEUED_PER_THREAD,
-            "{}",
-            state.jobs.len()
-        );
-        drop(state);
+        let in_queue = lock(&lane.shared.state).jobs.len();
+        assert!(in_queue <= QUEUED_PER_THREAD, "{in_queue} jobs queued");
         assert_eq!(lane.room.available_permits(), 0);
         release.send(()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
