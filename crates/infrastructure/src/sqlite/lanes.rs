@@ -411,28 +411,35 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_that_ends_wakes_a_sleeping_one_for_the_jobs_it_leaves() {
-        // Two threads: the one ending was the only one awake, jobs are queued, and the
-        // other sleeps with no wake-up on its way.
-        let shared = Shared {
-            state: Mutex::new(State {
-                threads: 2,
-                awake: 1,
-                idle: 1,
-                ..State::default()
-            }),
-            wake: Condvar::new(),
-        };
-        lock(&shared.state).jobs.push_back(Box::new(|_| {}));
+    fn a_thread_that_ends_wakes_a_sleeping_one_only_for_jobs_nobody_else_takes() {
+        // Two threads and a queued job; the one ending was awake. The other sleeps (and
+        // is woken for the job) or is awake too (and takes it without a wake-up).
+        for (other_sleeps, woken) in [(true, 1), (false, 0)] {
+            let shared = Shared {
+                state: Mutex::new(State {
+                    threads: 2,
+                    awake: if other_sleeps { 1 } else { 2 },
+                    idle: usize::from(other_sleeps),
+                    ..State::default()
+                }),
+                wake: Condvar::new(),
+            };
+            lock(&shared.state).jobs.push_back(Box::new(|_| {}));
 
-        end_thread(&shared, lock(&shared.state));
+            end_thread(&shared, lock(&shared.state));
 
-        let state = lock(&shared.state);
-        assert_eq!(state.threads, 1);
-        assert_eq!(state.notified, 1, "the sleeping thread is woken");
-        assert_eq!(state.awake, 1, "and counted awake on its way");
-        assert!(!state.closed);
-        assert_eq!(state.jobs.len(), 1, "the jobs wait for it");
+            let state = lock(&shared.state);
+            let story = if other_sleeps { "asleep" } else { "awake" };
+            assert_eq!(state.threads, 1, "the other {story}");
+            assert_eq!(state.notified, woken, "the other {story}: wake-ups");
+            assert_eq!(state.awake, 1, "the other {story}: awake, or on its way");
+            assert!(!state.closed, "the other {story}");
+            assert_eq!(
+                state.jobs.len(),
+                1,
+                "the other {story}: the job waits for it"
+            );
+        }
     }
 
     #[tokio::test]
