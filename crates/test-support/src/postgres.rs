@@ -9,7 +9,9 @@
 //! `PORTICO_TEST_POSTGRES_REQUIRED=1` as well, which turns a missing URL into a failure:
 //! CI never skips them.
 
+#[cfg(feature = "postgres")]
 use diesel::{Connection as _, RunQueryDsl as _, pg::PgConnection};
+#[cfg(feature = "postgres")]
 use uuid::Uuid;
 
 /// The variable naming the cluster: a URL of a database the tests may connect to as a
@@ -21,6 +23,8 @@ pub const REQUIRED_VARIABLE: &str = "PORTICO_TEST_POSTGRES_REQUIRED";
 /// A running PostgreSQL cluster to make scratch databases in.
 #[derive(Debug, Clone)]
 pub struct TestCluster {
+    // Read by `create_database`, behind the `postgres` feature.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     admin_url: String,
 }
 
@@ -65,7 +69,10 @@ impl TestCluster {
             }
         }
     }
+}
 
+#[cfg(feature = "postgres")]
+impl TestCluster {
     /// A new, empty database `test_<uuid>`, dropped when the value is.
     ///
     /// # Panics
@@ -87,6 +94,7 @@ impl TestCluster {
 }
 
 /// A scratch database, dropped (its connections ended first) with the value.
+#[cfg(feature = "postgres")]
 #[derive(Debug)]
 pub struct TestDatabase {
     name: String,
@@ -94,6 +102,7 @@ pub struct TestDatabase {
     admin_url: String,
 }
 
+#[cfg(feature = "postgres")]
 impl TestDatabase {
     /// The URL to connect to it.
     #[must_use]
@@ -114,6 +123,7 @@ impl TestDatabase {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl TestDatabase {
     /// Makes it refuse new connections and ends the ones it has, as a server going away
     /// would. (From the cluster's administration database: a database cannot refuse
@@ -138,6 +148,7 @@ impl TestDatabase {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         // Best effort: a database left behind by a failure is only litter in a
@@ -154,6 +165,7 @@ impl Drop for TestDatabase {
 
 /// `url` with its database replaced by `database` (the path after the host, before any
 /// `?parameters`).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 fn with_database(url: &str, database: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
     let (location, query) = match rest.split_once('?') {
