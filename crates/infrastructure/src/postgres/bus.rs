@@ -116,12 +116,14 @@ impl PgBus {
     /// holding up the runtime it is called from. It then reconnects on its own.
     ///
     /// # Errors
-    /// [`BusError`] when the listener cannot be started or does not listen within 10 s.
+    /// [`BusError`] when the listener's runtime or thread cannot be started, or it does
+    /// not listen within 10 s.
     pub fn start(url: &PostgresUrl, database: PgDatabase) -> Result<Self, BusError> {
         Self::start_within(url, database, FIRST_LISTEN_TIMEOUT)
     }
 
-    /// [`PgBus::start`], waiting at most `first_listen` for the listener to listen.
+    /// [`PgBus::start`], waiting at most `first_listen_timeout` for the listener to
+    /// listen (tests of a bus that cannot listen wait less than 10 s).
     fn start_within(
         url: &PostgresUrl,
         database: PgDatabase,
