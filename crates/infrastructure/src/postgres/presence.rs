@@ -422,6 +422,42 @@ mod tests {
             .unwrap();
     }
 
+    // On tokio's paused clock: a wait in the test ends once everything else is idle
+    // and no tick of the heartbeat is due before it (a database call in flight holds
+    // the clock), so the test knows exactly which beats have happened.
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_that_cannot_be_written_is_tried_again_at_the_next_tick() {
+        use test_support::contracts::WriteFaults as _;
+
+        let cluster = test_database::cluster_or_skip!("the failed heartbeat case");
+        let test = test_database::fresh(&cluster);
+        let instance = Uuid::new_v4();
+        let rows = || {
+            test.database.run(move |db| {
+                instances::table
+                    .filter(instances::id.eq(instance))
+                    .count()
+                    .get_result::<i64>(db)
+            })
+        };
+        test.database.fail_commits(true);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let mut beating = Box::pin(beat(test.database.clone(), instance, stopped));
+
+        // The first beat, at once, fails; the next is a tick away.
+        let early = tokio::time::timeout(HEARTBEAT_INTERVAL / 2, &mut beating).await;
+        assert!(early.is_err(), "the heartbeat goes on");
+        assert_eq!(rows().await.unwrap(), 0, "the failed beat wrote nothing");
+        test.database.fail_commits(false);
+        let later = tokio::time::timeout(HEARTBEAT_INTERVAL, &mut beating).await;
+        assert!(later.is_err(), "the heartbeat goes on");
+        assert_eq!(rows().await.unwrap(), 1, "the next beat wrote the row");
+
+        drop(stop);
+        beating.await;
+        assert_eq!(rows().await.unwrap(), 0, "and the goodbye removed it");
+    }
+
     #[tokio::test]
     async fn a_goodbye_that_cannot_be_written_is_not_retried_and_the_row_lapses_instead() {
         use test_support::contracts::WriteFaults as _;
