@@ -391,18 +391,27 @@ mod tests {
     async fn when_the_last_thread_cannot_reconnect_later_callers_hear_no_answer_at_once() {
         let folder = tempfile::tempdir().unwrap();
         let connection = connect(&folder.path().join("lane.db"), Synchronous::Normal).unwrap();
-        let reconnect: Reconnect = Arc::new(|| {
+        // The thread holds the way to reconnect until it ends; then this sender goes.
+        let (alive, ended) = std::sync::mpsc::channel::<()>();
+        let reconnect: Reconnect = Arc::new(move || {
+            let _alive = &alive;
             Err(super::super::ConnectError::Open(
                 diesel::ConnectionError::BadConnection("the disk is gone".to_owned()),
             ))
         });
         let lane = Lane::start("test-lane", vec![connection], &reconnect).unwrap();
+        drop(reconnect);
 
         let panicked = lane.run(|_| -> u8 { panic!("a bug") }).await;
 
         assert!(panicked.is_err());
-        // The thread ended: rather than queue for a thread that will never come, the
-        // next caller is answered at once.
+        assert_eq!(
+            ended.recv_timeout(Duration::from_secs(10)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+            "the thread could not reconnect and ended"
+        );
+        // Rather than queue for a thread that will never come, the next caller is
+        // answered at once.
         assert!(
             lane.run(|_| 1).await.is_err(),
             "a job was queued on no thread"
