@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use domain::ports::AdapterError;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Runs CPU-bound closures (password hashing) on the blocking pool, at most `capacity`
 /// at a time. Up to `max_waiting` further callers wait here, asynchronously, holding no
@@ -50,20 +50,7 @@ impl CpuLane {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-                    self.waiting.fetch_sub(1, Ordering::AcqRel);
-                    return Err(AdapterError::overloaded("password hashing is saturated"));
-                }
-                let _waiting = Waiting(&self.waiting);
-                Arc::clone(&self.permits)
-                    .acquire_owned()
-                    .await
-                    .map_err(|closed| AdapterError::new("cpu lane closed", closed))?
-            }
-        };
+        let permit = self.slot().await?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -72,11 +59,30 @@ impl CpuLane {
         .await
         .map_err(|join| AdapterError::new("blocking task failed", join))
     }
+
+    /// A slot on the lane: at once when one is free; otherwise after waiting for one,
+    /// unless `max_waiting` callers already wait.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, AdapterError> {
+        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(AdapterError::overloaded("password hashing is saturated"));
+        }
+        let _waiting = Waiting(&self.waiting);
+        Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|closed| AdapterError::new("cpu lane closed", closed))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;
+
+    use futures_util::FutureExt as _;
 
     use super::*;
 
@@ -95,12 +101,18 @@ mod tests {
         assert_eq!(lane.run(|| 1).await.ok(), Some(1));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn beyond_the_queue_bound_work_is_refused_at_once() {
-        let lane = CpuLane::new(1, 1);
+    /// A lane whose only slot is taken until the returned sender is used or dropped,
+    /// and the task holding it.
+    async fn busy_lane(
+        max_waiting: usize,
+    ) -> (
+        CpuLane,
+        mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<Option<()>, AdapterError>>,
+    ) {
+        let lane = CpuLane::new(1, max_waiting);
         let (release, blocked) = mpsc::channel::<()>();
         let (started_tx, started) = tokio::sync::oneshot::channel();
-        // One task holds the only slot until released.
         let busy = {
             let lane = lane.clone();
             tokio::spawn(async move {
@@ -112,21 +124,43 @@ mod tests {
             })
         };
         started.await.unwrap();
-        // One caller may wait...
-        let queued = {
-            let lane = lane.clone();
-            tokio::spawn(async move { lane.run(|| 2).await })
-        };
-        while lane.waiting.load(Ordering::Acquire) == 0 {
-            tokio::task::yield_now().await;
-        }
+        (lane, release, busy)
+    }
+
+    #[tokio::test]
+    async fn beyond_the_queue_bound_work_is_refused_at_once() {
+        let (lane, release, busy) = busy_lane(1).await;
+        // One caller may wait: polled once, it takes its place in the queue...
+        let mut queued = Box::pin(lane.run(|| 2));
+        assert!(
+            (&mut queued).now_or_never().is_none(),
+            "the second caller waits for the slot"
+        );
         // ...the next is shed.
         let shed = lane.run(|| 3).await;
         assert!(shed.is_err_and(|error| error.is_overloaded()));
 
         release.send(()).unwrap();
         assert!(busy.await.unwrap().is_ok());
-        assert_eq!(queued.await.unwrap().ok(), Some(2));
+        assert_eq!(queued.await.ok(), Some(2));
         assert_eq!(lane.waiting.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_gives_its_place_in_the_queue_back() {
+        let (lane, release, busy) = busy_lane(1).await;
+        let mut gave_up = Box::pin(lane.run(|| 2));
+        assert!((&mut gave_up).now_or_never().is_none(), "it waits");
+        drop(gave_up);
+        // Its place is free again: the next caller waits instead of being shed.
+        let mut queued = Box::pin(lane.run(|| 3));
+        assert!(
+            (&mut queued).now_or_never().is_none(),
+            "the next caller waits"
+        );
+
+        release.send(()).unwrap();
+        assert!(busy.await.unwrap().is_ok());
+        assert_eq!(queued.await.ok(), Some(3));
     }
 }

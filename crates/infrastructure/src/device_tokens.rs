@@ -439,6 +439,20 @@ mod tests {
     }
 
     #[test]
+    fn the_expected_length_is_what_unpadded_base64_gives_four_characters_for_three_bytes() {
+        // The length check refuses anything else before decoding, so a wrong count here
+        // would refuse every token, or let through lengths no token has.
+        for bytes in [0, 1, 2, 3, 4, PAYLOAD_BYTES, TAG_BYTES] {
+            assert_eq!(
+                unpadded_base64_chars(bytes),
+                URL_SAFE_NO_PAD.encode(vec![0_u8; bytes]).len(),
+                "{bytes} bytes"
+            );
+        }
+        assert_eq!(TOKEN_CHARS, 78, "the length the module documents");
+    }
+
+    #[test]
     fn the_signer_prints_no_key() {
         let printed = format!("{:?}", signer(SECRET));
         assert!(printed.starts_with("HmacDeviceTokens"), "{printed}");

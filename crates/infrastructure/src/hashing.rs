@@ -51,10 +51,18 @@ pub enum HashPolicyError {
     Argon2(String),
 }
 
-/// A stored hash, recognised by its prefix.
+/// A stored hash, recognised by its prefix, with the parameters it was made with
+/// already read: a hash whose parameters cannot be read is refused here, before any
+/// verification.
 enum StoredHash<'a> {
-    Bcrypt(&'a str),
-    Argon2(Box<argon2::PasswordHash>),
+    Bcrypt {
+        encoded: &'a str,
+        cost: u32,
+    },
+    Argon2 {
+        hash: Box<argon2::PasswordHash>,
+        params: Params,
+    },
 }
 
 impl<'a> StoredHash<'a> {
@@ -64,17 +72,51 @@ impl<'a> StoredHash<'a> {
             .iter()
             .any(|prefix| encoded.starts_with(prefix))
         {
-            return Ok(Self::Bcrypt(encoded));
+            let parts: bcrypt::HashParts = encoded
+                .parse()
+                .map_err(|error| AdapterError::new("malformed bcrypt hash", error))?;
+            return Ok(Self::Bcrypt {
+                encoded,
+                cost: parts.get_cost(),
+            });
         }
         if encoded.starts_with("$argon2") {
-            return argon2::PasswordHash::new(encoded)
-                .map(|parsed| Self::Argon2(Box::new(parsed)))
-                .map_err(|error| AdapterError::new("malformed argon2 hash", error.to_string()));
+            let hash = argon2::PasswordHash::new(encoded)
+                .map_err(|error| AdapterError::new("malformed argon2 hash", error.to_string()))?;
+            let params = Params::try_from(&hash).map_err(|error| {
+                AdapterError::new("malformed argon2 parameters", error.to_string())
+            })?;
+            return Ok(Self::Argon2 {
+                hash: Box::new(hash),
+                params,
+            });
         }
         Err(AdapterError::new(
             "stored password hash of unknown algorithm",
             "unrecognised prefix",
         ))
+    }
+
+    /// Whether the hash uses another algorithm or weaker parameters than `policy`.
+    fn is_outdated(&self, policy: HashPolicy) -> bool {
+        match (policy, self) {
+            (HashPolicy::Bcrypt { cost }, Self::Bcrypt { cost: stored, .. }) => *stored < cost,
+            (
+                HashPolicy::Argon2id {
+                    memory_kib,
+                    iterations,
+                    parallelism,
+                },
+                Self::Argon2 { hash, params },
+            ) => {
+                hash.algorithm.as_str() != argon2::ARGON2ID_IDENT.as_str()
+                    || hash.version != Some(Version::V0x13.into())
+                    || params.m_cost() < memory_kib
+                    || params.t_cost() < iterations
+                    || params.p_cost() != parallelism
+            }
+            _ => true,
+        }
     }
 }
 
@@ -153,12 +195,13 @@ pub fn verify_password(
     password: &str,
     stored: &PasswordHash,
 ) -> Result<PasswordCheck, AdapterError> {
-    let matches = match StoredHash::parse(stored)? {
-        StoredHash::Bcrypt(encoded) => bcrypt::verify(password, encoded)
+    let stored = StoredHash::parse(stored)?;
+    let matches = match &stored {
+        StoredHash::Bcrypt { encoded, .. } => bcrypt::verify(password, encoded)
             .map_err(|error| AdapterError::new("malformed bcrypt hash", error))?,
         // The parameters come from the stored hash, not from the policy.
-        StoredHash::Argon2(ref parsed) => {
-            match Argon2::default().verify_password(password.as_bytes(), parsed.as_ref()) {
+        StoredHash::Argon2 { hash, .. } => {
+            match Argon2::default().verify_password(password.as_bytes(), hash.as_ref()) {
                 Ok(()) => true,
                 Err(PhcError::PasswordInvalid) => false,
                 Err(error) => {
@@ -174,37 +217,7 @@ pub fn verify_password(
         return Ok(PasswordCheck::Mismatch);
     }
     Ok(PasswordCheck::Match {
-        outdated: is_outdated(policy, stored)?,
-    })
-}
-
-/// Whether a stored hash uses another algorithm or weaker parameters than `policy`.
-fn is_outdated(policy: HashPolicy, stored: &PasswordHash) -> Result<bool, AdapterError> {
-    Ok(match (policy, StoredHash::parse(stored)?) {
-        (HashPolicy::Bcrypt { cost }, StoredHash::Bcrypt(encoded)) => {
-            let parts: bcrypt::HashParts = encoded
-                .parse()
-                .map_err(|error| AdapterError::new("malformed bcrypt hash", error))?;
-            parts.get_cost() < cost
-        }
-        (
-            HashPolicy::Argon2id {
-                memory_kib,
-                iterations,
-                parallelism,
-            },
-            StoredHash::Argon2(parsed),
-        ) => {
-            let params = Params::try_from(parsed.as_ref()).map_err(|error| {
-                AdapterError::new("malformed argon2 parameters", error.to_string())
-            })?;
-            parsed.algorithm.as_str() != argon2::ARGON2ID_IDENT.as_str()
-                || parsed.version != Some(Version::V0x13.into())
-                || params.m_cost() < memory_kib
-                || params.t_cost() < iterations
-                || params.p_cost() != parallelism
-        }
-        _ => true,
+        outdated: stored.is_outdated(policy),
     })
 }
 
@@ -286,11 +299,8 @@ mod tests {
         ] {
             let hashing = hasher(policy);
             let first = hashing.hash(&secret).await.unwrap();
-            assert!(
-                first.as_ref().starts_with(prefix),
-                "policy {policy:?} gave {}",
-                first.as_ref()
-            );
+            let hashed = first.as_ref();
+            assert!(hashed.starts_with(prefix), "{policy:?} gave {hashed}");
             let second = hashing.hash(&secret).await.unwrap();
             assert_ne!(first, second, "policy {policy:?} salts each hash");
         }
@@ -379,15 +389,27 @@ mod tests {
     #[tokio::test]
     async fn a_malformed_stored_hash_is_an_error_never_a_match() {
         let secret = password("plaintext");
+        // A sound bcrypt hash, but of a cost bcrypt refuses to compute.
+        let cost_99 = hash_password(BCRYPT_4, "plaintext")
+            .unwrap()
+            .as_ref()
+            .replacen("$04$", "$99$", 1);
         for policy in [BCRYPT_4, ARGON_SMALL] {
             let hashing = hasher(policy);
             for stored in [
+                cost_99.as_str(),
                 "",
                 "plaintext",
                 "$2b$04$short",
                 "$argon2id$garbage",
                 "$argon2id$v=19$m=64,t=1,p=1$bad$bad",
                 "$5$rounds=1000$sha256crypt",
+                // Sixty characters in bcrypt's shape, but a salt that is not base64.
+                "$2b$04$!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+                // Parameters argon2 refuses: less memory than its minimum.
+                "$argon2id$v=19$m=1,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+                // A PHC string of an algorithm argon2 does not know.
+                "$argon2q$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
             ] {
                 let outcome = hashing
                     .verify(&secret, &PasswordHash::new(stored.to_owned()))
@@ -408,11 +430,8 @@ mod tests {
         ] {
             let hashing = hasher(policy);
             let dummy = hashing.dummy_hash();
-            assert!(
-                dummy.as_ref().starts_with(prefix),
-                "policy {policy:?} gave {}",
-                dummy.as_ref()
-            );
+            let hashed = dummy.as_ref();
+            assert!(hashed.starts_with(prefix), "{policy:?} gave {hashed}");
             let check = hashing
                 .verify(&password("password123"), &dummy)
                 .await
@@ -453,6 +472,16 @@ mod tests {
         ] {
             let outcome = PasswordHashing::new(policy, CpuLane::new(1, 16));
             assert!(outcome.is_ok(), "{policy:?} gave {outcome:?}");
+        }
+    }
+
+    #[test]
+    fn hashing_on_the_calling_thread_refuses_a_policy_out_of_range_too() {
+        // `hash_password` is public (the benchmarks call it) and takes any policy: what
+        // `PasswordHashing::new` would have refused is an error here, never a panic.
+        for policy in [HashPolicy::Bcrypt { cost: 32 }, argon2id(1, 1, 1)] {
+            let outcome = hash_password(policy, "plaintext");
+            assert!(outcome.is_err(), "{policy:?} gave {outcome:?}");
         }
     }
 }

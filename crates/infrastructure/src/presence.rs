@@ -135,4 +135,13 @@ mod tests {
 
         assert!(registry.connections().is_empty());
     }
+
+    #[tokio::test]
+    async fn one_process_has_no_departed_instance_to_sweep_for() {
+        // Its connections end with it: nobody is ever left registered by a dead
+        // instance, so the server schedules no sweep.
+        let registry = InProcessPresence::default();
+        assert_eq!(registry.sweep_interval(), None);
+        assert_eq!(registry.sweep_departed().await.unwrap(), Vec::new());
+    }
 }

@@ -236,10 +236,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_postgres_url_opens_every_port_on_postgres() {
-        let Some(cluster) = test_support::postgres::TestCluster::from_env("the storage factory")
-        else {
-            return;
-        };
+        let cluster = crate::postgres::test_database::cluster_or_skip!("the storage factory");
         let scratch = cluster.create_database();
         let storage = Storage::open(
             &DatabaseUrl::parse(scratch.url()).unwrap(),

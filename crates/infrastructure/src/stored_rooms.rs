@@ -147,3 +147,79 @@ pub(crate) fn removed_by_age(last_seq: i64, first_young: Option<i64>) -> i64 {
 pub(crate) fn last_doomed(up_to: i64, oldest: i64, allowance: i64) -> i64 {
     up_to.min(oldest.saturating_add(allowance - 1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A field's name, and how to corrupt it in a sound row.
+    type Corruption = (&'static str, fn(&mut MessageParts<'static>));
+
+    fn sound_row() -> MessageParts<'static> {
+        MessageParts {
+            room: "general",
+            seq: 1,
+            message_id: "m1",
+            sender: UserId::from_uuid(uuid::Uuid::from_u128(0xada)),
+            first_name: "Ada",
+            last_name: "Lovelace",
+            body: "hello",
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// What the error says is wrong with the row.
+    fn cause(error: &AdapterError) -> String {
+        std::error::Error::source(error).map_or_else(String::new, ToString::to_string)
+    }
+
+    #[test]
+    fn every_field_of_a_stored_message_is_read_again_and_a_corrupt_one_is_named() {
+        assert!(Message::try_from(sound_row()).is_ok(), "a sound row reads");
+        let corruptions: [Corruption; 6] = [
+            ("room", |row| row.room = "Not A Name"),
+            ("seq", |row| row.seq = -1),
+            ("message id", |row| row.message_id = ""),
+            ("first_name", |row| row.first_name = "Ada\u{202e}"),
+            ("last_name", |row| row.last_name = "Love\nlace"),
+            ("body", |row| row.body = "   "),
+        ];
+        for (field, corrupt_it) in corruptions {
+            let mut row = sound_row();
+            corrupt_it(&mut row);
+            let read = Message::try_from(row);
+            assert_eq!(
+                read.as_ref().err().map(cause),
+                Some(format!("stored room row is invalid: {field}")),
+                "a corrupt {field}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stored_position_below_zero_is_corrupt() {
+        let general = RoomName::parse("general").unwrap();
+        for (standing, field) in [
+            (
+                Standing {
+                    last_seq: -1,
+                    cursor: 0,
+                },
+                "last_seq",
+            ),
+            (
+                Standing {
+                    last_seq: 0,
+                    cursor: -1,
+                },
+                "cursor_seq",
+            ),
+        ] {
+            assert_eq!(
+                standing.summary(&general).err().as_ref().map(cause),
+                Some(format!("stored room row is invalid: {field}")),
+                "a negative {field}"
+            );
+        }
+    }
+}

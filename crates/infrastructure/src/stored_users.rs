@@ -44,3 +44,47 @@ impl TryFrom<UserParts<'_>> for StoredCredentials {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A field's name, and how to corrupt it in a sound row.
+    type Corruption = (&'static str, fn(&mut UserParts<'static>));
+
+    fn sound_row() -> UserParts<'static> {
+        UserParts {
+            id: UserId::from_uuid(uuid::Uuid::from_u128(0xada)),
+            email: "ada@example.com",
+            password_hash: "$2b$04$hash".to_owned(),
+            first_name: "Ada",
+            last_name: "Lovelace",
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn every_field_of_a_stored_user_is_read_again_and_a_corrupt_one_is_named() {
+        assert!(
+            StoredCredentials::try_from(sound_row()).is_ok(),
+            "a sound row reads"
+        );
+        let corruptions: [Corruption; 3] = [
+            ("email", |row| row.email = "not an address"),
+            ("first_name", |row| row.first_name = "Ada\u{202e}"),
+            ("last_name", |row| row.last_name = "Love\nlace"),
+        ];
+        for (field, corrupt_it) in corruptions {
+            let mut row = sound_row();
+            corrupt_it(&mut row);
+            let read = StoredCredentials::try_from(row);
+            assert_eq!(
+                read.err()
+                    .and_then(|error| std::error::Error::source(&error).map(ToString::to_string)),
+                Some(format!("stored user row is invalid: {field}")),
+                "a corrupt {field}"
+            );
+        }
+    }
+}

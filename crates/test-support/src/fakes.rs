@@ -235,3 +235,22 @@ impl Fakes {
         self.sessions.expect_rotate().never();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use domain::ports::{Clock as _, IdSource as _};
+
+    use super::*;
+
+    #[test]
+    fn default_fakes_are_the_fakes_every_story_starts_from() {
+        let fakes = Fakes::default();
+        assert_eq!(fakes.clock.now(), now(), "a clock stopped at now()");
+        assert_eq!(fakes.clock.now(), now(), "and it stays there");
+        // Nothing else is expected: any other call fails the story that makes it.
+        let unexpected = catch_unwind(AssertUnwindSafe(|| fakes.ids.new_id()));
+        assert!(unexpected.is_err(), "an id nobody expected was handed out");
+    }
+}

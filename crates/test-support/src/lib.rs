@@ -5,7 +5,8 @@
 //!
 //! This crate may depend on `domain` (with its `mocks` feature) and on what the fakes
 //! need (`mockall`, `chrono`, `uuid`), and, behind its `postgres` feature, on diesel to
-//! create and drop scratch PostgreSQL databases ([`postgres`]); never on `application`,
+//! create and drop scratch PostgreSQL databases ([`postgres`], whose choice of running
+//! or skipping the PostgreSQL suites needs no feature); never on `application`,
 //! `web` or an adapter, so that any of them can use it as a dev-dependency. It is never
 //! part of the binary.
 
@@ -15,7 +16,6 @@ mod clock;
 pub mod contracts;
 mod fakes;
 mod fixtures;
-#[cfg(feature = "postgres")]
 pub mod postgres;
 
 pub use clock::ManualClock;

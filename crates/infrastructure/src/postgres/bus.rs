@@ -33,6 +33,14 @@ pub const CHANNEL: &str = "portico_events";
 /// bytes or more; the margin covers the estimate used to split presence events.
 const PAYLOAD_LIMIT: usize = 7_000;
 
+/// Every event fits in a payload, a presence change in as many as its rooms need: the
+/// envelope (keys, two ids, a type; under 300 bytes) with the two longest names (every
+/// character escaped at worst, six bytes) and the longest room name, quoted, with its
+/// comma. Other events are a room name and ids at most. So encoding never refuses.
+const _: () = assert!(
+    300 + 2 * 6 * domain::user::MAX_NAME_CHARS + domain::MAX_ROOM_NAME_BYTES + 3 <= PAYLOAD_LIMIT
+);
+
 /// The first wait before reconnecting the listener; it doubles up to [`MAX_BACKOFF`].
 /// A restarting server refuses the first reconnection ("the database system is shutting
 /// down") and takes the next one, 200 ms later.
@@ -88,6 +96,9 @@ pub enum BusError {
     /// The listener's thread could not be started.
     #[error("cannot start the message bus's listener")]
     Thread(#[source] std::io::Error),
+    /// The listener's runtime could not be built.
+    #[error("cannot build the message bus's runtime")]
+    Runtime(#[source] std::io::Error),
     /// The listener did not get to listen in time; its log lines say why.
     #[error("the message bus could not listen on PostgreSQL within {0:?}")]
     NotListening(Duration),
@@ -105,8 +116,23 @@ impl PgBus {
     /// holding up the runtime it is called from. It then reconnects on its own.
     ///
     /// # Errors
-    /// [`BusError`] when the listener cannot be started or does not listen within 10 s.
+    /// [`BusError`] when the listener's runtime or thread cannot be started, or it does
+    /// not listen within 10 s.
     pub fn start(url: &PostgresUrl, database: PgDatabase) -> Result<Self, BusError> {
+        Self::start_within(url, database, FIRST_LISTEN_TIMEOUT)
+    }
+
+    /// [`PgBus::start`], waiting at most `first_listen_timeout` for the listener to
+    /// listen (tests of a bus that cannot listen wait less than 10 s).
+    fn start_within(
+        url: &PostgresUrl,
+        database: PgDatabase,
+        first_listen_timeout: Duration,
+    ) -> Result<Self, BusError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(BusError::Runtime)?;
         let (local, _) = broadcast::channel(DEFAULT_BUS_CAPACITY);
         let instance = Uuid::new_v4();
         let (stop, stopped) = oneshot::channel();
@@ -116,17 +142,7 @@ impl PgBus {
         std::thread::Builder::new()
             .name("portico-bus".into())
             .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => {
-                        runtime.block_on(listen(url, sender, instance, listening_tx, stopped));
-                    }
-                    Err(error) => {
-                        tracing::error!(error.cause_chain = ?error, "the message bus has no runtime");
-                    }
-                }
+                runtime.block_on(listen(url, sender, instance, listening_tx, stopped));
             })
             .map_err(BusError::Thread)?;
         // Dropping `stop` on the way out (an error) ends the listener.
@@ -139,10 +155,10 @@ impl PgBus {
                 _stop: stop,
             }),
         };
-        let deadline = std::time::Instant::now() + FIRST_LISTEN_TIMEOUT;
+        let deadline = std::time::Instant::now() + first_listen_timeout;
         while *first_listen.borrow_and_update() == 0 {
             if std::time::Instant::now() >= deadline || first_listen.has_changed().is_err() {
-                return Err(BusError::NotListening(FIRST_LISTEN_TIMEOUT));
+                return Err(BusError::NotListening(first_listen_timeout));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -245,18 +261,13 @@ async fn listen_once(
     listening: &watch::Sender<u64>,
     after_a_gap: bool,
 ) -> bool {
-    let (client, connection) = match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
-        Ok(connected) => connected,
+    let (client, mut receiving) = match connect_and_listen(url, local, instance).await {
+        Ok(listening) => listening,
         Err(error) => {
-            tracing::warn!(error.cause_chain = ?error, "the message bus could not connect");
+            tracing::warn!(error.cause_chain = ?error, "the message bus could not connect and listen");
             return false;
         }
     };
-    let mut receiving = AbortOnDrop(tokio::spawn(receive(connection, local.clone(), instance)));
-    if let Err(error) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
-        tracing::warn!(error.cause_chain = ?error, "the message bus could not listen");
-        return false;
-    }
     if after_a_gap {
         // Whatever was notified while no one listened is lost: subscribers catch up
         // from the store, now that new events reach them again.
@@ -268,6 +279,18 @@ async fn listen_once(
     let _ = (&mut receiving.0).await;
     drop(client);
     true
+}
+
+/// A connection that listens on [`CHANNEL`], and the task receiving its notifications.
+async fn connect_and_listen(
+    url: &str,
+    local: &broadcast::Sender<Signal>,
+    instance: Uuid,
+) -> Result<(tokio_postgres::Client, AbortOnDrop), tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let receiving = AbortOnDrop(tokio::spawn(receive(connection, local.clone(), instance)));
+    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    Ok((client, receiving))
 }
 
 /// A task that is stopped when its handle is dropped (a `JoinHandle` alone lets it run).
@@ -289,10 +312,10 @@ async fn receive(
     local: broadcast::Sender<Signal>,
     instance: Uuid,
 ) {
-    loop {
-        let message = std::future::poll_fn(|cx| connection.poll_message(cx)).await;
+    // Until the connection ends: `None` once it closes.
+    while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
         match message {
-            Some(Ok(tokio_postgres::AsyncMessage::Notification(notification))) => {
+            Ok(tokio_postgres::AsyncMessage::Notification(notification)) => {
                 match decode(notification.payload()) {
                     Ok((from, _)) if from == instance => {}
                     Ok((_, event)) => {
@@ -306,12 +329,12 @@ async fn receive(
                     }
                 }
             }
-            Some(Ok(_)) => {}
-            Some(Err(error)) => {
+            // A notice: the server's chatter, not an event.
+            Ok(_) => {}
+            Err(error) => {
                 tracing::warn!(error.cause_chain = ?error, "the message bus connection failed");
                 return;
             }
-            None => return,
         }
     }
 }
@@ -354,15 +377,12 @@ enum WireError {
     Json(#[from] serde_json::Error),
     #[error("the notification names an invalid {0}")]
     Invalid(&'static str),
-    #[error("one room's name alone exceeds a notification's payload")]
-    TooLarge,
 }
 
 /// `event` as the payloads of its notifications: one, or, for a presence change in
 /// more rooms than one payload holds, one per part of its rooms (each part tells the
 /// members of those rooms, so the parts together tell what the whole did).
 fn encode(instance: Uuid, event: &RoomEvent) -> Result<Vec<String>, AdapterError> {
-    let failed = |error: WireError| AdapterError::new("encoding a bus event failed", error);
     let wire = match event {
         RoomEvent::Published { room, seq } => WireEvent::Published {
             room: room.as_ref().to_owned(),
@@ -377,64 +397,57 @@ fn encode(instance: Uuid, event: &RoomEvent) -> Result<Vec<String>, AdapterError
             user,
             rooms,
             present,
-        } => WireEvent::PresenceChanged {
-            user: user.id.as_uuid(),
-            first_name: user.first_name.as_ref().to_owned(),
-            last_name: user.last_name.as_ref().to_owned(),
-            rooms: rooms.iter().map(|room| room.as_ref().to_owned()).collect(),
-            present: *present,
-        },
+        } => return presence_parts(instance, user, rooms, *present),
         RoomEvent::SessionEnded { session } => WireEvent::SessionEnded {
             session: session.as_uuid(),
         },
     };
-    let json = |event: WireEvent| {
-        serde_json::to_string(&Envelope { instance, event }).map_err(|e| failed(e.into()))
-    };
-    let whole = json(wire.clone())?;
-    if whole.len() <= PAYLOAD_LIMIT {
-        return Ok(vec![whole]);
-    }
-    let WireEvent::PresenceChanged {
-        user,
-        first_name,
-        last_name,
-        rooms,
-        present,
-    } = wire
-    else {
-        return Err(failed(WireError::TooLarge));
-    };
+    Ok(vec![envelope(instance, wire)?])
+}
+
+/// A presence change as payloads of at most [`PAYLOAD_LIMIT`] bytes: as many rooms in
+/// each as fit, in order, and one payload with no rooms for a user in none.
+fn presence_parts(
+    instance: Uuid,
+    user: &Sender,
+    rooms: &[RoomName],
+    present: bool,
+) -> Result<Vec<String>, AdapterError> {
     let part = |rooms: Vec<String>| {
-        json(WireEvent::PresenceChanged {
-            user,
-            first_name: first_name.clone(),
-            last_name: last_name.clone(),
-            rooms,
-            present,
-        })
+        envelope(
+            instance,
+            WireEvent::PresenceChanged {
+                user: user.id.as_uuid(),
+                first_name: user.first_name.as_ref().to_owned(),
+                last_name: user.last_name.as_ref().to_owned(),
+                rooms,
+                present,
+            },
+        )
     };
     let base = part(Vec::new())?.len();
     let mut payloads = Vec::new();
     let mut current: Vec<String> = Vec::new();
     let mut size = base;
     for room in rooms {
-        // A name, its quotes and a comma; room names need no escaping.
-        let cost = room.len() + 3;
-        if base + cost > PAYLOAD_LIMIT {
-            return Err(failed(WireError::TooLarge));
-        }
+        // A name, its quotes and a comma; room names need no escaping. One room always
+        // fits in an empty part (the assertion beside `PAYLOAD_LIMIT`).
+        let cost = room.as_ref().len() + 3;
         if size + cost > PAYLOAD_LIMIT {
             payloads.push(part(std::mem::take(&mut current))?);
             size = base;
         }
         size += cost;
-        current.push(room);
+        current.push(room.as_ref().to_owned());
     }
-    if !current.is_empty() {
-        payloads.push(part(current)?);
-    }
+    payloads.push(part(current)?);
     Ok(payloads)
+}
+
+/// One notification's payload: `event`, tagged with the sending instance.
+fn envelope(instance: Uuid, event: WireEvent) -> Result<String, AdapterError> {
+    serde_json::to_string(&Envelope { instance, event })
+        .map_err(|error| AdapterError::new("encoding a bus event failed", WireError::from(error)))
 }
 
 /// The sending instance and the event of a notification's payload, re-parsed through
@@ -506,9 +519,7 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_message_bus_contract() {
-        let Some(cluster) = test_database::cluster("the message bus contract") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the message bus contract");
         let test = test_database::fresh(&cluster);
         let url = test.url();
         test_support::contracts::bus::run(|| {
@@ -520,9 +531,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_published_on_one_instance_reaches_the_others_once_in_order() {
-        let Some(cluster) = test_database::cluster("the bus between instances case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the bus between instances case");
         let test = test_database::fresh(&cluster);
         let url = test.url();
         let (a, b) = (bus_on(&test, &url).await, bus_on(&test, &url).await);
@@ -542,13 +551,107 @@ mod tests {
         for seq in 1..=4 {
             assert_eq!(on_a.next().await, Ok(published(seq)), "on A");
         }
+        let shown = format!("{a:?}");
+        assert!(
+            shown.starts_with("PgBus") && shown.contains("listens: 1"),
+            "how many times it listened: {shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_notification_no_portico_sent_tells_subscribers_to_catch_up() {
+        let cluster = test_database::cluster_or_skip!("the unreadable notification case");
+        let test = test_database::fresh(&cluster);
+        let url = test.url();
+        let bus = bus_on(&test, &url).await;
+        let mut subscription = bus.subscribe();
+
+        // Another program, or another version of Portico, on the same channel.
+        test.database
+            .run(|connection| {
+                use diesel::RunQueryDsl as _;
+                diesel::sql_query(format!("NOTIFY {CHANNEL}, 'not an event'")).execute(connection)
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(
+            subscription.next().await,
+            Err(SubscriptionError::Lagged { missed: 0 }),
+            "what it said is lost: catch up from the store"
+        );
+        bus.publish(published(1)).await.unwrap();
+        assert_eq!(
+            subscription.next().await,
+            Ok(published(1)),
+            "and it goes on"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_listener_on_a_chatty_connection_hears_events_between_the_notices() {
+        let cluster = test_database::cluster_or_skip!("the chatty connection case");
+        let test = test_database::fresh(&cluster);
+        // The server sends the listener a notice for every step of every statement.
+        let chatty = PostgresUrl::parse(&format!(
+            "{}?options=-c%20client_min_messages%3Ddebug5",
+            test.url().as_libpq()
+        ))
+        .unwrap();
+        let (a, b) = (
+            bus_on(&test, &test.url()).await,
+            bus_on(&test, &chatty).await,
+        );
+        let mut on_b = b.subscribe();
+
+        a.publish(published(1)).await.unwrap();
+
+        assert_eq!(on_b.next().await, Ok(published(1)));
+    }
+
+    #[tokio::test]
+    async fn a_publish_the_other_instances_cannot_be_told_of_is_an_error_but_this_one_has_it() {
+        let cluster = test_database::cluster_or_skip!("the unreachable notify case");
+        let test = test_database::fresh(&cluster);
+        let url = test.url();
+        // A pool of the bus's own that gives up on a connection at once.
+        let database = PgDatabase::open_within(&url, 1, Duration::from_millis(50)).unwrap();
+        let bus = PgBus::start(&url, database).unwrap();
+        bus.listened(1).await;
+        let mut here = bus.subscribe();
+        test.refuse_connections();
+
+        let outcome = bus.publish(published(1)).await;
+
+        assert!(outcome.is_err(), "the other instances were not told");
+        assert_eq!(here.next().await, Ok(published(1)), "this instance's were");
+    }
+
+    #[tokio::test]
+    async fn a_bus_that_cannot_listen_is_refused_at_start() {
+        let cluster = test_database::cluster_or_skip!("the unreachable listener case");
+        let test = test_database::fresh(&cluster);
+        // A port nothing listens on: the one a listener just gave back.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let nowhere =
+            PostgresUrl::parse(&format!("postgres://postgres@127.0.0.1:{port}/portico")).unwrap();
+
+        let started =
+            PgBus::start_within(&nowhere, test.database.clone(), Duration::from_millis(50));
+
+        let error = started.err();
+        assert!(
+            matches!(error, Some(BusError::NotListening(_))),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]
     async fn a_listener_whose_connection_drops_reconnects_and_says_events_may_be_lost() {
-        let Some(cluster) = test_database::cluster("the bus reconnection case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the bus reconnection case");
         let test = test_database::fresh(&cluster);
         let url = test.url();
         let (a, b) = (bus_on(&test, &url).await, bus_on(&test, &url).await);
@@ -624,19 +727,25 @@ mod tests {
         let mut told = Vec::new();
         for payload in &payloads {
             assert!(payload.len() < 8_000, "PostgreSQL's limit");
-            let (
-                _,
+            let (_, part) = decode(payload).unwrap();
+            // Each part is Ada's presence change for some of the rooms: the part again
+            // with all of them.
+            let json: serde_json::Value = serde_json::from_str(payload).unwrap();
+            let part_rooms: Vec<RoomName> =
+                serde_json::from_value::<Vec<String>>(json["event"]["rooms"].clone())
+                    .unwrap()
+                    .iter()
+                    .map(|name| RoomName::parse(name).unwrap())
+                    .collect();
+            assert_eq!(
+                part,
                 RoomEvent::PresenceChanged {
-                    user,
-                    rooms,
-                    present,
-                },
-            ) = decode(payload).unwrap()
-            else {
-                panic!("a presence change");
-            };
-            assert_eq!((user.id, present), (ada.id, true));
-            told.extend(rooms);
+                    user: ada.clone(),
+                    rooms: part_rooms.clone(),
+                    present: true,
+                }
+            );
+            told.extend(part_rooms);
         }
         assert_eq!(told, rooms, "every room once, in order");
 

@@ -117,9 +117,7 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_login_attempts_contract() {
-        let Some(cluster) = test_database::cluster("the login attempts contract") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the login attempts contract");
         test_support::contracts::login_attempts::run(|| {
             let test = test_database::fresh(&cluster);
             let record = KeptAlive {
@@ -133,9 +131,7 @@ mod tests {
 
     #[tokio::test]
     async fn two_instances_share_one_count_and_old_entries_are_swept() {
-        let Some(cluster) = test_database::cluster("the shared login throttle case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the shared login throttle case");
         let test = test_database::fresh(&cluster);
         // Two instances: two records on the same database, as two processes would have.
         let (a, b) = (

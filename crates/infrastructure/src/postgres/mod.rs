@@ -249,10 +249,19 @@ impl PgDatabase {
     /// # Errors
     /// [`OpenError`] when the server cannot be reached or a migration fails.
     pub fn open(url: &PostgresUrl, pool_size: u32) -> Result<Self, OpenError> {
+        Self::open_within(url, pool_size, CHECKOUT_TIMEOUT)
+    }
+
+    /// [`PgDatabase::open`], giving up on a connection after `checkout_timeout`.
+    fn open_within(
+        url: &PostgresUrl,
+        pool_size: u32,
+        checkout_timeout: Duration,
+    ) -> Result<Self, OpenError> {
         let manager = ConnectionManager::<PgConnection>::new(url.as_libpq());
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
-            .connection_timeout(CHECKOUT_TIMEOUT)
+            .connection_timeout(checkout_timeout)
             .connection_customizer(Box::new(SessionSettings))
             .build(manager)
             .map_err(|source| OpenError::Pool {
@@ -446,7 +455,26 @@ pub(crate) mod test_database {
         TestCluster::from_env(suite)
     }
 
+    /// The test cluster; without one, says that `$suite` did not run and returns from
+    /// the calling test, which passes. A macro, so that the skip stays on the line that
+    /// asks for the cluster: CI always has one, and a `let … else { return; }` would
+    /// leave a line in every PostgreSQL test that only a machine without PostgreSQL runs.
+    macro_rules! cluster_or_skip {
+        ($suite:expr) => {
+            match $crate::postgres::test_database::cluster($suite) {
+                Some(cluster) => cluster,
+                None => return,
+            }
+        };
+    }
+    pub(crate) use cluster_or_skip;
+
     impl TestDatabase {
+        /// Refuses new connections and ends the ones it has.
+        pub(crate) fn refuse_connections(&self) {
+            self.scratch.refuse_connections();
+        }
+
         /// Its URL.
         pub(crate) fn url(&self) -> PostgresUrl {
             PostgresUrl::parse(self.scratch.url()).expect("a PostgreSQL URL")
@@ -501,11 +529,30 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_server_that_cannot_be_reached_is_an_error_that_names_it_without_the_password() {
+        // A port nothing listens on: the one a listener just gave back.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let url =
+            PostgresUrl::parse(&format!("postgres://portico:s3cret@127.0.0.1:{port}/p")).unwrap();
+
+        let opened = PgDatabase::open_within(&url, 1, Duration::from_millis(50));
+
+        let error = opened.err();
+        assert!(matches!(error, Some(OpenError::Pool { .. })), "{error:?}");
+        let said = error.map(|error| error.to_string()).unwrap_or_default();
+        assert!(
+            said.contains(&format!("127.0.0.1:{port}")) && !said.contains("s3cret"),
+            "{said}"
+        );
+    }
+
     #[tokio::test]
     async fn instances_starting_together_migrate_once_and_answer_pings() {
-        let Some(cluster) = test_database::cluster("the start-up migration case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the start-up migration case");
         let scratch = cluster.create_database();
         let url = PostgresUrl::parse(scratch.url()).unwrap();
         // Three instances opening one empty database at once: the advisory lock makes
@@ -523,13 +570,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_database_whose_tables_clash_with_the_migrations_is_refused_with_the_reason() {
+        let cluster = test_database::cluster_or_skip!("the failed migration case");
+        let scratch = cluster.create_database();
+        // Something else's `users` table, where the first migration creates Portico's.
+        scratch.execute("CREATE TABLE users (nickname text)");
+        let url = PostgresUrl::parse(scratch.url()).unwrap();
+
+        let opened = PgDatabase::open(&url, 1);
+
+        let error = opened.err();
+        assert!(
+            matches!(&error, Some(OpenError::Migration(reason)) if reason.contains("users")),
+            "{error:?}"
+        );
+    }
+
     #[tokio::test]
     async fn readiness_needs_a_committed_write() {
         use test_support::contracts::WriteFaults as _;
 
-        let Some(cluster) = test_database::cluster("the readiness case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the readiness case");
         let test = test_database::fresh(&cluster);
         test.database.ping().await.unwrap();
         test.database.fail_commits(true);
@@ -546,9 +608,7 @@ mod tests {
     async fn a_snapshot_read_is_read_only() {
         use diesel::RunQueryDsl as _;
 
-        let Some(cluster) = test_database::cluster("the read snapshot case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the read snapshot case");
         let test = test_database::fresh(&cluster);
         let outcome = test
             .database

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use super::PgDatabase;
 use super::bus::NoRuntime;
+use super::schema::{instances, presence_connections};
 use crate::presence::in_order_asked;
 
 /// How often an instance beats.
@@ -97,6 +98,8 @@ async fn beat(database: PgDatabase, instance: Uuid, mut stop: oneshot::Receiver<
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            // Stopping first: an instance that is stopping does not beat once more.
+            biased;
             _ = &mut stop => break,
             _ = ticks.tick() => {}
         }
@@ -116,8 +119,11 @@ async fn beat(database: PgDatabase, instance: Uuid, mut stop: oneshot::Receiver<
             })
             .await;
         if let Err(error) = beaten {
+            // Converted before the event: its fields are evaluated only when something
+            // subscribes to the log, which no test of this crate does.
+            let error = AdapterError::from(error);
             tracing::warn!(
-                error.cause_chain = ?AdapterError::from(error),
+                error.cause_chain = ?error,
                 "the presence heartbeat failed; this instance's members drop out elsewhere if it goes on"
             );
         }
@@ -246,20 +252,22 @@ impl PresenceRegistry for PgPresence {
                 lock_user(db, user)?;
                 // The instance's row exists before its first beat lands; an existing row
                 // is left alone, so registrations do not queue on it.
-                diesel::sql_query(
-                    "INSERT INTO instances (id, heartbeat_at) VALUES ($1, now()) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind::<SqlUuid, _>(instance)
-                .execute(db)?;
-                let inserted = diesel::sql_query(
-                    "INSERT INTO presence_connections (connection_id, user_id, instance_id, active) \
-                     VALUES ($1, $2, $3, true) ON CONFLICT (connection_id) DO NOTHING",
-                )
-                .bind::<SqlUuid, _>(connection)
-                .bind::<SqlUuid, _>(user)
-                .bind::<SqlUuid, _>(instance)
-                .execute(db)?;
+                diesel::insert_into(instances::table)
+                    .values((
+                        instances::id.eq(instance),
+                        instances::heartbeat_at.eq(diesel::dsl::now),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(db)?;
+                let inserted = diesel::insert_into(presence_connections::table)
+                    .values((
+                        presence_connections::connection_id.eq(connection),
+                        presence_connections::user_id.eq(user),
+                        presence_connections::instance_id.eq(instance),
+                        presence_connections::active.eq(true),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(db)?;
                 if inserted == 0 {
                     return Ok(false);
                 }
@@ -381,9 +389,7 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_presence_registry_contract() {
-        let Some(cluster) = test_database::cluster("the presence registry contract") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the presence registry contract");
         let test = test_database::fresh(&cluster);
         // The contract's users must exist: connections reference them.
         for n in [0xada_u128, 0x6ace] {
@@ -419,11 +425,90 @@ mod tests {
             .unwrap();
     }
 
+    // On tokio's paused clock: a wait in the test ends once everything else is idle
+    // and no tick of the heartbeat is due before it (a database call in flight holds
+    // the clock), so the test knows exactly which beats have happened.
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_that_cannot_be_written_is_tried_again_at_the_next_tick() {
+        use test_support::contracts::WriteFaults as _;
+
+        let cluster = test_database::cluster_or_skip!("the failed heartbeat case");
+        let test = test_database::fresh(&cluster);
+        let instance = Uuid::new_v4();
+        let rows = || {
+            test.database.run(move |db| {
+                instances::table
+                    .filter(instances::id.eq(instance))
+                    .count()
+                    .get_result::<i64>(db)
+            })
+        };
+        test.database.fail_commits(true);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let mut beating = Box::pin(beat(test.database.clone(), instance, stopped));
+
+        // The first beat, at once, fails; the next is a tick away.
+        let early = tokio::time::timeout(HEARTBEAT_INTERVAL / 2, &mut beating).await;
+        assert!(early.is_err(), "the heartbeat goes on");
+        assert_eq!(rows().await.unwrap(), 0, "the failed beat wrote nothing");
+        test.database.fail_commits(false);
+        let later = tokio::time::timeout(HEARTBEAT_INTERVAL, &mut beating).await;
+        assert!(later.is_err(), "the heartbeat goes on");
+        assert_eq!(rows().await.unwrap(), 1, "the next beat wrote the row");
+
+        drop(stop);
+        beating.await;
+        assert_eq!(rows().await.unwrap(), 0, "and the goodbye removed it");
+    }
+
+    #[tokio::test]
+    async fn a_goodbye_that_cannot_be_written_is_not_retried_and_the_row_lapses_instead() {
+        use test_support::contracts::WriteFaults as _;
+
+        let cluster = test_database::cluster_or_skip!("the presence goodbye case");
+        let test = test_database::fresh(&cluster);
+        let instance = Uuid::new_v4();
+        // The instance's row, as its first beat wrote it.
+        test.database
+            .write(move |db| {
+                diesel::insert_into(instances::table)
+                    .values((
+                        instances::id.eq(instance),
+                        instances::heartbeat_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(db)
+            })
+            .await
+            .unwrap();
+        test.database.fail_commits(true);
+        let (stop, stopped) = oneshot::channel::<()>();
+        drop(stop);
+
+        // Stopped before its next beat: it says goodbye, which fails, and ends.
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            beat(test.database.clone(), instance, stopped),
+        )
+        .await
+        .expect("the heartbeat ended");
+
+        test.database.fail_commits(false);
+        let rows = test
+            .database
+            .run(move |db| {
+                instances::table
+                    .filter(instances::id.eq(instance))
+                    .count()
+                    .get_result::<i64>(db)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "the row stays until it lapses");
+    }
+
     #[tokio::test]
     async fn presence_is_cluster_wide_and_a_silent_instance_drops_out() {
-        let Some(cluster) = test_database::cluster("the presence across instances case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the presence across instances case");
         let test = test_database::fresh(&cluster);
         let ada = test.user("ada@example.com").await;
         let (a, b) = (
@@ -436,6 +521,10 @@ mod tests {
         );
 
         assert!(a.register(ada, on_a).await.unwrap(), "first, on A");
+        assert!(
+            format!("{a:?}").starts_with("PgPresence { instance: "),
+            "names its instance: {a:?}"
+        );
         assert!(
             !b.register(ada, on_b).await.unwrap(),
             "not first: she is on A"
@@ -501,9 +590,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_instances_users_are_swept_once_and_only_when_absent_everywhere() {
-        let Some(cluster) = test_database::cluster("the presence sweep case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the presence sweep case");
         let test = test_database::fresh(&cluster);
         let (ada, grace) = (
             test.user("ada@example.com").await,
@@ -557,9 +644,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_sweep_larger_than_a_batch_takes_every_user() {
-        let Some(cluster) = test_database::cluster("the batched presence sweep case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the batched presence sweep case");
         let test = test_database::fresh(&cluster);
         let mut users = Vec::new();
         for n in 0..(2 * SWEEP_BATCH + 7) {

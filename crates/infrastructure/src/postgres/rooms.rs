@@ -578,9 +578,7 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_room_store_contract() {
-        let Some(cluster) = test_database::cluster("the room store contract") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the room store contract");
         ::test_support::contracts::rooms::run(|| {
             let store = test_database::fresh(&cluster).store();
             async move { store }
@@ -589,10 +587,48 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_corrupt_stored_message_or_room_is_an_error_not_a_panic() {
-        let Some(cluster) = test_database::cluster("the corrupt room row case") else {
-            return;
+    async fn a_message_the_database_refuses_is_an_error_and_takes_no_seq() {
+        let cluster = test_database::cluster_or_skip!("the refused message case");
+        let test = test_database::fresh(&cluster);
+        let store = PgRoomStore::new(test.database.clone());
+        let ada = test.user("ada@example.com").await;
+        let general = RoomName::parse("general").unwrap();
+        store
+            .join(&general, ada, ::test_support::contracts::at(0))
+            .await
+            .unwrap();
+        // A rule of the database's own, as an operator's constraint or a trigger would
+        // add one: the insert fails after the room's seq was taken.
+        test.database
+            .run(|connection| {
+                diesel::sql_query(
+                    "ALTER TABLE messages ADD CONSTRAINT no_secrets CHECK (body <> 'secret')",
+                )
+                .execute(connection)
+            })
+            .await
+            .unwrap();
+        let message = |id: &str, body: &str| NewMessage {
+            room: general.clone(),
+            id: domain::MessageId::parse(id).unwrap(),
+            sender: ada,
+            body: domain::MessageBody::parse(body, 1024).unwrap(),
+            created_at: ::test_support::contracts::at(1),
         };
+
+        let refused = store.publish(message("m1", "secret")).await;
+
+        assert!(
+            matches!(refused, Err(RoomAccessError::Adapter(_))),
+            "gave {refused:?}"
+        );
+        let stored = store.publish(message("m2", "hello")).await.unwrap();
+        assert_eq!(stored.message.seq, Seq::new(1), "no gap where it failed");
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_stored_message_or_room_is_an_error_not_a_panic() {
+        let cluster = test_database::cluster_or_skip!("the corrupt room row case");
         let test = test_database::fresh(&cluster);
         let store = PgRoomStore::new(test.database.clone());
         let ada = test.user("ada@example.com").await;

@@ -336,9 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_session_repository_contract() {
-        let Some(cluster) = test_database::cluster("the session repository contract") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the session repository contract");
         ::test_support::contracts::sessions::run(|| {
             let store = test_database::fresh(&cluster).store();
             async move { store }
@@ -348,9 +346,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_user_behind_a_live_session_is_an_error_not_a_panic() {
-        let Some(cluster) = test_database::cluster("the corrupt session user case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the corrupt session user case");
         let test = test_database::fresh(&cluster);
         let repository = PgSessionRepository::new(test.database.clone());
         let ada = test.user("ada@example.com").await;

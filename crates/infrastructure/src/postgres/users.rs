@@ -237,9 +237,7 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_user_repository_contract() {
-        let Some(cluster) = test_database::cluster("the user repository contract") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the user repository contract");
         ::test_support::contracts::users::run(|| {
             let store = test_database::fresh(&cluster).store();
             async move { store }
@@ -249,9 +247,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_row_is_an_error_not_a_panic() {
-        let Some(cluster) = test_database::cluster("the corrupt user row case") else {
-            return;
-        };
+        let cluster = test_database::cluster_or_skip!("the corrupt user row case");
         let test = test_database::fresh(&cluster);
         let repository = PgUserRepository::new(test.database.clone());
         let id = Uuid::new_v4();

@@ -249,7 +249,7 @@ mod tests {
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use diesel::connection::SimpleConnection as _;
 
@@ -369,15 +369,10 @@ mod tests {
 
         assert!(poll_once(waiting.as_mut()).is_pending());
 
-        let state = lock(&lane.shared.state);
         // The held job running or about to, the others queued; the last caller waits
         // outside the queue.
-        assert!(
-            state.jobs.len() <= QUEUED_PER_THREAD,
-            "{}",
-            state.jobs.len()
-        );
-        drop(state);
+        let in_queue = lock(&lane.shared.state).jobs.len();
+        assert!(in_queue <= QUEUED_PER_THREAD, "{in_queue} jobs queued");
         assert_eq!(lane.room.available_permits(), 0);
         release.send(()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -393,19 +388,93 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_the_last_thread_cannot_reconnect_later_callers_hear_no_answer_at_once() {
+        let folder = tempfile::tempdir().unwrap();
+        let connection = connect(&folder.path().join("lane.db"), Synchronous::Normal).unwrap();
+        // The thread holds the way to reconnect until it ends; then this sender goes.
+        let (alive, ended) = std::sync::mpsc::channel::<()>();
+        let reconnect: Reconnect = Arc::new(move || {
+            let _alive = &alive;
+            Err(super::super::ConnectError::Open(
+                diesel::ConnectionError::BadConnection("the disk is gone".to_owned()),
+            ))
+        });
+        let lane = Lane::start("test-lane", vec![connection], &reconnect).unwrap();
+        drop(reconnect);
+
+        let panicked = lane.run(|_| -> u8 { panic!("a bug") }).await;
+
+        assert!(panicked.is_err());
+        assert_eq!(
+            ended.recv_timeout(Duration::from_secs(10)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+            "the thread could not reconnect and ended"
+        );
+        // Rather than queue for a thread that will never come, the next caller is
+        // answered at once.
+        assert!(
+            lane.run(|_| 1).await.is_err(),
+            "a job was queued on no thread"
+        );
+        assert!(format!("{lane:?}").contains("threads: 0"), "{lane:?}");
+    }
+
+    #[test]
+    fn a_thread_that_ends_wakes_a_sleeping_one_only_for_jobs_nobody_else_takes() {
+        // Two threads and a queued job; the one ending was awake. The other sleeps (and
+        // is woken for the job) or is awake too (and takes it without a wake-up).
+        for (other_sleeps, woken) in [(true, 1), (false, 0)] {
+            let shared = Shared {
+                state: Mutex::new(State {
+                    threads: 2,
+                    awake: if other_sleeps { 1 } else { 2 },
+                    idle: usize::from(other_sleeps),
+                    ..State::default()
+                }),
+                wake: Condvar::new(),
+            };
+            lock(&shared.state).jobs.push_back(Box::new(|_| {}));
+
+            end_thread(&shared, lock(&shared.state));
+
+            let state = lock(&shared.state);
+            let story = if other_sleeps { "asleep" } else { "awake" };
+            assert_eq!(state.threads, 1, "the other {story}");
+            assert_eq!(state.notified, woken, "the other {story}: wake-ups");
+            assert_eq!(state.awake, 1, "the other {story}: awake, or on its way");
+            assert!(!state.closed, "the other {story}");
+            assert_eq!(
+                state.jobs.len(),
+                1,
+                "the other {story}: the job waits for it"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn dropping_the_lane_ends_its_threads() {
-        let (lane, _folder) = lane(2);
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("lane.db");
+        // Each thread holds the way to reconnect until it ends; the last to end drops
+        // this sender, which the test hears.
+        let (alive, ended) = std::sync::mpsc::channel::<()>();
+        let reconnect: Reconnect = Arc::new(move || {
+            let _alive = &alive;
+            connect(&path, Synchronous::Normal)
+        });
+        let connections = (0..2).map(|_| reconnect().unwrap()).collect();
+        let lane = Lane::start("test-lane", connections, &reconnect).unwrap();
+        drop(reconnect);
         let shared = Arc::clone(&lane.shared);
         assert_eq!(lane.run(|_| 7).await.unwrap(), 7);
 
         drop(lane);
 
-        // The threads hold the lane's state until they end.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Arc::strong_count(&shared) > 1 {
-            assert!(Instant::now() < deadline, "the lane's threads did not end");
-            std::thread::yield_now();
-        }
+        assert_eq!(
+            ended.recv_timeout(Duration::from_secs(10)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+            "the lane's threads ended"
+        );
         assert_eq!(lock(&shared.state).threads, 0);
     }
 }

@@ -259,12 +259,12 @@ impl Database {
         synchronous: Synchronous,
     ) -> Result<Self, OpenError> {
         let path = path.as_path();
-        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(|source| OpenError::CreateFolder {
-                path: folder.to_owned(),
-                source,
-            })?;
-        }
+        // A bare file name's folder is the empty path, which needs no creating.
+        let folder = path.parent().unwrap_or(Path::new(""));
+        std::fs::create_dir_all(folder).map_err(|source| OpenError::CreateFolder {
+            path: folder.to_owned(),
+            source,
+        })?;
         let reconnect: Reconnect = {
             let path = path.to_owned();
             Arc::new(move || connect(&path, synchronous))
@@ -620,13 +620,13 @@ mod tests {
         let write = tokio::spawn(async move {
             database
                 .write(move |connection| {
-                    connection.batch_execute(
+                    let inserted = connection.batch_execute(
                         "INSERT INTO readiness_probe (id, checked_at) \
                          VALUES (1, CURRENT_TIMESTAMP) ON CONFLICT (id) DO NOTHING",
-                    )?;
+                    );
                     let _ = started.send(());
                     let _ = released.recv();
-                    Ok(())
+                    inserted
                 })
                 .await
         });
@@ -655,6 +655,27 @@ mod tests {
             Database::open(&path, 1, Synchronous::Full),
             Err(OpenError::CreateFolder { .. })
         ));
+    }
+
+    #[test]
+    fn a_file_whose_tables_clash_with_the_migrations_is_refused_with_the_reason() {
+        use diesel::Connection as _;
+
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("other.db");
+        // Something else's database, with a `users` table of its own.
+        diesel::sqlite::SqliteConnection::establish(&path.to_string_lossy())
+            .unwrap()
+            .batch_execute("CREATE TABLE users (nickname TEXT)")
+            .unwrap();
+
+        let opened = Database::open(&SqlitePath(path), 1, Synchronous::Full);
+
+        let error = opened.err();
+        assert!(
+            matches!(&error, Some(OpenError::Migration(reason)) if reason.contains("users")),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]

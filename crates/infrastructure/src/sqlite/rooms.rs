@@ -565,6 +565,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_duplicate_whose_original_was_pruned_meanwhile_is_an_error() {
+        // The unique constraint refused the id, then retention removed the original
+        // before it was read back: there is nothing to answer the retry with.
+        let test = test_database::fresh();
+        let store = SqliteRoomStore::new(test.database.clone());
+        let ada = test.user("ada@example.com").await;
+
+        let original = store.original(ada.to_string(), "m-pruned".to_owned()).await;
+
+        let cause = original
+            .err()
+            .and_then(|error| std::error::Error::source(&error).map(ToString::to_string));
+        assert_eq!(cause, Some(OriginalGone.to_string()));
+    }
+
+    #[tokio::test]
     async fn a_corrupt_stored_message_is_an_error_not_a_panic() {
         let test = test_database::fresh();
         let store = SqliteRoomStore::new(test.database.clone());
