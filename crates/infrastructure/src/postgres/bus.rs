@@ -138,11 +138,25 @@ impl PgBus {
         let (stop, stopped) = oneshot::channel();
         let (listening_tx, listening) = watch::channel(0);
         let mut first_listen = listening.clone();
+        // Told once, from the listener's runtime, when it first listens: this call
+        // blocks on it (it runs outside any runtime's worker) instead of polling.
+        let (listens, first_listened) = std::sync::mpsc::sync_channel(1);
         let (url, sender) = (url.as_libpq().to_owned(), local.clone());
         std::thread::Builder::new()
             .name("portico-bus".into())
             .spawn(move || {
-                runtime.block_on(listen(url, sender, instance, listening_tx, stopped));
+                runtime.block_on(async move {
+                    let tell_first = async move {
+                        if first_listen.wait_for(|count| *count > 0).await.is_ok() {
+                            let _ = listens.send(());
+                        }
+                        std::future::pending::<()>().await;
+                    };
+                    tokio::select! {
+                        () = listen(url, sender, instance, listening_tx, stopped) => {}
+                        () = tell_first => {}
+                    }
+                });
             })
             .map_err(BusError::Thread)?;
         // Dropping `stop` on the way out (an error) ends the listener.
@@ -155,13 +169,10 @@ impl PgBus {
                 _stop: stop,
             }),
         };
-        let deadline = std::time::Instant::now() + first_listen_timeout;
-        while *first_listen.borrow_and_update() == 0 {
-            if std::time::Instant::now() >= deadline || first_listen.has_changed().is_err() {
-                return Err(BusError::NotListening(first_listen_timeout));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        // A listener that ended before listening drops the sender: no wait then.
+        first_listened
+            .recv_timeout(first_listen_timeout)
+            .map_err(|_| BusError::NotListening(first_listen_timeout))?;
         Ok(bus)
     }
 
