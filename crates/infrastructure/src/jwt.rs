@@ -337,7 +337,16 @@ mod tests {
         let outcome = JwtAccessTokens::new(settings(&[7; 31]), clock());
         assert!(matches!(outcome, Err(JwtSettingsError::WeakSecret)));
         assert!(JwtAccessTokens::new(settings(&[7; 32]), clock()).is_ok());
-        assert!(!format!("{:?}", settings(SECRET)).contains("portico-test-secret"));
+    }
+
+    #[test]
+    fn the_settings_print_what_an_operator_checks_and_never_the_secret() {
+        let printed = format!("{:?}", settings(SECRET));
+        assert!(!printed.contains("portico-test-secret"), "{printed}");
+        let shown = settings(SECRET);
+        for part in [shown.issuer.as_str(), shown.audience.as_str(), "ttl"] {
+            assert!(printed.contains(part), "{part} missing from {printed}");
+        }
     }
 
     #[test]
