@@ -364,7 +364,8 @@ enum WireError {
 fn encode(instance: Uuid, event: &RoomEvent) -> Result<Vec<String>, AdapterError> {
     let failed = |error: WireError| AdapterError::new("encoding a bus event failed", error);
     let wire = match event {
-        RoomEvent::Published { room, seq } => WireEvent::Published {
+        // The message itself stays in this process: a notification rings only.
+        RoomEvent::Published { room, seq, .. } => WireEvent::Published {
             room: room.as_ref().to_owned(),
             seq: seq.get(),
         },
@@ -446,6 +447,7 @@ fn decode(payload: &str) -> Result<(Uuid, RoomEvent), WireError> {
         WireEvent::Published { room: raw, seq } => RoomEvent::Published {
             room: room(&raw)?,
             seq: Seq::new(seq),
+            message: None,
         },
         WireEvent::MembershipChanged {
             user,
@@ -494,6 +496,7 @@ mod tests {
         RoomEvent::Published {
             room: RoomName::parse("general").unwrap(),
             seq: Seq::new(seq),
+            message: None,
         }
     }
 

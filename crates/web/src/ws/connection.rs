@@ -15,12 +15,15 @@
 //! stays full for [`SLOW_CONSUMER_GRACE`] means the client does not read: the connection
 //! is closed with 4009 and the client resumes from its cursor, losing nothing. A slow
 //! socket holds up only its own connection, never another member's delivery: no lock is
-//! held while anything is sent, each connection reads the store for itself when the bus
-//! rings, and the bus drops events for a subscriber that falls behind (it catches up
-//! from the store).
+//! held while anything is sent, each connection reads the store for itself when it is
+//! owed more than the message an event carries, and the bus drops events for a
+//! subscriber that falls behind (it catches up from the store).
 //!
 //! Delivery follows the seam rule of `application::DeliveryTracker`: subscribe to the
-//! bus first, then read the store; send only what lies above what was sent.
+//! bus first, then read the store; send only what lies above what was sent. A message
+//! the in-process bus carries with its event goes out without a store read when it is
+//! exactly the next one owed, as a frame encoded once and shared by every connection
+//! ([`super::protocol::shared_message_frame`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::{
     ClientFrame, FrameError, MemberView, PresentMemberView, ServerFrame, close_code, decode,
+    shared_message_frame,
 };
 use super::{ConnectionSlot, WsSettings};
 use crate::room_json::{MemberJson, MessageJson};
@@ -50,7 +54,7 @@ const STRIKES: u32 = 3;
 
 /// How long a full outbound queue may take to make room before the connection counts
 /// as a slow consumer (4009). Waiting holds up this connection only: every other one
-/// reads the store for itself, and this one catches up from the store if it falls
+/// has its own queue and position, and this one catches up from the store if it falls
 /// behind the bus meanwhile.
 const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(5);
 
@@ -78,8 +82,9 @@ pub struct Setup {
 /// What the writer task sends.
 #[derive(Debug)]
 enum Outbound {
-    /// A frame of the protocol.
-    Text(String),
+    /// A frame of the protocol; shared with other connections when it is a carried
+    /// message's.
+    Text(bytestring::ByteString),
     /// A heartbeat ping.
     Ping,
     /// The answer to a client's ping.
@@ -324,7 +329,7 @@ impl Connection {
 
     /// Queues `frame`; a full queue ends the connection (slow consumer).
     async fn send<M: serde::Serialize>(&self, frame: &ServerFrame<M>) -> Result<(), End> {
-        self.queue(Outbound::Text(frame.to_text())).await
+        self.queue(Outbound::Text(frame.to_text().into())).await
     }
 
     /// Queues `item` for the writer. A full queue is given [`SLOW_CONSUMER_GRACE`] to
@@ -693,7 +698,14 @@ impl Connection {
     /// An event from the bus.
     async fn event(&mut self, event: Result<RoomEvent, SubscriptionError>) -> Result<(), End> {
         match event {
-            Ok(RoomEvent::Published { room, seq }) => {
+            Ok(RoomEvent::Published { room, seq, message }) => {
+                if let Some(message) =
+                    message.filter(|message| self.tracker.admit_announced(message))
+                {
+                    return self
+                        .queue(Outbound::Text(shared_message_frame(&message)))
+                        .await;
+                }
                 if self.tracker.owed_after(&room, seq).is_none() {
                     return Ok(());
                 }
