@@ -677,8 +677,9 @@ impl OpenConnection {
     }
 
     /// Reads `user`'s rooms, then registers a new connection of theirs as present
-    /// (active). When it is their first, a [`RoomEvent::PresenceChanged`] tells the
-    /// connections following any of their rooms (`presence_join`). The rooms are read
+    /// (active). When it is their first and they belong to any room, a
+    /// [`RoomEvent::PresenceChanged`] tells the connections following any of their rooms
+    /// (`presence_join`). The rooms are read
     /// first so that a failure leaves no connection registered.
     ///
     /// # Errors
@@ -689,7 +690,9 @@ impl OpenConnection {
         let rooms = self.rooms.rooms_of(user.id).await?;
         let connection = ConnectionId::from_uuid(self.ids.new_id());
         let first = self.presence.register(user.id, connection).await?;
-        if first {
+        // A user in no room has no one to tell; the event would still wake every
+        // connection of every instance (seating n new members: n² wake-ups for nothing).
+        if first && !rooms.is_empty() {
             let event = RoomEvent::PresenceChanged {
                 user: Sender::from(user),
                 rooms: names(&rooms),
@@ -725,9 +728,9 @@ impl CloseConnection {
         }
     }
 
-    /// Unregisters `connection` of `user`. When it was their last, a
-    /// [`RoomEvent::PresenceChanged`] tells the connections following any of their
-    /// rooms (`presence_leave`). Returns whether it was the last.
+    /// Unregisters `connection` of `user`. When it was their last and they belong to
+    /// any room, a [`RoomEvent::PresenceChanged`] tells the connections following any
+    /// of their rooms (`presence_leave`). Returns whether it was the last.
     ///
     /// # Errors
     /// [`AdapterError`] when the registry or the store fails; a bus failure is logged,
@@ -741,6 +744,10 @@ impl CloseConnection {
         let last = self.presence.unregister(user.id, connection).await?;
         if last {
             let rooms = self.rooms.rooms_of(user.id).await?;
+            if rooms.is_empty() {
+                // No one to tell (see `OpenConnection::execute`).
+                return Ok(last);
+            }
             let event = RoomEvent::PresenceChanged {
                 user: Sender::from(user),
                 rooms: names(&rooms),
