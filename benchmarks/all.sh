@@ -53,6 +53,8 @@ echo "|---|---|---|"
 if [[ -f $workdir/criterion.out ]]; then
     awk '
         /^Benchmarking / { next }
+        # The change since the last saved run, in per cent: not a figure of this run.
+        /(time|thrpt):.*%/ { next }
         /time:[[:space:]]*\[/ {
             line = $0
             if (line ~ /^[^[:space:]]/) { id = line; sub(/[[:space:]]+time:.*/, "", id) }
