@@ -10,7 +10,8 @@ help:
 	@echo "lint      rustfmt check and clippy with warnings as errors"
 	@echo "deny      dependency policy: licences, banned crates, sources (cargo deny)"
 	@echo "coverage  line coverage with cargo llvm-cov (HTML in target/llvm-cov/html)"
-	@echo "bench     criterion micro-benchmarks"
+	@echo "bench     the whole set, one table at the end: criterion, then bench-http and bench-rooms"
+	@echo "          (benchmarks/all.sh; CRITERION_ARGS, SKIP and the scripts' variables pass through)"
 	@echo "bench-http  wrk on /health/live and /users/me against a fresh release server (needs wrk)"
 	@echo "bench-rooms seat, fan-out and idle WebSockets against a fresh release server (examples/rooms.rs)"
 	@echo "fuzz      the cargo-fuzz targets, 60 s each (nightly and cargo-fuzz needed; docs/testing.md)"
@@ -41,7 +42,7 @@ coverage:
 	cargo llvm-cov report --summary-only
 
 bench:
-	cargo bench --workspace
+	bash benchmarks/all.sh
 
 # A fresh server on a fresh database each time; SECONDS_PER_RUN, CONNECTIONS, SERVER_CPUS,
 # WRK_CPUS and PORTICO_ENV_EXTRA are passed through (see benchmarks/http_wrk.sh).

@@ -247,3 +247,139 @@ async fn a_server_killed_outright_owes_exactly_what_was_not_acked_once_restarted
     second.kill().expect("SIGKILL");
     second.wait().expect("reaped");
 }
+
+/// The real room store, counting its catch-up reads (`messages_after`).
+struct CountingReads {
+    inner: Arc<dyn domain::ports::RoomStore>,
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl domain::ports::RoomStore for CountingReads {
+    async fn join(
+        &self,
+        room: &domain::RoomName,
+        user: domain::UserId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<domain::Joined, domain::ports::AdapterError> {
+        self.inner.join(room, user, at).await
+    }
+
+    async fn leave(
+        &self,
+        room: &domain::RoomName,
+        user: domain::UserId,
+    ) -> Result<(), domain::ports::RoomAccessError> {
+        self.inner.leave(room, user).await
+    }
+
+    async fn rooms_of(
+        &self,
+        user: domain::UserId,
+    ) -> Result<Vec<domain::RoomSummary>, domain::ports::AdapterError> {
+        self.inner.rooms_of(user).await
+    }
+
+    async fn membership(
+        &self,
+        room: &domain::RoomName,
+        user: domain::UserId,
+    ) -> Result<domain::RoomSummary, domain::ports::RoomAccessError> {
+        self.inner.membership(room, user).await
+    }
+
+    async fn members(
+        &self,
+        room: &domain::RoomName,
+    ) -> Result<Vec<domain::UserId>, domain::ports::AdapterError> {
+        self.inner.members(room).await
+    }
+
+    async fn publish(
+        &self,
+        message: domain::NewMessage,
+    ) -> Result<domain::Published, domain::ports::RoomAccessError> {
+        self.inner.publish(message).await
+    }
+
+    async fn history(
+        &self,
+        room: &domain::RoomName,
+        reader: domain::UserId,
+        request: domain::HistoryRequest,
+    ) -> Result<domain::HistoryPage, domain::ports::RoomAccessError> {
+        self.inner.history(room, reader, request).await
+    }
+
+    async fn messages_after(
+        &self,
+        room: &domain::RoomName,
+        after: domain::Seq,
+        limit: domain::PageLimit,
+    ) -> Result<domain::Replay, domain::ports::AdapterError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.messages_after(room, after, limit).await
+    }
+
+    async fn acknowledge(
+        &self,
+        room: &domain::RoomName,
+        user: domain::UserId,
+        seq: domain::Seq,
+    ) -> Result<domain::Seq, domain::ports::RoomAccessError> {
+        self.inner.acknowledge(room, user, seq).await
+    }
+
+    async fn prune(
+        &self,
+        retention: domain::Retention,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: std::num::NonZeroU32,
+    ) -> Result<u64, domain::ports::AdapterError> {
+        self.inner.prune(retention, now, limit).await
+    }
+}
+
+#[tokio::test]
+async fn members_keeping_up_get_live_messages_without_a_store_read_each() {
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&reads);
+    let app = crate::helpers::spawn_app_wrapping_storage(move |storage| {
+        infrastructure::storage::Storage {
+            rooms: Arc::new(CountingReads {
+                inner: storage.rooms,
+                reads: Arc::clone(&counted),
+            }),
+            ..storage
+        }
+    })
+    .await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        let (_, tokens) = app.signed_in_user().await;
+        let mut socket = app.connect(&tokens.access).await;
+        socket.join("general").await;
+        members.push(socket);
+    }
+    // The publisher is a member too; its own `message` frames are skipped while it
+    // waits for its acks, so it is not among those checked.
+    let (_, tokens) = app.signed_in_user().await;
+    let mut publisher = app.connect(&tokens.access).await;
+    publisher.join("general").await;
+    let reads_once_seated = reads.load(std::sync::atomic::Ordering::SeqCst);
+
+    for n in 1..=5 {
+        publish_acked(&mut publisher, &format!("m-{n}")).await;
+    }
+    for member in &mut members {
+        let messages = member.messages(5).await;
+        assert_eq!(seqs(&messages), [1, 2, 3, 4, 5], "each once, in order");
+    }
+
+    assert_eq!(
+        reads.load(std::sync::atomic::Ordering::SeqCst),
+        reads_once_seated,
+        "15 deliveries, each the next one owed: the message came with its event, not from \
+         a read per member"
+    );
+}

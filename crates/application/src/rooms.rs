@@ -426,9 +426,12 @@ impl Publish {
         if published.duplicate {
             tracing::info!(seq = %message.seq, "duplicate publish answered with the original");
         } else {
+            // The stored message rides along, so that this process's connections owed
+            // exactly it send it without reading it back from the store.
             let event = RoomEvent::Published {
                 room: message.room.clone(),
                 seq: message.seq,
+                message: Some(Arc::new(message.clone())),
             };
             announce(self.bus.as_ref(), event).await;
         }
@@ -674,8 +677,9 @@ impl OpenConnection {
     }
 
     /// Reads `user`'s rooms, then registers a new connection of theirs as present
-    /// (active). When it is their first, a [`RoomEvent::PresenceChanged`] tells the
-    /// connections following any of their rooms (`presence_join`). The rooms are read
+    /// (active). When it is their first and they belong to any room, a
+    /// [`RoomEvent::PresenceChanged`] tells the connections following any of their rooms
+    /// (`presence_join`). The rooms are read
     /// first so that a failure leaves no connection registered.
     ///
     /// # Errors
@@ -686,7 +690,9 @@ impl OpenConnection {
         let rooms = self.rooms.rooms_of(user.id).await?;
         let connection = ConnectionId::from_uuid(self.ids.new_id());
         let first = self.presence.register(user.id, connection).await?;
-        if first {
+        // A user in no room has no one to tell; the event would still wake every
+        // connection of every instance (seating n new members: n² wake-ups for nothing).
+        if first && !rooms.is_empty() {
             let event = RoomEvent::PresenceChanged {
                 user: Sender::from(user),
                 rooms: names(&rooms),
@@ -722,9 +728,9 @@ impl CloseConnection {
         }
     }
 
-    /// Unregisters `connection` of `user`. When it was their last, a
-    /// [`RoomEvent::PresenceChanged`] tells the connections following any of their
-    /// rooms (`presence_leave`). Returns whether it was the last.
+    /// Unregisters `connection` of `user`. When it was their last and they belong to
+    /// any room, a [`RoomEvent::PresenceChanged`] tells the connections following any
+    /// of their rooms (`presence_leave`). Returns whether it was the last.
     ///
     /// # Errors
     /// [`AdapterError`] when the registry or the store fails; a bus failure is logged,
@@ -738,6 +744,10 @@ impl CloseConnection {
         let last = self.presence.unregister(user.id, connection).await?;
         if last {
             let rooms = self.rooms.rooms_of(user.id).await?;
+            if rooms.is_empty() {
+                // No one to tell (see `OpenConnection::execute`).
+                return Ok(last);
+            }
             let event = RoomEvent::PresenceChanged {
                 user: Sender::from(user),
                 rooms: names(&rooms),
@@ -857,6 +867,9 @@ impl SetConnectionState {
 /// - `seq` at or below what was sent: the message went out already (a replay read it
 ///   before its event arrived) — nothing to do ([`DeliveryTracker::owed_after`] is
 ///   `None`);
+/// - exactly one above, with the stored message in the event (an in-process bus):
+///   send that message, no store read ([`DeliveryTracker::admit_announced`]): it *is*
+///   what a read above what was sent would return first;
 /// - above: read the store from what was sent ([`CatchUp`]) and admit what comes back,
 ///   page by page while [`Replay::has_more`].
 ///
@@ -918,6 +931,28 @@ impl DeliveryTracker {
     #[must_use]
     pub fn owed_after(&self, room: &RoomName, announced: Seq) -> Option<Seq> {
         self.sent(room).filter(|sent| announced > *sent)
+    }
+
+    /// Whether `message`, announced by the bus with its event, is the next one owed in
+    /// its room: the room is followed and `message.seq` is exactly one above what was
+    /// sent. If so it is recorded as sent and the caller sends it without reading the
+    /// store. Otherwise nothing changes and the caller reads the store
+    /// ([`DeliveryTracker::owed_after`]): the connection is behind (a replay stopped
+    /// short, events were dropped), ahead (a replay read it already), or a gap lies
+    /// between (messages of a deleted account), and only the store knows what lies in
+    /// between.
+    ///
+    /// Why exactly one above is enough: `seq`s are assigned in order, and the message
+    /// came from the store that assigned `message.seq`, so nothing can lie between what
+    /// was sent and it.
+    pub fn admit_announced(&mut self, message: &Message) -> bool {
+        match self.sent.get_mut(&message.room) {
+            Some(sent) if message.seq.since(*sent) == 1 => {
+                *sent = message.seq;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Of `messages` read for `room` (ascending, as the store answers), those to send:

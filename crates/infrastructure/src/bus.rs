@@ -82,6 +82,7 @@ mod tests {
         RoomEvent::Published {
             room: RoomName::parse("general").unwrap(),
             seq: Seq::new(seq),
+            message: None,
         }
     }
 

@@ -62,6 +62,12 @@ pub struct MessageJson {
 
 impl From<Message> for MessageJson {
     fn from(message: Message) -> Self {
+        Self::from(&message)
+    }
+}
+
+impl From<&Message> for MessageJson {
+    fn from(message: &Message) -> Self {
         Self {
             room: message.room.to_string(),
             seq: message.seq.get(),

@@ -51,7 +51,8 @@ impl Rooms {
         store
     }
 
-    /// Someone publishes in `name`: its next message is stored, and this is its event.
+    /// Someone publishes in `name`: its next message is stored, and this is its event
+    /// as a broker carries it (room and seq only).
     fn publish(&self, name: &str) -> RoomEvent {
         let mut state = self.0.lock().unwrap();
         let last_seq = state.last_seq.entry(room(name)).or_default();
@@ -59,6 +60,20 @@ impl Rooms {
         RoomEvent::Published {
             room: room(name),
             seq: Seq::new(*last_seq),
+            message: None,
+        }
+    }
+
+    /// The same, with the event as the in-process bus carries it: the stored message
+    /// along.
+    fn publish_carrying(&self, name: &str) -> RoomEvent {
+        match self.publish(name) {
+            RoomEvent::Published { room, seq, .. } => RoomEvent::Published {
+                message: Some(Arc::new(message_in(&room, seq.get()))),
+                room,
+                seq,
+            },
+            other => other,
         }
     }
 
@@ -147,8 +162,13 @@ impl<'a> Connection<'a> {
     /// Acts on what the bus says.
     async fn hear(&mut self, heard: Result<RoomEvent, SubscriptionError>) {
         match heard {
-            Ok(RoomEvent::Published { room, seq }) => {
-                if let Some(after) = self.tracker.owed_after(&room, seq) {
+            Ok(RoomEvent::Published { room, seq, message }) => {
+                if let Some(message) =
+                    message.filter(|message| self.tracker.admit_announced(message))
+                {
+                    self.sent
+                        .push((message.room.to_string(), message.seq.get()));
+                } else if let Some(after) = self.tracker.owed_after(&room, seq) {
                     self.catch_up(&room, after).await;
                 }
             }
@@ -564,4 +584,113 @@ fn following_again_restarts_from_the_position_given() {
         tracker.owed_after(&general(), Seq::new(8)),
         Some(Seq::new(2))
     );
+}
+
+#[tokio::test]
+async fn a_message_carried_by_its_event_to_a_connection_owed_only_it_is_sent_without_a_read() {
+    let store = Rooms::with(&[("general", 2)]);
+    let mut mocks = Mocks::new();
+    store.serve(&mut mocks);
+    ada_is_a_member(&mut mocks, &store, "general", 2);
+    let use_cases = mocks.use_cases();
+    let mut adas_phone = Connection::of(ADA, &use_cases);
+    let joined = use_cases
+        .join_room
+        .execute(ADA, general(), None)
+        .await
+        .unwrap();
+    adas_phone.follow(joined).await;
+    let reads_after_joining = store.reads();
+
+    for _ in 0..3 {
+        let event = store.publish_carrying("general");
+        adas_phone.hear(Ok(event)).await;
+    }
+
+    assert_eq!(
+        adas_phone.sent,
+        in_general([3, 4, 5]),
+        "each once, in order"
+    );
+    assert_eq!(
+        store.reads(),
+        reads_after_joining,
+        "each was exactly the next one owed: no store read"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_behind_what_an_event_carries_reads_the_store_rather_than_skip() {
+    let store = Rooms::with(&[("general", 2)]);
+    let mut mocks = Mocks::new();
+    store.serve(&mut mocks);
+    ada_is_a_member(&mut mocks, &store, "general", 2);
+    let use_cases = mocks.use_cases();
+    let mut adas_phone = Connection::of(ADA, &use_cases);
+    let joined = use_cases
+        .join_room
+        .execute(ADA, general(), None)
+        .await
+        .unwrap();
+    adas_phone.follow(joined).await;
+
+    // The event of 3 is lost (a lag); 4's arrives carrying 4, which is not the next
+    // one owed.
+    store.publish_carrying("general");
+    let fourth = store.publish_carrying("general");
+    adas_phone.hear(Ok(fourth)).await;
+    let fifth = store.publish_carrying("general");
+    adas_phone.hear(Ok(fifth)).await;
+
+    assert_eq!(
+        adas_phone.sent,
+        in_general([3, 4, 5]),
+        "3 read, not skipped"
+    );
+    assert_eq!(
+        store.reads().last(),
+        Some(&("general".into(), 2)),
+        "one read above what was sent, then 5 came with its event"
+    );
+}
+
+#[tokio::test]
+async fn a_carried_message_a_replay_sent_already_is_not_sent_again() {
+    let store = Rooms::with(&[("general", 4)]);
+    let mut mocks = Mocks::new();
+    store.serve(&mut mocks);
+    ada_is_a_member(&mut mocks, &store, "general", 4);
+    let use_cases = mocks.use_cases();
+    let mut adas_phone = Connection::of(ADA, &use_cases);
+
+    // 5 is published just before the join's replay reads the store: the replay sends
+    // it, and its event, carrying it, arrives after.
+    let fifth = store.publish_carrying("general");
+    let joined = use_cases
+        .join_room
+        .execute(ADA, general(), Some(Seq::new(3)))
+        .await
+        .unwrap();
+    adas_phone.follow(joined).await;
+    adas_phone.hear(Ok(fifth)).await;
+
+    assert_eq!(adas_phone.sent, in_general([4, 5]), "5 once");
+}
+
+#[test]
+fn only_the_next_message_owed_in_a_followed_room_is_admitted_as_announced() {
+    let mut tracker = DeliveryTracker::new();
+    tracker.follow(general(), Seq::new(4));
+    let cases = [
+        (message_in(&room("random"), 5), false, "a room not followed"),
+        (message_in(&general(), 4), false, "sent already"),
+        (message_in(&general(), 6), false, "5 lies between"),
+        (message_in(&general(), 5), true, "the next one"),
+        (message_in(&general(), 5), false, "now sent"),
+        (message_in(&general(), 6), true, "then the one after"),
+    ];
+    for (message, admitted, case) in cases {
+        assert_eq!(tracker.admit_announced(&message), admitted, "{case}");
+    }
+    assert_eq!(tracker.sent(&general()), Some(Seq::new(6)));
 }

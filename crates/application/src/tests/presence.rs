@@ -282,6 +282,45 @@ async fn a_second_connection_is_registered_without_announcement() {
 }
 
 #[tokio::test]
+async fn the_first_and_last_connections_of_a_user_in_no_room_announce_nothing() {
+    let mut mocks = Mocks::new();
+    mocks
+        .rooms
+        .expect_rooms_of()
+        .times(2)
+        .returning(|_| Ok(Vec::new()));
+    mocks
+        .ids
+        .expect_new_id()
+        .times(1)
+        .return_const(LAPTOP.as_uuid());
+    mocks
+        .presence
+        .expect_register()
+        .times(1)
+        .returning(|_, _| Ok(true));
+    mocks
+        .presence
+        .expect_unregister()
+        .times(1)
+        .returning(|_, _| Ok(true));
+    // Every connection of every instance would wake for an event that tells none of
+    // them anything.
+    mocks.bus.expect_publish().never();
+    let use_cases = mocks.use_cases();
+
+    let opened = use_cases.open_connection.execute(&ada()).await.unwrap();
+    let last = use_cases
+        .close_connection
+        .execute(&ada(), LAPTOP)
+        .await
+        .unwrap();
+
+    assert!(opened.first, "still her first connection");
+    assert!(last, "and her last");
+}
+
+#[tokio::test]
 async fn a_connection_whose_rooms_cannot_be_read_is_not_registered() {
     let mut mocks = Mocks::new();
     mocks

@@ -3,6 +3,8 @@
 //! with the original and never announced again; a bus that fails is not the sender's
 //! problem.
 
+use std::sync::Arc;
+
 use domain::ports::RoomEvent;
 use domain::{MessageBodyError, MessageId, MessageIdError, Published, Seq};
 use mockall::Sequence;
@@ -76,6 +78,10 @@ async fn a_message_is_stored_before_it_is_announced() {
                 == RoomEvent::Published {
                     room: general(),
                     seq: Seq::new(4),
+                    message: Some(Arc::new(domain::Message {
+                        id: client_id("c-1"),
+                        ..adas_message(4)
+                    })),
                 }
         })
         .times(1)

@@ -2,21 +2,26 @@
 //! something happened in a room.
 //!
 //! The bus is a doorbell, not a mailbox. The store ([`super::RoomStore`]) is the source
-//! of truth; an event says only where to look (`Published { room, seq }`), and whoever
-//! hears it reads the messages from the store. So the bus may be bounded, may drop
-//! events for a subscriber that falls behind (it is told: [`SubscriptionError::Lagged`])
-//! and may lose events while a broker is unreachable: a subscriber catches up from the
-//! store, and a member who missed everything still gets it on their next connection,
-//! from their cursor.
+//! of truth; an event says where to look (`Published { room, seq }`), and whoever hears
+//! it reads the messages from the store. So the bus may be bounded, may drop events for
+//! a subscriber that falls behind (it is told: [`SubscriptionError::Lagged`]) and may
+//! lose events while a broker is unreachable: a subscriber catches up from the store,
+//! and a member who missed everything still gets it on their next connection, from
+//! their cursor.
 //!
-//! The in-process adapter fans out within one process; a PostgreSQL `LISTEN/NOTIFY`
-//! adapter will carry the same events between instances, so an event holds only what
-//! fits in a notification and names no in-memory object.
+//! Within the publishing process an event may also carry the stored message itself
+//! (`Published { message: Some(..) }`), so that a subscriber owed exactly that message
+//! sends it without a store read: one read per published message per process instead
+//! of one per member connection. It is a shortcut, never the only way: an event that
+//! crosses processes (PostgreSQL `LISTEN/NOTIFY`) rings only (`message: None`), and a
+//! subscriber owed more than that one message reads the store as before.
 
 use async_trait::async_trait;
 
 use super::AdapterError;
-use crate::{RoomName, Sender, Seq, SessionId, UserId};
+use std::sync::Arc;
+
+use crate::{Message, RoomName, Sender, Seq, SessionId, UserId};
 
 /// Something that happened that connections must act on: in rooms, or to the session a
 /// connection belongs to.
@@ -31,6 +36,13 @@ pub enum RoomEvent {
         room: RoomName,
         /// The message's position: the room's `last_seq` when it was stored.
         seq: Seq,
+        /// The message as stored, when the event has not left the publishing process:
+        /// shared by every subscriber (one allocation, whatever their number). A
+        /// connection that has sent everything up to `seq - 1` sends it as is
+        /// (`application::DeliveryTracker::admit_announced`); any other reads the store.
+        /// `None` when the event came through a broker, which carries only `room` and
+        /// `seq`.
+        message: Option<Arc<Message>>,
     },
     /// `user` became a member of `room` (`joined: true`) or stopped being one. Every
     /// open connection of the user starts or stops following the room: membership is

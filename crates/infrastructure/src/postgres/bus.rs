@@ -395,7 +395,8 @@ enum WireError {
 /// members of those rooms, so the parts together tell what the whole did).
 fn encode(instance: Uuid, event: &RoomEvent) -> Result<Vec<String>, AdapterError> {
     let wire = match event {
-        RoomEvent::Published { room, seq } => WireEvent::Published {
+        // The message itself stays in this process: a notification rings only.
+        RoomEvent::Published { room, seq, .. } => WireEvent::Published {
             room: room.as_ref().to_owned(),
             seq: seq.get(),
         },
@@ -470,6 +471,7 @@ fn decode(payload: &str) -> Result<(Uuid, RoomEvent), WireError> {
         WireEvent::Published { room: raw, seq } => RoomEvent::Published {
             room: room(&raw)?,
             seq: Seq::new(seq),
+            message: None,
         },
         WireEvent::MembershipChanged {
             user,
@@ -518,6 +520,7 @@ mod tests {
         RoomEvent::Published {
             room: RoomName::parse("general").unwrap(),
             seq: Seq::new(seq),
+            message: None,
         }
     }
 

@@ -5,9 +5,10 @@
 //! an event makes its case wait for ever: the case is named on standard error first.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use domain::ports::{MessageBus, RoomEvent};
-use domain::{RoomName, Seq, UserId};
+use domain::{Message, MessageBody, MessageId, RoomName, Sender, Seq, UserId};
 use uuid::Uuid;
 
 /// Runs every case of the contract against buses made by `fresh`.
@@ -25,6 +26,8 @@ where
     a_subscription_gets_only_what_is_published_after_it(fresh().await.as_ref()).await;
     eprintln!("MessageBus contract: publishing with no subscriber is not an error");
     publishing_with_no_subscriber_is_not_an_error(fresh().await.as_ref()).await;
+    eprintln!("MessageBus contract: this process's subscribers get the message an event carries");
+    this_processs_subscribers_get_the_message_an_event_carries(fresh().await.as_ref()).await;
 }
 
 /// Message `seq` was published in "general".
@@ -32,6 +35,7 @@ fn published(seq: u64) -> RoomEvent {
     RoomEvent::Published {
         room: RoomName::parse("general").unwrap(),
         seq: Seq::new(seq),
+        message: None,
     }
 }
 
@@ -78,4 +82,40 @@ async fn publishing_with_no_subscriber_is_not_an_error(bus: &dyn MessageBus) {
     let mut subscription = bus.subscribe();
     bus.publish(published(2)).await.unwrap();
     assert_eq!(subscription.next().await, Ok(published(2)));
+}
+
+/// Subscribers in the publishing process read no store for a message they are owed
+/// next: the message must reach them with its event, the same allocation for all.
+async fn this_processs_subscribers_get_the_message_an_event_carries(bus: &dyn MessageBus) {
+    let mut first = bus.subscribe();
+    let mut second = bus.subscribe();
+    let message = Arc::new(Message {
+        room: RoomName::parse("general").unwrap(),
+        seq: Seq::new(1),
+        id: MessageId::parse("m-1").unwrap(),
+        sender: Sender {
+            id: UserId::from_uuid(Uuid::from_u128(0xada)),
+            first_name: crate::fixtures::name("Ada"),
+            last_name: crate::fixtures::name("Lovelace"),
+        },
+        body: MessageBody::parse("hello", 100).unwrap(),
+        created_at: crate::fixtures::now(),
+    });
+    bus.publish(RoomEvent::Published {
+        room: message.room.clone(),
+        seq: message.seq,
+        message: Some(Arc::clone(&message)),
+    })
+    .await
+    .unwrap();
+
+    for subscription in [&mut first, &mut second] {
+        match subscription.next().await {
+            Ok(RoomEvent::Published {
+                message: Some(carried),
+                ..
+            }) => assert!(Arc::ptr_eq(&carried, &message), "shared, not copied"),
+            other => panic!("expected the published message with its event, got {other:?}"),
+        }
+    }
 }

@@ -380,11 +380,11 @@ async fn a_published_message_is_a_201_with_the_stored_message_and_reaches_the_bu
         .bus
         .expect_publish()
         .withf(|event| {
-            *event
-                == RoomEvent::Published {
-                    room: general(),
-                    seq: Seq::new(4),
-                }
+            matches!(
+                event,
+                RoomEvent::Published { room, seq, message: Some(message) }
+                    if *room == general() && *seq == Seq::new(4) && message.seq == Seq::new(4)
+            )
         })
         .times(1)
         .returning(|_| Ok(()));

@@ -3,10 +3,16 @@
 //! domain values, or refused with a [`FrameError`] whose `code` and `ref` the connection
 //! sends back in an `error` frame; the connection stays usable either way.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use bytestring::ByteString;
 use chrono::{DateTime, Utc};
-use domain::{MessageBody, MessageId, RoomName, Seq};
+use domain::{Message, MessageBody, MessageId, RoomName, Seq};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::room_json::MessageJson;
 
 /// Close codes (RFC 6455 §7.4 and SPEC §5's application codes).
 pub mod close_code {
@@ -348,6 +354,52 @@ impl<M: Serialize> ServerFrame<M> {
     }
 }
 
+/// How many `message` frames each worker thread keeps encoded: more than one, so that
+/// connections following several busy rooms (each handles its events in turn) do not
+/// evict one another's frames.
+const SHARED_FRAMES: usize = 4;
+
+thread_local! {
+    /// The `message` frames last encoded on this thread, each with the message it
+    /// encodes. Holding the `Arc` keeps the message alive, so a pointer match is the
+    /// same message, never a reused address.
+    static SHARED: RefCell<SharedFrames> = const { RefCell::new(SharedFrames { frames: Vec::new(), next: 0 }) };
+}
+
+struct SharedFrames {
+    frames: Vec<(Arc<Message>, ByteString)>,
+    next: usize,
+}
+
+/// The `message` frame of a message the bus carried with its event, for one of the
+/// many connections it is delivered to. The same `Arc` reaches every connection of the
+/// process, so the frame is encoded once per worker thread and the text shared (a
+/// `ByteString` clone is a reference count), not serialised again per member.
+#[must_use]
+pub fn shared_message_frame(message: &Arc<Message>) -> ByteString {
+    SHARED.with(|shared| {
+        let mut shared = shared.borrow_mut();
+        if let Some((_, text)) = shared
+            .frames
+            .iter()
+            .find(|(encoded, _)| Arc::ptr_eq(encoded, message))
+        {
+            return text.clone();
+        }
+        let text =
+            ByteString::from(ServerFrame::Message(MessageJson::from(message.as_ref())).to_text());
+        let entry = (Arc::clone(message), text.clone());
+        let slot = shared.next;
+        if shared.frames.len() < SHARED_FRAMES {
+            shared.frames.push(entry);
+        } else {
+            shared.frames[slot] = entry;
+        }
+        shared.next = (slot + 1) % SHARED_FRAMES;
+        text
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -563,5 +615,51 @@ mod tests {
             let sent: Value = serde_json::from_str(&text).unwrap();
             assert_eq!(sent, expected, "{frame:?}");
         }
+    }
+
+    fn adas_message(seq: u64) -> Arc<Message> {
+        Arc::new(Message {
+            room: room("general"),
+            seq: Seq::new(seq),
+            id: MessageId::parse("m-1").unwrap(),
+            sender: domain::Sender {
+                id: domain::UserId::from_uuid(uuid::Uuid::nil()),
+                first_name: test_support::name("Ada"),
+                last_name: test_support::name("Lovelace"),
+            },
+            body: MessageBody::parse("hello", LIMIT).unwrap(),
+            created_at: test_support::now(),
+        })
+    }
+
+    #[test]
+    fn a_carried_message_is_encoded_once_per_thread_and_its_frame_shared() {
+        let messages: Vec<Arc<Message>> =
+            (1..=SHARED_FRAMES as u64 + 1).map(adas_message).collect();
+        let first = shared_message_frame(&messages[0]);
+
+        let expected = ServerFrame::Message(MessageJson::from(messages[0].as_ref())).to_text();
+        assert_eq!(
+            &*first, expected,
+            "the frame a connection would encode itself"
+        );
+        let again = shared_message_frame(&messages[0]);
+        assert_eq!(again.as_ptr(), first.as_ptr(), "the same text, not a copy");
+
+        let equal_but_another = adas_message(1);
+        let separate = shared_message_frame(&equal_but_another);
+        assert_eq!(separate, first, "equal content encodes equally");
+        assert_ne!(
+            separate.as_ptr(),
+            first.as_ptr(),
+            "another message is encoded anew"
+        );
+
+        for message in &messages[1..] {
+            let frame: Value = serde_json::from_str(&shared_message_frame(message)).unwrap();
+            assert_eq!(frame["seq"], json!(message.seq.get()), "each its own frame");
+        }
+        let evicted = shared_message_frame(&messages[0]);
+        assert_eq!(evicted, first, "still right once evicted and encoded again");
     }
 }
