@@ -152,6 +152,20 @@ pub(crate) fn last_doomed(up_to: i64, oldest: i64, allowance: i64) -> i64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_age_rule_removes_everything_before_the_first_young_message() {
+        assert_eq!(removed_by_age(10, Some(4)), 3, "1 to 3 are old");
+        assert_eq!(removed_by_age(10, Some(1)), 0, "nothing is old");
+        assert_eq!(removed_by_age(10, None), 10, "everything is old");
+    }
+
+    #[test]
+    fn a_pruning_step_takes_at_most_its_allowance_from_the_oldest_on() {
+        assert_eq!(last_doomed(100, 5, 3), 7, "5, 6 and 7: three messages");
+        assert_eq!(last_doomed(6, 5, 3), 6, "no further than the rules say");
+        assert_eq!(last_doomed(100, 5, 1), 5, "one message");
+    }
+
     /// A field's name, and how to corrupt it in a sound row.
     type Corruption = (&'static str, fn(&mut MessageParts<'static>));
 
