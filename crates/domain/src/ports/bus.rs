@@ -16,11 +16,11 @@
 //! crosses processes (PostgreSQL `LISTEN/NOTIFY`) rings only (`message: None`), and a
 //! subscriber owed more than that one message reads the store as before.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::AdapterError;
-use std::sync::Arc;
-
 use crate::{Message, RoomName, Sender, Seq, SessionId, UserId};
 
 /// Something that happened that connections must act on: in rooms, or to the session a
