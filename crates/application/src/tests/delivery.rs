@@ -130,6 +130,17 @@ impl<'a> Connection<'a> {
         }
     }
 
+    /// Joins "general" from `since` (its end when `None`) and sends what the join owes.
+    async fn join_general(&mut self, since: Option<Seq>) {
+        let joined = self
+            .use_cases
+            .join_room
+            .execute(self.user, general(), since)
+            .await
+            .unwrap();
+        self.follow(joined).await;
+    }
+
     /// Follows the room a join or a resume answered and sends what it is owed there.
     async fn follow(&mut self, joined: JoinedRoom) {
         let room = joined.room().clone();
@@ -239,6 +250,16 @@ fn ada_is_a_member(mocks: &mut Mocks, store: &Rooms, name: &'static str, cursor:
         });
 }
 
+/// "general" holding `held` messages, Ada a member with her cursor at its end, and the
+/// use cases over them.
+fn adas_general(held: u64) -> (Rooms, UseCases) {
+    let store = Rooms::with(&[("general", held)]);
+    let mut mocks = Mocks::new();
+    store.serve(&mut mocks);
+    ada_is_a_member(&mut mocks, &store, "general", held);
+    (store, mocks.use_cases())
+}
+
 fn in_general(seqs: impl IntoIterator<Item = u64>) -> Vec<(String, u64)> {
     seqs.into_iter()
         .map(|seq| ("general".into(), seq))
@@ -247,22 +268,13 @@ fn in_general(seqs: impl IntoIterator<Item = u64>) -> Vec<(String, u64)> {
 
 #[tokio::test]
 async fn a_message_announced_while_a_join_replays_is_sent_once() {
-    let store = Rooms::with(&[("general", 4)]);
-    let mut mocks = Mocks::new();
-    store.serve(&mut mocks);
-    ada_is_a_member(&mut mocks, &store, "general", 4);
-    let use_cases = mocks.use_cases();
+    let (store, use_cases) = adas_general(4);
     let mut adas_phone = Connection::of(ADA, &use_cases);
 
     // The phone subscribed to the bus when it opened. Grace publishes 5 just before
     // Ada's join reads the store: the replay includes 5, and its event arrives after.
     let fifth = store.publish("general");
-    let joined = use_cases
-        .join_room
-        .execute(ADA, general(), Some(Seq::new(3)))
-        .await
-        .unwrap();
-    adas_phone.follow(joined).await;
+    adas_phone.join_general(Some(Seq::new(3))).await;
     adas_phone.hear(Ok(fifth)).await;
     let sixth = store.publish("general");
     adas_phone.hear(Ok(sixth)).await;
@@ -281,11 +293,7 @@ async fn a_message_announced_while_a_join_replays_is_sent_once() {
 
 #[tokio::test]
 async fn a_long_replay_is_read_page_by_page_and_what_was_announced_meanwhile_is_not_sent_again() {
-    let store = Rooms::with(&[("general", 0)]);
-    let mut mocks = Mocks::new();
-    store.serve(&mut mocks);
-    ada_is_a_member(&mut mocks, &store, "general", 0);
-    let use_cases = mocks.use_cases();
+    let (store, use_cases) = adas_general(0);
     let mut adas_phone = Connection::of(ADA, &use_cases);
 
     let announced: Vec<RoomEvent> = (1..=5).map(|_| store.publish("general")).collect();
@@ -309,18 +317,9 @@ async fn a_long_replay_is_read_page_by_page_and_what_was_announced_meanwhile_is_
 
 #[tokio::test]
 async fn announcements_lost_or_merged_are_made_good_by_the_next_one() {
-    let store = Rooms::with(&[("general", 2)]);
-    let mut mocks = Mocks::new();
-    store.serve(&mut mocks);
-    ada_is_a_member(&mut mocks, &store, "general", 2);
-    let use_cases = mocks.use_cases();
+    let (store, use_cases) = adas_general(2);
     let mut adas_phone = Connection::of(ADA, &use_cases);
-    let joined = use_cases
-        .join_room
-        .execute(ADA, general(), None)
-        .await
-        .unwrap();
-    adas_phone.follow(joined).await;
+    adas_phone.join_general(None).await;
 
     // Three messages; the bus delivers only the last announcement.
     store.publish("general");
@@ -388,12 +387,7 @@ async fn a_room_left_elsewhere_is_no_longer_delivered_and_one_joined_elsewhere_i
     ada_is_a_member(&mut mocks, &store, "random", 5);
     let use_cases = mocks.use_cases();
     let mut adas_phone = Connection::of(ADA, &use_cases);
-    let joined = use_cases
-        .join_room
-        .execute(ADA, general(), None)
-        .await
-        .unwrap();
-    adas_phone.follow(joined).await;
+    adas_phone.join_general(None).await;
 
     adas_phone
         .hear(Ok(RoomEvent::MembershipChanged {
@@ -588,18 +582,9 @@ fn following_again_restarts_from_the_position_given() {
 
 #[tokio::test]
 async fn a_message_carried_by_its_event_to_a_connection_owed_only_it_is_sent_without_a_read() {
-    let store = Rooms::with(&[("general", 2)]);
-    let mut mocks = Mocks::new();
-    store.serve(&mut mocks);
-    ada_is_a_member(&mut mocks, &store, "general", 2);
-    let use_cases = mocks.use_cases();
+    let (store, use_cases) = adas_general(2);
     let mut adas_phone = Connection::of(ADA, &use_cases);
-    let joined = use_cases
-        .join_room
-        .execute(ADA, general(), None)
-        .await
-        .unwrap();
-    adas_phone.follow(joined).await;
+    adas_phone.join_general(None).await;
     let reads_after_joining = store.reads();
 
     for _ in 0..3 {
@@ -621,18 +606,9 @@ async fn a_message_carried_by_its_event_to_a_connection_owed_only_it_is_sent_wit
 
 #[tokio::test]
 async fn a_connection_behind_what_an_event_carries_reads_the_store_rather_than_skip() {
-    let store = Rooms::with(&[("general", 2)]);
-    let mut mocks = Mocks::new();
-    store.serve(&mut mocks);
-    ada_is_a_member(&mut mocks, &store, "general", 2);
-    let use_cases = mocks.use_cases();
+    let (store, use_cases) = adas_general(2);
     let mut adas_phone = Connection::of(ADA, &use_cases);
-    let joined = use_cases
-        .join_room
-        .execute(ADA, general(), None)
-        .await
-        .unwrap();
-    adas_phone.follow(joined).await;
+    adas_phone.join_general(None).await;
 
     // The event of 3 is lost (a lag); 4's arrives carrying 4, which is not the next
     // one owed.
@@ -656,22 +632,13 @@ async fn a_connection_behind_what_an_event_carries_reads_the_store_rather_than_s
 
 #[tokio::test]
 async fn a_carried_message_a_replay_sent_already_is_not_sent_again() {
-    let store = Rooms::with(&[("general", 4)]);
-    let mut mocks = Mocks::new();
-    store.serve(&mut mocks);
-    ada_is_a_member(&mut mocks, &store, "general", 4);
-    let use_cases = mocks.use_cases();
+    let (store, use_cases) = adas_general(4);
     let mut adas_phone = Connection::of(ADA, &use_cases);
 
     // 5 is published just before the join's replay reads the store: the replay sends
     // it, and its event, carrying it, arrives after.
     let fifth = store.publish_carrying("general");
-    let joined = use_cases
-        .join_room
-        .execute(ADA, general(), Some(Seq::new(3)))
-        .await
-        .unwrap();
-    adas_phone.follow(joined).await;
+    adas_phone.join_general(Some(Seq::new(3))).await;
     adas_phone.hear(Ok(fifth)).await;
 
     assert_eq!(adas_phone.sent, in_general([4, 5]), "5 once");
