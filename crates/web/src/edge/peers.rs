@@ -96,6 +96,7 @@ mod tests {
             counts.try_acquire(b).is_some(),
             "another address is not affected"
         );
+        assert_eq!(counts.addresses(), 1, "only the first address holds places");
         drop(first);
         let third = counts.try_acquire(a).expect("a place was given back");
         assert_eq!(counts.held_by(a), 2);

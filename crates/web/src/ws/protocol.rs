@@ -526,6 +526,20 @@ mod tests {
                 "bad_request",
                 Some(""),
             ),
+            // Exactly at the limit, and refused for something else: not too large.
+            (
+                json!({"type": "publish", "room": "general", "body": format!("{}\0", "x".repeat(LIMIT - 1)), "id": "m-5"})
+                    .to_string(),
+                "bad_request",
+                Some("m-5"),
+            ),
+            // An id too long to be one is not echoed back.
+            (
+                json!({"type": "publish", "room": "general", "body": "", "id": "i".repeat(domain::MAX_MESSAGE_ID_CHARS + 1)})
+                    .to_string(),
+                "bad_request",
+                None,
+            ),
         ];
         for (sent, code, reference) in cases {
             let refused = decode(&sent, LIMIT);
@@ -537,6 +551,27 @@ mod tests {
             assert!(
                 !error.message.contains("RawFrame") && !error.message.contains("invalid type"),
                 "sent {sent}: {error:?} speaks the protocol's words"
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_missing_a_field_or_holding_an_unknown_one_is_told_which() {
+        for (sent, named) in [
+            (json!({"type": "join"}), "room"),
+            (json!({"type": "ack", "room": "general"}), "seq"),
+            (
+                json!({"type": "join", "room": "general", "loud": true}),
+                "loud",
+            ),
+        ] {
+            let refused = decode(&sent.to_string(), LIMIT);
+            let error = refused
+                .err()
+                .unwrap_or_else(|| panic!("sent {sent}: decoded"));
+            assert!(
+                error.message.contains(&format!("`{named}`")),
+                "sent {sent}: {error:?} names {named}"
             );
         }
     }
@@ -655,11 +690,20 @@ mod tests {
             "another message is encoded anew"
         );
 
-        for message in &messages[1..] {
-            let frame: Value = serde_json::from_str(&shared_message_frame(message)).unwrap();
+        // As many others as the thread keeps: the oldest two go, these stay.
+        let kept: Vec<ByteString> = messages[1..].iter().map(shared_message_frame).collect();
+        for (message, text) in messages[1..].iter().zip(&kept) {
+            let frame: Value = serde_json::from_str(text).unwrap();
             assert_eq!(frame["seq"], json!(message.seq.get()), "each its own frame");
+            assert_eq!(
+                shared_message_frame(message).as_ptr(),
+                text.as_ptr(),
+                "seq {} is still shared",
+                message.seq
+            );
         }
         let evicted = shared_message_frame(&messages[0]);
         assert_eq!(evicted, first, "still right once evicted and encoded again");
+        assert_ne!(evicted.as_ptr(), first.as_ptr(), "the oldest was evicted");
     }
 }
