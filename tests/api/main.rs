@@ -21,3 +21,4 @@ mod storage_failures;
 mod tokens;
 mod trusted_devices;
 mod websocket;
+mod ws_transport;

@@ -16,6 +16,7 @@
 pub mod connection;
 mod peers;
 pub mod server;
+mod upgraded;
 
 use std::cell::Cell;
 use std::io;

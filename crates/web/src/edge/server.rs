@@ -8,6 +8,7 @@
 //!   (`Content-Length` with `Transfer-Encoding`, RFC 9112 §6.1) and ends the connection;
 //! - each connection's **I/O** wrapped ([`Connection`]), and a cap per peer address.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -15,13 +16,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_http::body::{BoxBody, EitherBody};
+use actix_codec::Framed;
+use actix_http::body::{BoxBody, EitherBody, MessageBody};
 use actix_http::error::DispatchError;
+use actix_http::h1::Codec;
 use actix_http::{HttpMessage as _, HttpService, Request, Response};
 use actix_server::Server;
 use actix_service::{
-    IntoServiceFactory as _, Service, ServiceFactoryExt as _, apply_fn_factory, fn_service,
-    map_config,
+    IntoServiceFactory as _, Service, ServiceFactory, ServiceFactoryExt as _, apply_fn_factory,
+    fn_factory, fn_service, map_config,
 };
 use actix_web::dev::AppConfig;
 use actix_web::http::header::{self, HeaderMap};
@@ -30,6 +33,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
 use super::connection::{Connection, ConnectionControl};
+use super::upgraded;
 use super::{Edge, PeerCounts};
 use crate::error::{ApiError, Problem};
 use crate::state::{HttpSettings, UseCases};
@@ -245,6 +249,41 @@ fn too_many_connections() -> Vec<u8> {
     answer
 }
 
+/// The service taking over the connections whose request asks to switch protocols: a
+/// new one per worker, each calling its own instance of `app`.
+fn upgrades<F, B>(
+    app: F,
+) -> impl ServiceFactory<
+    (Request, Framed<Connection, Codec>),
+    Config = (),
+    Response = (),
+    Error = Infallible,
+    InitError = (),
+>
+where
+    F: ServiceFactory<
+            Request,
+            Config = (),
+            Response = Response<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    let app = Rc::new(app);
+    fn_factory(move || {
+        let starting = app.new_service(());
+        async move {
+            let app = Rc::new(starting.await?);
+            Ok(fn_service(
+                move |(request, framed): (Request, Framed<Connection, Codec>)| {
+                    upgraded::take_over(Rc::clone(&app), request, framed)
+                },
+            ))
+        }
+    })
+}
+
 /// Serves the app on `listener` until the returned server is stopped.
 ///
 /// # Errors
@@ -270,10 +309,18 @@ pub fn serve(
         .disable_signals()
         .listen("portico", listener, move || {
             let settings = edge.settings();
-            let app = crate::app(use_cases.clone(), http.clone()).into_factory();
             // The app reads no server name or address from its config: `Host` is read
             // from each request. actix-web's own constructor for it is private.
-            let app = map_config(app, |()| AppConfig::default());
+            let app = map_config(
+                crate::app(use_cases.clone(), http.clone()).into_factory(),
+                |()| AppConfig::default(),
+            );
+            // A second instance of the app answers the requests to switch protocols,
+            // on the connections taken over from the dispatcher (`upgraded`).
+            let upgrade_app = map_config(
+                crate::app(use_cases.clone(), http.clone()).into_factory(),
+                |()| AppConfig::default(),
+            );
             let http_service = HttpService::build()
                 .keep_alive(settings.keep_alive)
                 .client_request_timeout(settings.head_timeout)
@@ -285,6 +332,7 @@ pub fn serve(
                 .expect(fn_service(move |request: Request| {
                     check_expectation(body_limit, request)
                 }))
+                .upgrade(upgrades(apply_fn_factory(upgrade_app, guard)))
                 .h1(apply_fn_factory(app, guard));
             let edge = Arc::clone(&edge);
             let peers = Arc::clone(&peers);
