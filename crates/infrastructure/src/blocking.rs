@@ -1,21 +1,107 @@
-//! The door for CPU-heavy work: a bounded lane onto tokio's blocking pool.
+//! The door for CPU-heavy work: a bounded lane onto threads of its own, which run below
+//! the priority of the threads answering requests.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use domain::ports::AdapterError;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-/// Runs CPU-bound closures (password hashing) on the blocking pool, at most `capacity`
+/// How much lower the lane's threads run than the rest of the process, as a nice
+/// increment. Under contention Linux then gives a thread answering requests about nine
+/// times the CPU of a hashing thread (scheduler weights 1,024 against 110), so a login
+/// storm no longer stretches the latency of every other request; with cores to spare
+/// the hashes still get all of them (`docs/benchmarks.md`, the flood).
+const LANE_NICENESS: i32 = 10;
+
+/// Runs CPU-bound closures (password hashing) on threads of its own, at most `capacity`
 /// at a time. Up to `max_waiting` further callers wait here, asynchronously, holding no
 /// thread; beyond that a call is refused at once with an overloaded [`AdapterError`]. A
 /// login storm thus queues (or is shed) in this lane and leaves the async workers, the
-/// database and every other route free.
+/// database and every other route free. The threads start on first use, one per slot,
+/// at a lower priority ([`LANE_NICENESS`]), and stop when the last clone of the lane is
+/// dropped.
 #[derive(Debug, Clone)]
 pub struct CpuLane {
     permits: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
+    threads: Arc<LaneThreads>,
+}
+
+/// A closure handed to a lane thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The lane's threads: started on demand up to one per slot, all taking jobs from one
+/// queue. The semaphore admits at most one job per thread, so the queue never holds
+/// more than `capacity` jobs.
+#[derive(Debug)]
+struct LaneThreads {
+    capacity: usize,
+    started: AtomicUsize,
+    jobs: mpsc::Sender<Job>,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+}
+
+impl LaneThreads {
+    fn new(capacity: usize) -> Self {
+        let (jobs, queue) = mpsc::channel();
+        Self {
+            capacity,
+            started: AtomicUsize::new(0),
+            jobs,
+            queue: Arc::new(Mutex::new(queue)),
+        }
+    }
+
+    /// Starts one more thread unless every slot has one already.
+    fn ensure_started(&self) -> Result<(), AdapterError> {
+        let mut started = self.started.load(Ordering::Acquire);
+        while started < self.capacity {
+            match self.started.compare_exchange(
+                started,
+                started + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    let queue = Arc::clone(&self.queue);
+                    return std::thread::Builder::new()
+                        .name(format!("cpu-lane-{started}"))
+                        .spawn(move || serve(&queue))
+                        .map(drop)
+                        .map_err(|error| {
+                            self.started.fetch_sub(1, Ordering::AcqRel);
+                            AdapterError::new("starting a cpu lane thread failed", error)
+                        });
+                }
+                Err(now) => started = now,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A lane thread: lowers its priority, then runs jobs until the lane is dropped.
+fn serve(queue: &Mutex<mpsc::Receiver<Job>>) {
+    lower_priority();
+    loop {
+        // The lock is held only to take a job, never while one runs.
+        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        match job {
+            Ok(job) => job(),
+            Err(mpsc::RecvError) => return,
+        }
+    }
+}
+
+/// Raises the calling thread's nice value by [`LANE_NICENESS`] (on Linux the nice value
+/// is per thread). Raising it needs no privilege (only lowering it does), so it does not
+/// fail; were it to, the lane would still work, at the same priority as the rest.
+fn lower_priority() {
+    #[cfg(unix)]
+    let _ = rustix::process::nice(LANE_NICENESS);
 }
 
 /// Decrements the waiting count however the wait ends (including cancellation).
@@ -32,32 +118,46 @@ impl CpuLane {
     /// most `max_waiting` more wait for a slot.
     #[must_use]
     pub fn new(capacity: usize, max_waiting: usize) -> Self {
+        let capacity = capacity.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(capacity.max(1))),
+            permits: Arc::new(Semaphore::new(capacity)),
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting,
+            threads: Arc::new(LaneThreads::new(capacity)),
         }
     }
 
-    /// Runs `work` on the blocking pool once a slot is free, keeping the caller's
-    /// tracing span.
+    /// Runs `work` on a lane thread once a slot is free, keeping the caller's tracing
+    /// span.
     ///
     /// # Errors
     /// An overloaded [`AdapterError`] when `max_waiting` callers already wait; a plain
-    /// one when the work panicked or the runtime is shutting down.
+    /// one when the work panicked or no lane thread could be started.
     pub async fn run<T, F>(&self, work: F) -> Result<T, AdapterError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         let permit = self.slot().await?;
+        self.threads.ensure_started()?;
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            span.in_scope(work)
-        })
-        .await
-        .map_err(|join| AdapterError::new("blocking task failed", join))
+        let (done, outcome) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| span.in_scope(work)));
+            // The slot is free before the caller hears back, so it can run again at once.
+            drop(permit);
+            let _ = done.send(outcome.ok());
+        });
+        // The lane holds the queue's receiver, so the send cannot fail; were the job
+        // dropped unrun, the caller would hear of it below all the same.
+        let _ = self.threads.jobs.send(job);
+        match outcome.await {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) | Err(_) => Err(AdapterError::new(
+                "blocking task failed",
+                "the work panicked",
+            )),
+        }
     }
 
     /// A slot on the lane: at once when one is free; otherwise after waiting for one,
@@ -90,6 +190,36 @@ mod tests {
     async fn runs_work_and_returns_its_value() {
         let lane = CpuLane::new(0, 0);
         assert_eq!(lane.run(|| 6 * 7).await.ok(), Some(42));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn work_runs_below_the_callers_priority() {
+        let lane = CpuLane::new(1, 0);
+        let caller = rustix::process::getpriority_process(None).unwrap();
+        let worker = lane
+            .run(|| rustix::process::getpriority_process(None).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(worker, (caller + LANE_NICENESS).min(19));
+    }
+
+    #[tokio::test]
+    async fn a_lane_starts_one_thread_per_slot_at_most() {
+        let lane = CpuLane::new(2, 8);
+        let names: std::collections::HashSet<String> =
+            futures_util::future::join_all((0..8).map(|_| {
+                lane.run(|| std::thread::current().name().unwrap_or_default().to_owned())
+            }))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert!(!names.is_empty() && names.len() <= 2, "{names:?}");
+        assert!(
+            names.iter().all(|name| name.starts_with("cpu-lane-")),
+            "{names:?}"
+        );
     }
 
     #[tokio::test]
