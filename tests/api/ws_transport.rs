@@ -52,6 +52,22 @@ async fn raw_connection(app: &TestApp) -> (TcpStream, String) {
     (stream, host)
 }
 
+/// A raw socket upgraded for `access_token`, `then` written in the handshake's packet.
+async fn upgraded(app: &TestApp, access_token: &str, then: &[u8]) -> TcpStream {
+    let (mut stream, host) = raw_connection(app).await;
+    let mut packet = handshake(&host, access_token).into_bytes();
+    packet.extend_from_slice(then);
+    stream.write_all(&packet).await.expect("one write");
+    let head = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
+/// The client frame joining "general".
+fn join_general() -> Vec<u8> {
+    client_text_frame(&json!({"type": "join", "room": "general"}).to_string())
+}
+
 /// Reads an HTTP head, byte by byte so that nothing after it is consumed.
 async fn read_head(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
@@ -101,15 +117,7 @@ async fn next_of(stream: &mut TcpStream, kind: &str) -> Value {
 async fn a_frame_sent_in_the_same_packet_as_the_handshake_is_read() {
     let app = spawn_app().await;
     let (_, tokens) = app.signed_in_user().await;
-    let (mut stream, host) = raw_connection(&app).await;
-    let mut packet = handshake(&host, &tokens.access).into_bytes();
-    packet.extend(client_text_frame(
-        &json!({"type": "join", "room": "general"}).to_string(),
-    ));
-    stream.write_all(&packet).await.expect("one write");
-
-    let head = read_head(&mut stream).await;
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut stream = upgraded(&app, &tokens.access, &join_general()).await;
     let joined = next_of(&mut stream, "joined").await;
     assert_eq!(joined["room"], "general");
 }
@@ -118,17 +126,9 @@ async fn a_frame_sent_in_the_same_packet_as_the_handshake_is_read() {
 async fn a_frame_trickled_a_byte_at_a_time_is_read_whole() {
     let app = spawn_app().await;
     let (_, tokens) = app.signed_in_user().await;
-    let (mut stream, host) = raw_connection(&app).await;
+    let mut stream = upgraded(&app, &tokens.access, &[]).await;
     stream.set_nodelay(true).expect("nodelay");
-    stream
-        .write_all(handshake(&host, &tokens.access).as_bytes())
-        .await
-        .expect("handshake");
-    let head = read_head(&mut stream).await;
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-
-    let frame = client_text_frame(&json!({"type": "join", "room": "general"}).to_string());
-    for byte in frame {
+    for byte in join_general() {
         stream.write_all(&[byte]).await.expect("one byte");
         stream.flush().await.expect("flushed");
     }
@@ -144,12 +144,7 @@ async fn a_member_whose_client_closes_its_side_without_a_close_frame_is_announce
     ada.join("general").await;
     let (grace, grace_tokens) = app.signed_in_user().await;
     app.join_room(&grace_tokens.access, "general").await;
-    let (mut stream, host) = raw_connection(&app).await;
-    stream
-        .write_all(handshake(&host, &grace_tokens.access).as_bytes())
-        .await
-        .expect("handshake");
-    read_head(&mut stream).await;
+    let mut stream = upgraded(&app, &grace_tokens.access, &[]).await;
     next_of(&mut stream, "joined").await;
     let came = ada.next_of("presence_join").await;
     assert_eq!(came["user"]["id"], grace.id.as_str());
@@ -164,12 +159,7 @@ async fn a_member_whose_client_closes_its_side_without_a_close_frame_is_announce
 async fn a_connection_reset_by_its_client_gives_back_the_users_connection_slot() {
     let app = spawn_app_with(&[("WS_MAX_CONNECTIONS_PER_USER", "1")]).await;
     let (_, tokens) = app.signed_in_user().await;
-    let (mut stream, host) = raw_connection(&app).await;
-    stream
-        .write_all(handshake(&host, &tokens.access).as_bytes())
-        .await
-        .expect("handshake");
-    read_head(&mut stream).await;
+    let stream = upgraded(&app, &tokens.access, &[]).await;
     assert!(
         app.try_connect(Credentials::Bearer(&tokens.access))
             .await

@@ -400,6 +400,13 @@ mod tests {
         }
     }
 
+    /// A waker and the count of its wake-ups.
+    fn counted() -> (Arc<Wakes>, Waker) {
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        (wakes, waker)
+    }
+
     fn pair() -> (Feed, InboundStream) {
         let inbound = Rc::new(RefCell::new(Inbound::default()));
         (Feed(Rc::clone(&inbound)), InboundStream(inbound))
@@ -408,14 +415,13 @@ mod tests {
     #[test]
     fn the_feed_holds_one_chunk_until_the_reader_takes_it() {
         let (mut feed, mut stream) = pair();
-        let transfer = Arc::new(Wakes::default());
-        let waker = Waker::from(Arc::clone(&transfer));
+        let (transfer, waker) = counted();
         let mut cx = Context::from_waker(&waker);
         assert_eq!(feed.wants(&mut cx), Wants::More);
         feed.push(Bytes::from_static(b"one"));
         assert_eq!(feed.wants(&mut cx), Wants::Wait, "a second chunk waits");
 
-        let reader = Waker::from(Arc::new(Wakes::default()));
+        let (_, reader) = counted();
         let mut reader_cx = Context::from_waker(&reader);
         let taken = Pin::new(&mut stream).poll_next(&mut reader_cx);
         assert!(matches!(taken, Poll::Ready(Some(Ok(ref bytes))) if bytes == "one"));
@@ -426,8 +432,7 @@ mod tests {
     #[test]
     fn a_reader_waiting_for_bytes_is_woken_by_the_next_chunk() {
         let (mut feed, mut stream) = pair();
-        let reader = Arc::new(Wakes::default());
-        let waker = Waker::from(Arc::clone(&reader));
+        let (reader, waker) = counted();
         let mut cx = Context::from_waker(&waker);
         assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending());
         feed.push(Bytes::from_static(b"frame"));
@@ -459,8 +464,7 @@ mod tests {
     #[tokio::test]
     async fn a_transfer_that_ends_first_aborts_a_waiting_reader() {
         let (feed, mut stream) = pair();
-        let reader = Arc::new(Wakes::default());
-        let waker = Waker::from(Arc::clone(&reader));
+        let (reader, waker) = counted();
         let mut cx = Context::from_waker(&waker);
         assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending());
         drop(feed);
@@ -476,8 +480,7 @@ mod tests {
     #[test]
     fn a_dropped_reader_is_gone_for_the_feed_and_wakes_it() {
         let (mut feed, stream) = pair();
-        let transfer = Arc::new(Wakes::default());
-        let waker = Waker::from(Arc::clone(&transfer));
+        let (transfer, waker) = counted();
         let mut cx = Context::from_waker(&waker);
         feed.push(Bytes::from_static(b"unread"));
         assert_eq!(feed.wants(&mut cx), Wants::Wait);
