@@ -207,3 +207,43 @@ async fn an_upgrade_request_for_a_plain_route_is_answered_and_the_connection_clo
     let body: Value = serde_json::from_str(body).expect("the JSON answer, whole");
     assert_eq!(body["status"], "ok", "{body}");
 }
+
+#[tokio::test]
+async fn a_websocket_client_that_stops_reading_is_cut_off_by_the_write_deadline() {
+    // A send queue far deeper than the backlog, so the slow-consumer close (4009) cannot
+    // come first: only the edge's write deadline can end this connection.
+    let app = spawn_app_with(&[
+        ("WS_SEND_QUEUE", "10000"),
+        ("MESSAGE_MAX_BYTES", "1048576"),
+        ("HTTP_WRITE_TIMEOUT", "1s"),
+    ])
+    .await;
+    let (_, ada_tokens) = app.signed_in_user().await;
+    let (_, grace_tokens) = app.signed_in_user().await;
+    app.join_room(&grace_tokens.access, "general").await;
+    app.join_room(&ada_tokens.access, "general").await;
+    // 30 MB: far more than the socket buffers on both sides hold. Grace publishes
+    // before she connects, and acknowledges it all: her own socket, which this test
+    // does not read while it publishes, is owed nothing.
+    let big = "x".repeat(200 * 1024);
+    const MESSAGES: usize = 150;
+    let mut last = 0;
+    for _ in 0..MESSAGES {
+        last = app.say(&grace_tokens.access, "general", &big).await["seq"]
+            .as_u64()
+            .expect("a seq");
+    }
+    app.acknowledge(&grace_tokens.access, "general", last).await;
+    let mut grace = app.connect(&grace_tokens.access).await;
+    grace.expect("joined").await;
+
+    // Ada's client takes the upgrade, then reads nothing while her replay is written.
+    let _stalled = upgraded(&app, &ada_tokens.access, &[]).await;
+    grace.next_of("presence_join").await;
+    grace.next_of("presence_leave").await;
+
+    // Her slot came back and nothing was acknowledged: all of it is still owed.
+    let mut ada = app.connect(&ada_tokens.access).await;
+    ada.expect("joined").await;
+    assert_eq!(ada.messages(MESSAGES).await.len(), MESSAGES);
+}

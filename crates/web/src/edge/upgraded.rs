@@ -59,10 +59,10 @@ where
     });
     // Boxed so that the app's future, done with after the answer, does not add its size
     // to every open connection's.
-    let response = match Box::pin(app.call(request)).await {
-        Ok(response) => response.map_into_boxed_body(),
-        Err(error) => Response::from(error.error_response()),
-    };
+    let response = Box::pin(app.call(request)).await.map_or_else(
+        |error| Response::from(error.error_response()),
+        Response::map_into_boxed_body,
+    );
     let actix_codec::FramedParts {
         io,
         mut codec,
@@ -194,10 +194,10 @@ impl Transfer {
                 }
             }
             // The connection counts flushes: a refusal's body waits for its bytes to be
-            // on the wire before it ends the connection.
-            match Pin::new(&mut self.io).poll_flush(cx) {
-                Poll::Ready(result) => result?,
-                Poll::Pending => return Ok(moved),
+            // on the wire before it ends the connection. (A socket's flush is never
+            // pending: it has nothing of its own to write.)
+            if let Poll::Ready(result) = Pin::new(&mut self.io).poll_flush(cx) {
+                result?;
             }
         }
     }
