@@ -705,7 +705,7 @@ async fn a_pong_the_client_sends_on_its_own_is_taken_without_an_answer() {
 }
 
 #[actix_web::test]
-async fn a_client_that_keeps_sending_over_its_budget_is_closed_with_4008() {
+async fn a_client_that_keeps_sending_over_its_budget_text_or_binary_is_closed_with_4008() {
     let mut mocks = Mocks::new();
     mocks.ws_settings(WsSettings {
         // One frame an hour: the second is over it, whenever the test runs.
@@ -719,9 +719,10 @@ async fn a_client_that_keeps_sending_over_its_budget_is_closed_with_4008() {
     mocks.ada_disconnects();
     let mut client = mocks.connect().await;
 
-    for _ in 0..3 {
-        client.send_json(&json!({"type": "ping"}));
-    }
+    client.send_json(&json!({"type": "ping"}));
+    // A binary frame spends the budget as a text frame does.
+    client.send(Message::Binary(Bytes::from_static(b"\x00")));
+    client.send_json(&json!({"type": "ping"}));
 
     client.expect("pong").await;
     client.expect_error("rate_limited").await;
@@ -765,4 +766,55 @@ async fn a_client_that_vanishes_while_its_queue_is_full_is_let_go_before_the_gra
         matches!(let_go, Ok(Some(()))),
         "the connection was not let go when its client vanished"
     );
+}
+
+#[actix_web::test]
+async fn a_frame_far_over_the_limit_breaks_the_framing_and_closes_with_1009() {
+    let mut mocks = Mocks::new();
+    mocks.ws_settings(WsSettings {
+        // The codec reads frames of up to four times this.
+        max_frame_bytes: 64,
+        limits_enabled: false,
+        ..WsSettings::default()
+    });
+    mocks.ada_connects_in(Vec::new());
+    mocks.ada_disconnects();
+    let mut client = mocks.connect().await;
+
+    client.send(Message::Text("x".repeat(1024).into()));
+
+    assert_eq!(client.closed().await, close(1009, "frame too large"));
+}
+
+#[actix_web::test]
+async fn a_registry_that_cannot_mark_a_quiet_connection_idle_does_not_end_it() {
+    // The paused clock: the heartbeat comes as soon as nothing else can happen.
+    tokio::time::pause();
+    let mut mocks = Mocks::new();
+    mocks.ws_settings(WsSettings {
+        heartbeat_interval: Duration::from_secs(1),
+        limits_enabled: false,
+        ..WsSettings::default()
+    });
+    mocks.ada_connects_in(Vec::new());
+    mocks
+        .presence
+        .expect_set_state()
+        .withf(|user, _, state| *user == ADA && *state == domain::PresenceState::Idle)
+        .times(1)
+        .returning(|_, _, _| Err(adapter_failure()));
+    mocks
+        .presence
+        .expect_set_state()
+        .withf(|_, _, state| *state == domain::PresenceState::Active)
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    let mut client = mocks.connect().await;
+
+    // Silent for an interval: marked idle (which fails), and pinged all the same.
+    let ping = client.next_frame().await;
+    assert!(matches!(ping, Some(Frame::Ping(_))), "got {ping:?}");
+
+    // Heard again: active, and served.
+    client.round_trip().await;
 }
