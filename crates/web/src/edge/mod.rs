@@ -35,7 +35,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage as _, ResponseError as _};
 use futures_util::Stream;
 use ipnet::IpNet;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 pub use self::peers::{PeerCounts, PeerSlot};
 use crate::error::ApiError;
@@ -229,17 +229,12 @@ impl Stream for DeadlineBody {
         if self.expired.get() {
             return Poll::Ready(None);
         }
-        // Checked before the body too: a client trickling bytes always has one ready.
-        if self.deadline.deadline() <= Instant::now() {
+        // Polled before the body: a client trickling bytes always has one ready, and
+        // one that stalls is woken by the deadline.
+        if self.deadline.as_mut().poll(cx).is_ready() {
             return self.expire();
         }
-        match Pin::new(&mut self.inner).poll_next(cx) {
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => self.expire(),
-                Poll::Pending => Poll::Pending,
-            },
-            ready => ready,
-        }
+        Pin::new(&mut self.inner).poll_next(cx)
     }
 }
 
