@@ -9,6 +9,12 @@
 //! what the test puts into [`Client::hear`]. Every read has a 10 s deadline as a guard
 //! against a hang; a story synchronises on the frames it reads, and shows that nothing
 //! else was owed with [`Client::round_trip`].
+//!
+//! A port call no expectation allows fails a story at once: the connection's task
+//! panics and the frames the story waits for never come. A count not reached
+//! (`times(1)` on a call that never happens) is checked only when the fakes drop, and
+//! they drop with the use cases in the connection's task, where a panic fails no test:
+//! so each story asserts what the client sees, and counts only where a frame shows them.
 
 use std::future::poll_fn;
 use std::pin::Pin;
