@@ -212,9 +212,8 @@ impl Application {
             tracing::info!("stop requested; draining in-flight requests");
             // Long-lived work is told first, so the drain waits only for requests.
             shutdown.cancel();
-            handle.stop(true).await;
-            // The server's own future reports the end.
-            std::future::pending::<()>().await;
+            // Asking is enough: the server's own future reports the end of the drain.
+            drop(handle.stop(true));
         };
         let pruning = prune_periodically(
             self.sessions,
@@ -231,7 +230,8 @@ impl Application {
         let forgetting = forget_idle_clients(self.rate_limits);
         let outcome = tokio::select! {
             outcome = self.server => outcome,
-            () = draining => Ok(()),
+            // The drain ends with the server, whose own future reports the end.
+            () = async { draining.await; std::future::pending().await } => Ok(()),
             // Pruning ends when the stop begins; the drain goes on without it.
             () = async { pruning.await; std::future::pending().await } => Ok(()),
             () = async { retaining.await; std::future::pending().await } => Ok(()),
@@ -425,5 +425,166 @@ pub async fn stop_signal() {
     tokio::select! {
         () = interrupt => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::num::NonZeroU64;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use application::{LoginThrottlePolicy, RoomPolicy};
+    use domain::Retention;
+    use domain::ports::{MockSessionRepository, SessionRepository};
+    use test_support::{Fakes, boom, now, refresh_ttl};
+
+    use super::*;
+
+    /// The configuration of the end-to-end tests, as the environment would give it.
+    fn config() -> Config {
+        let variables: HashMap<&str, &str> = [
+            ("PORTICO_BIND", "127.0.0.1:0"),
+            ("DATABASE_URL", "sqlite://unused.db"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("HTTP_WORKERS", "2"),
+            ("DATABASE_POOL_SIZE", "4"),
+        ]
+        .into_iter()
+        .collect();
+        Config::from_lookup(|key| variables.get(key).map(|value| (*value).to_owned())).unwrap()
+    }
+
+    /// The use cases over `fakes`, rooms keeping `retention`.
+    fn use_cases(fakes: Fakes, retention: Retention) -> Data<UseCases> {
+        let policies = Policies {
+            session: SessionPolicy {
+                refresh_token_ttl: refresh_ttl(),
+            },
+            login_throttle: LoginThrottlePolicy {
+                max_failures: 5,
+                lockout: chrono::Duration::seconds(30),
+                max_lockout: chrono::Duration::minutes(15),
+            },
+            rooms: RoomPolicy {
+                retention,
+                ..RoomPolicy::default()
+            },
+        };
+        Data::new(UseCases::new(&fakes.into_ports(), policies))
+    }
+
+    /// Keep a room's newest hundred messages.
+    fn keep_a_hundred() -> Retention {
+        Retention {
+            max_messages: NonZeroU64::new(100),
+            max_age: None,
+        }
+    }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_connection_cap_beyond_the_open_file_limit_is_lowered_to_fit_under_it() {
+        let mut config = config();
+        config.edge.max_connections = 1 << 40;
+
+        let cap = connection_cap(&config);
+
+        // Some connections, and descriptors left free under the hard limit.
+        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        assert!(cap >= 1 && (cap as u64) < hard, "{cap} of {hard}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_prune_of_sessions_is_tried_again_at_the_next_interval() {
+        let shutdown = CancellationToken::new();
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_prune()
+            .times(1)
+            .returning(|_| Err(boom("prune")));
+        let stop = shutdown.clone();
+        sessions.expect_prune().times(1).returning(move |_| {
+            stop.cancel();
+            Ok(0)
+        });
+        let sessions: Arc<dyn SessionRepository> = Arc::new(sessions);
+
+        // Returns once the second prune has stopped it; the fake checks both ran.
+        prune_periodically(sessions, Arc::new(SystemClock), MINUTE, shutdown).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retention_that_keeps_everything_removes_nothing_and_ends_at_once() {
+        let mut fakes = Fakes::new();
+        fakes.rooms.expect_prune().never();
+
+        // Not cancelled: only keeping everything ends it.
+        apply_retention(
+            use_cases(fakes, Retention::KEEP_EVERYTHING),
+            MINUTE,
+            CancellationToken::new(),
+        )
+        .await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retention_steps_on_while_steps_come_back_full_and_a_failed_step_waits_for_the_next_interval()
+     {
+        let shutdown = CancellationToken::new();
+        let mut fakes = Fakes::new();
+        let full = u64::from(PruneHistory::STEP.get());
+        let mut answers: Vec<Result<u64, domain::ports::AdapterError>> =
+            vec![Ok(full), Ok(full), Ok(7), Err(boom("prune")), Ok(0)];
+        answers.reverse();
+        let answers = std::sync::Mutex::new(answers);
+        let stop = shutdown.clone();
+        fakes
+            .rooms
+            .expect_prune()
+            .withf(|retention, at, step| {
+                *retention == keep_a_hundred() && *at == now() && *step == PruneHistory::STEP
+            })
+            .times(5)
+            .returning(move |_, _, _| {
+                let mut answers = answers.lock().unwrap();
+                let answer = answers.pop().unwrap();
+                if answers.is_empty() {
+                    stop.cancel();
+                }
+                answer
+            });
+
+        // First interval: two full steps, then one that is not (three calls); second:
+        // the failure ends it; third: nothing left. Five calls in all.
+        apply_retention(use_cases(fakes, keep_a_hundred()), MINUTE, shutdown).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_sweep_of_departed_connections_is_tried_again_at_the_next_interval() {
+        let shutdown = CancellationToken::new();
+        let mut fakes = Fakes::new();
+        fakes
+            .presence
+            .expect_sweep_interval()
+            .return_const(Some(MINUTE));
+        fakes
+            .presence
+            .expect_sweep_departed()
+            .times(1)
+            .returning(|| Err(boom("sweep")));
+        let stop = shutdown.clone();
+        fakes
+            .presence
+            .expect_sweep_departed()
+            .times(1)
+            .returning(move || {
+                stop.cancel();
+                Ok(Vec::new())
+            });
+
+        announce_departures(use_cases(fakes, Retention::KEEP_EVERYTHING), shutdown).await;
     }
 }

@@ -104,9 +104,7 @@ fn report_suppressed_periodically(sampler: Arc<Sampler>) {
         .spawn(move || {
             loop {
                 std::thread::sleep(SAMPLE_WINDOW / 4);
-                for report in sampler.close_windows(Instant::now()) {
-                    report.emit();
-                }
+                emit_all(sampler.close_windows(Instant::now()));
             }
         });
     if let Err(error) = spawned {
@@ -138,9 +136,7 @@ impl<S: Subscriber> Layer<S> for FloodGuard {
         }
         let (admitted, reports) = self.sampler.admit(metadata, Instant::now());
         // Emitted after the sampler's lock is released: a report is itself an event.
-        for report in reports {
-            report.emit();
-        }
+        emit_all(reports);
         admitted
     }
 }
@@ -203,6 +199,13 @@ impl Suppressed {
             Level::DEBUG => report!(Level::DEBUG),
             Level::TRACE => report!(Level::TRACE),
         }
+    }
+}
+
+/// Writes `reports`; called with no lock held, since each is itself an event.
+fn emit_all(reports: Vec<Suppressed>) {
+    for report in reports {
+        report.emit();
     }
 }
 
@@ -286,7 +289,7 @@ impl Sampler {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
+    use tracing_subscriber::fmt::writer::MutexGuardWriter;
 
     use super::*;
 
@@ -305,20 +308,10 @@ mod tests {
         }
     }
 
-    impl Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     impl<'writer> MakeWriter<'writer> for Captured {
-        type Writer = Self;
-        fn make_writer(&'writer self) -> Self {
-            self.clone()
+        type Writer = MutexGuardWriter<'writer, Vec<u8>>;
+        fn make_writer(&'writer self) -> Self::Writer {
+            self.0.make_writer()
         }
     }
 
@@ -397,9 +390,8 @@ mod tests {
                 tracing::warn!(attempt, "the same complaint");
             }
             tracing::info!(target: "portico_web::telemetry", "request completed");
-            for report in sampler.close_windows(Instant::now() + SAMPLE_WINDOW) {
-                report.emit();
-            }
+            // What the reporter thread does once the window is over.
+            emit_all(sampler.close_windows(Instant::now() + SAMPLE_WINDOW));
         });
         let lines = captured.lines();
         let complaints = lines
@@ -432,9 +424,8 @@ mod tests {
                 tracing::debug!("a detail again");
                 tracing::trace!("a trace again");
             }
-            for report in sampler.close_windows(Instant::now() + SAMPLE_WINDOW) {
-                report.emit();
-            }
+            // What the reporter thread does once the window is over.
+            emit_all(sampler.close_windows(Instant::now() + SAMPLE_WINDOW));
         });
         let mut reported: Vec<(String, u64)> = captured
             .lines()

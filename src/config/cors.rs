@@ -90,12 +90,11 @@ mod tests {
         for origin in ["app.example.com", "ftp://files.example.com"] {
             let errors = config_from(&[("CORS_ALLOWED_ORIGINS", origin)]).unwrap_err();
             assert_eq!(errors.0.len(), 1, "{origin}: {errors:?}");
-            assert_eq!(errors.0[0].variable, "CORS_ALLOWED_ORIGINS");
-            assert!(
-                errors.0[0].problem.contains(origin),
-                "the message names the bad origin: {:?}",
-                errors.0[0]
-            );
+            let error = &errors.0[0];
+            assert_eq!(error.variable, "CORS_ALLOWED_ORIGINS");
+            // The message names the bad origin.
+            let problem = &error.problem;
+            assert!(problem.contains(origin), "{problem}");
         }
     }
 

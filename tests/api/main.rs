@@ -17,6 +17,7 @@ mod protection;
 mod rooms;
 mod session_management;
 mod sessions;
+mod startup;
 mod storage_failures;
 mod tokens;
 mod trusted_devices;

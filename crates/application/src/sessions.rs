@@ -356,11 +356,8 @@ async fn revoke_for_reuse(
 ) -> Result<SessionError, AdapterError> {
     sessions.revoke(record.session, now).await?;
     ends.announce(&[record.session]).await;
-    tracing::warn!(
-        user_id = %record.user_id,
-        session_id = %record.session.as_uuid(),
-        "spent refresh token presented again; session revoked"
-    );
+    let (user_id, session_id) = (record.user_id, record.session.as_uuid());
+    tracing::warn!(%user_id, %session_id, "spent refresh token presented again; session revoked");
     Ok(SessionError::InvalidRefreshToken)
 }
 

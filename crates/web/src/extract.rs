@@ -478,10 +478,7 @@ fn decode<T: DeserializeOwned>(
                 Stop::Refused { .. } => false,
             };
         if !retry {
-            let message = match failure {
-                Stop::Missing { .. } => "is required",
-                Stop::Refused { .. } => "is not valid",
-            };
+            let message = failure.to_string();
             if !errors.iter().any(|(known, _)| *known == path) {
                 errors.push((path, message.into()));
             }
@@ -524,6 +521,14 @@ impl Pass<'_> {
     }
 }
 
+/// What is said of a value refused for a reason the API has no better words for.
+const NOT_VALID: &str = "is not valid";
+
+/// [`NOT_VALID`], where a message is built only when needed.
+fn not_valid() -> Cow<'static, str> {
+    Cow::Borrowed(NOT_VALID)
+}
+
 /// Why serde stopped reading, and where (`None` until the deserializer that was reading
 /// places it). Serde's own message is dropped: it names Rust types.
 #[derive(Debug)]
@@ -562,12 +567,13 @@ impl Stop {
     }
 }
 
+/// What a 422 says of the path where the reading stopped.
 impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Missing { .. } => write!(f, "{}: is required", self.path()),
-            Self::Refused { .. } => write!(f, "{}: is not valid", self.path()),
-        }
+        f.write_str(match self {
+            Self::Missing { .. } => "is required",
+            Self::Refused { .. } => NOT_VALID,
+        })
     }
 }
 
@@ -641,8 +647,7 @@ impl<'p, 'v> Lenient<'p, 'v> {
             }
             Input::Refused => {
                 let said = self.pass.refused.get(&self.path).cloned().flatten();
-                self.pass
-                    .record(&self.path, said.unwrap_or(Cow::Borrowed("is not valid")));
+                self.pass.record(&self.path, said.unwrap_or_else(not_valid));
                 stand_in(visitor)
             }
             Input::StandIn => stand_in(visitor),
@@ -715,7 +720,7 @@ impl<'v> Deserializer<'v> for Lenient<'_, 'v> {
         let path = self.path.clone();
         self.read(
             visitor,
-            || "is not valid".into(),
+            not_valid,
             |value, _, visitor| {
                 Ok(match value {
                     Value::Null => visitor.visit_unit(),

@@ -150,11 +150,11 @@ impl PgBus {
                         if first_listen.wait_for(|count| *count > 0).await.is_ok() {
                             let _ = listens.send(());
                         }
-                        std::future::pending::<()>().await;
                     };
                     tokio::select! {
                         () = listen(url, sender, instance, listening_tx, stopped) => {}
-                        () = tell_first => {}
+                        // Told, the listener goes on alone: only its end ends this.
+                        () = async { tell_first.await; std::future::pending().await } => {}
                     }
                 });
             })

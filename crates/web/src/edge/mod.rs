@@ -36,7 +36,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage as _, ResponseError as _};
 use futures_util::Stream;
 use ipnet::IpNet;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 pub use self::peers::{PeerCounts, PeerSlot};
 use crate::error::ApiError;
@@ -194,8 +194,9 @@ pub async fn limit_requests(
         return Ok(response.map_into_left_body());
     }
     // Whatever the handler made of the cut-off body, the cause was the deadline.
+    let deadline_s = deadline.as_secs_f64();
     tracing::info!(
-        deadline_s = deadline.as_secs_f64(),
+        deadline_s,
         "request body not received in time; connection closed"
     );
     let (request, _) = response.into_parts();
@@ -229,16 +230,63 @@ impl Stream for DeadlineBody {
         if self.expired.get() {
             return Poll::Ready(None);
         }
-        // Checked before the body too: a client trickling bytes always has one ready.
-        if self.deadline.deadline() <= Instant::now() {
+        // Polled before the body: a client trickling bytes always has one ready, and
+        // one that stalls is woken by the deadline.
+        if self.deadline.as_mut().poll(cx).is_ready() {
             return self.expire();
         }
-        match Pin::new(&mut self.inner).poll_next(cx) {
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => self.expire(),
-                Poll::Pending => Poll::Pending,
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::{App, HttpResponse, test, web};
+    use futures_util::StreamExt as _;
+
+    use super::*;
+
+    /// A body whose client sends nothing more, with a deadline `after` from now.
+    fn stalled_body(after: Duration) -> DeadlineBody {
+        DeadlineBody {
+            inner: Payload::Stream {
+                payload: Box::pin(futures_util::stream::pending()),
             },
-            ready => ready,
+            deadline: Box::pin(tokio::time::sleep(after)),
+            expired: Rc::new(Cell::new(false)),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stalls_fails_as_timed_out_at_its_deadline_and_ends_there() {
+        let mut body = stalled_body(Duration::from_secs(5));
+
+        // The paused clock moves to the deadline once nothing else can happen.
+        let failed = body.next().await;
+        let timed_out = matches!(&failed, Some(Err(PayloadError::Io(error))) if error.kind() == io::ErrorKind::TimedOut);
+        assert!(timed_out, "the stalled body gave {failed:?}");
+        assert!(body.expired.get(), "the response will say why");
+        assert!(
+            body.next().await.is_none(),
+            "nothing is read after the deadline"
+        );
+    }
+
+    #[actix_web::test]
+    async fn without_edge_settings_every_request_passes_through() {
+        let app = test::init_service(App::new().wrap(from_fn(limit_requests)).route(
+            "/",
+            web::post().to(|| async { HttpResponse::Ok().finish() }),
+        ))
+        .await;
+        let request = test::TestRequest::post()
+            .uri("/")
+            .set_payload("a body")
+            .to_request();
+
+        let response = test::call_service(&app, request).await;
+
+        assert_eq!(response.status().as_u16(), 200);
     }
 }

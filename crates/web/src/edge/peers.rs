@@ -71,11 +71,13 @@ impl Drop for PeerSlot {
             .held
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = held.get_mut(&self.ip) {
+        // The slot's own count keeps the entry there while it lives.
+        let left = held.get_mut(&self.ip).map_or(0, |count| {
             *count = count.saturating_sub(1);
-            if *count == 0 {
-                held.remove(&self.ip);
-            }
+            *count
+        });
+        if left == 0 {
+            held.remove(&self.ip);
         }
     }
 }

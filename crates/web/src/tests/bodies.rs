@@ -442,6 +442,26 @@ async fn a_login_form_lists_every_wrong_field_under_the_names_it_sent() {
     );
 }
 
+/// actix's own decoder may report a body as too large while it streams in: that is
+/// the same 413 as a body outgrowing the limit here.
+#[actix_web::test]
+async fn a_body_the_transport_reports_as_overflowing_is_a_413() {
+    let mut mocks = Mocks::new();
+    mocks.nothing_is_registered();
+    let request = TestRequest::post()
+        .uri("/register")
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .insert_header((header::TRANSFER_ENCODING, "chunked"));
+    let body: BodyStream = Box::pin(stream::iter([
+        Ok(Bytes::from_static(br#"{"email": "ada@exam"#)),
+        Err(PayloadError::Overflow),
+    ]));
+
+    let answer = mocks.send_with_body(request, Some(body)).await;
+
+    answer.assert_problem(413, "payload_too_large");
+}
+
 /// actix reports a body that breaks off (a bad chunk size, a connection closed early)
 /// as "payload reached EOF before completing: None": a 400 must say it in its own words.
 #[actix_web::test]

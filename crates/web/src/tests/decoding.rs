@@ -575,6 +575,9 @@ struct EveryShape {
     optional: Option<i64>,
     negative: i64,
     shape: Shape,
+    flag: bool,
+    name: serde_identifier_like::Identifier,
+    ignored: serde::de::IgnoredAny,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -619,6 +622,32 @@ mod serde_bytes_like {
     }
 }
 
+mod serde_identifier_like {
+    //! A field read through `deserialize_identifier`, as a name among a type's own
+    //! would be.
+
+    use serde::de::{Deserializer, Visitor};
+
+    #[derive(Debug, PartialEq, Eq)]
+    pub(super) struct Identifier(pub(super) String);
+
+    impl<'de> serde::Deserialize<'de> for Identifier {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Seen;
+            impl Visitor<'_> for Seen {
+                type Value = Identifier;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an identifier")
+                }
+                fn visit_str<E>(self, value: &str) -> Result<Identifier, E> {
+                    Ok(Identifier(value.to_owned()))
+                }
+            }
+            deserializer.deserialize_identifier(Seen)
+        }
+    }
+}
+
 valid_as_decoded!(EveryShape);
 
 #[test]
@@ -627,7 +656,8 @@ fn every_shape_decodes_when_it_fits() {
         "ratio": 0.5, "small_ratio": 2, "initial": "é", "raw": "abc", "nothing": null,
         "marker": null, "wrapped": "inside", "pair": [7, "seven"], "point": [-1, 2],
         "tags": {"a": 1, "b": 2}, "anything": {"x": [1, -2, 2.5, "s", true, null]},
-        "optional": null, "negative": -5, "shape": {"polygon": {"sides": 6}}
+        "optional": null, "negative": -5, "shape": {"polygon": {"sides": 6}},
+        "flag": true, "name": "circle", "ignored": {"whatever": [1, "x"]}
     }"#;
     let decoded = decode_json::<EveryShape>(sent.as_bytes());
     let Ok(shape) = decoded else {
@@ -645,6 +675,11 @@ fn every_shape_decodes_when_it_fits() {
     assert_eq!(shape.optional, None);
     assert_eq!(shape.negative, -5);
     assert_eq!(shape.shape, Shape::Polygon { sides: 6 });
+    assert!(shape.flag);
+    assert_eq!(
+        shape.name,
+        serde_identifier_like::Identifier("circle".into())
+    );
 
     for (variant, expected) in [
         (r#"{"circle": 1.5}"#, Shape::Circle(1.5)),
@@ -665,7 +700,8 @@ fn every_shape_that_does_not_fit_is_named_in_the_apis_words() {
     let sent = r#"{
         "ratio": "half", "small_ratio": [], "initial": "ab", "raw": 5, "nothing": 0,
         "marker": 1, "wrapped": 2, "pair": [1], "point": "x", "tags": [],
-        "anything": null, "optional": "x", "negative": "minus", "shape": 3
+        "optional": "x", "negative": "minus", "shape": 3, "flag": "yes", "name": 5,
+        "ignored": [1, "x"]
     }"#;
     let errors = field_errors(sent, decode_json::<EveryShape>(sent.as_bytes()));
     let named: Vec<&str> = errors.iter().map(|error| error.field.as_str()).collect();
@@ -680,12 +716,20 @@ fn every_shape_that_does_not_fit_is_named_in_the_apis_words() {
         "pair",
         "point",
         "tags",
+        // Absent: a value of any kind is still required.
+        "anything",
         "optional",
         "negative",
         "shape",
+        "flag",
+        "name",
     ] {
         assert!(named.contains(&field), "{field} is named: {errors:?}");
     }
+    assert!(
+        !named.contains(&"ignored"),
+        "a value the type ignores is never refused: {errors:?}"
+    );
     for error in &errors {
         assert!(
             !error.message.contains("EveryShape") && !error.message.contains("invalid type"),
@@ -750,5 +794,47 @@ fn a_json_field_the_type_does_not_name_is_refused_even_where_serde_would_skip_it
     assert_eq!(
         field_errors(sent, decode_json::<Lenient>(sent.as_bytes())),
         pairs(&[("extra", "is not allowed"), ("more", "is not allowed")])
+    );
+}
+
+/// Seventeen required fields: one more than the passes the decoder makes.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Wide {
+    f01: u8,
+    f02: u8,
+    f03: u8,
+    f04: u8,
+    f05: u8,
+    f06: u8,
+    f07: u8,
+    f08: u8,
+    f09: u8,
+    f10: u8,
+    f11: u8,
+    f12: u8,
+    f13: u8,
+    f14: u8,
+    f15: u8,
+    f16: u8,
+    f17: u8,
+}
+
+valid_as_decoded!(Wide);
+
+#[test]
+fn a_body_missing_more_required_fields_than_the_decoder_makes_passes_is_refused_with_those_it_found()
+ {
+    // Serde stops at the first absent field, so each pass finds one; the decoder stops
+    // after sixteen, still refusing the body, with what it found in field order.
+    let found: Vec<String> = (1..=16).map(|n| format!("f{n:02}")).collect();
+    let expected: Vec<(&str, &str)> = found
+        .iter()
+        .map(|field| (field.as_str(), "is required"))
+        .collect();
+
+    assert_eq!(
+        field_errors("{}", decode_json::<Wide>(b"{}")),
+        pairs(&expected)
     );
 }

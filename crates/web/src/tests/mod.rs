@@ -18,6 +18,7 @@ mod adapter_failures;
 mod authentication;
 mod bodies;
 mod chat_page;
+mod connection;
 mod decoding;
 mod health;
 mod rooms;

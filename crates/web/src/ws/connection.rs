@@ -366,8 +366,10 @@ impl Connection {
     async fn queue(&self, item: Outbound) -> Result<(), End> {
         let item = match self.outbound.try_send(item) {
             Ok(()) => return Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(End::ClientClosed(None)),
-            Err(mpsc::error::TrySendError::Full(item)) => item,
+            // A closed queue (the writer is gone) fails the send below at once.
+            Err(
+                mpsc::error::TrySendError::Full(item) | mpsc::error::TrySendError::Closed(item),
+            ) => item,
         };
         match tokio::time::timeout(SLOW_CONSUMER_GRACE, self.outbound.send(item)).await {
             Ok(Ok(())) => Ok(()),
@@ -511,7 +513,7 @@ impl Connection {
             ClientFrame::Join { room, since } => {
                 // A join without `since` of a room this connection follows already asks
                 // for nothing again: what was sent stays sent.
-                let keep_position = since.is_none() && self.tracker.follows(&room);
+                let keep_position = self.tracker.sent(&room).filter(|_| since.is_none());
                 match self
                     .use_cases
                     .join_room
@@ -659,11 +661,12 @@ impl Connection {
     }
 
     /// Starts following a joined room: `joined`, then what is owed, then live traffic.
-    /// With `keep_position`, a room followed already goes on from what was sent.
+    /// With `keep_position` (what was sent in a room followed already), it goes on
+    /// from there.
     async fn start_following(
         &mut self,
         joined: JoinedRoom,
-        keep_position: bool,
+        keep_position: Option<Seq>,
     ) -> Result<(), End> {
         let room = joined.room().clone();
         self.send(&ServerFrame::<MessageJson>::Joined {
@@ -672,8 +675,8 @@ impl Connection {
             recovered: joined.recovered(),
         })
         .await?;
-        if keep_position {
-            return self.catch_up(&room).await;
+        if let Some(sent) = keep_position {
+            return self.catch_up(&room, sent).await;
         }
         self.tracker.follow(room.clone(), joined.replay_after());
         self.deliver(&room, joined.replay).await
@@ -721,15 +724,15 @@ impl Connection {
             // A carried message owed next went out in `carried`: this one calls for a
             // read, or for nothing.
             Ok(RoomEvent::Published { room, seq, .. }) => {
-                if self.tracker.owed_after(&room, seq).is_none() {
+                let Some(sent) = self.tracker.owed_after(&room, seq) else {
                     return Ok(());
-                }
-                self.catch_up(&room).await
+                };
+                self.catch_up(&room, sent).await
             }
             Ok(RoomEvent::MembershipChanged { user, room, joined }) if user == self.user.id => {
                 if joined && !self.tracker.follows(&room) {
                     match self.use_cases.resume_room.execute(user, &room).await {
-                        Ok(joined) => self.start_following(joined, false).await,
+                        Ok(joined) => self.start_following(joined, None).await,
                         // Left again meanwhile: nothing to follow.
                         Err(RoomError::NotMember | RoomError::RoomNotFound) => Ok(()),
                         Err(RoomError::Adapter(error)) => self.failed(&error, None).await,
@@ -795,12 +798,9 @@ impl Connection {
         })
     }
 
-    /// Reads a followed room above what was sent, and sends it.
-    async fn catch_up(&mut self, room: &RoomName) -> Result<(), End> {
-        let Some(after) = self.tracker.sent(room) else {
-            return Ok(());
-        };
-        match self.use_cases.catch_up.execute(room, after).await {
+    /// Reads a followed room above `sent` (what was sent there), and sends it.
+    async fn catch_up(&mut self, room: &RoomName, sent: Seq) -> Result<(), End> {
+        match self.use_cases.catch_up.execute(room, sent).await {
             Ok(replay) => self.deliver(room, replay).await,
             // The messages stay owed: the next event or connection reads them.
             Err(error) => self.failed(&error, None).await,
@@ -829,10 +829,9 @@ impl Connection {
             .await?;
         }
         for summary in rooms {
-            if self.tracker.follows(&summary.room) {
-                self.catch_up(&summary.room).await?;
-            } else {
-                self.resume(&summary.room, summary.cursor).await?;
+            match self.tracker.sent(&summary.room) {
+                Some(sent) => self.catch_up(&summary.room, sent).await?,
+                None => self.resume(&summary.room, summary.cursor).await?,
             }
         }
         // Presence changes lost with the events are in no store to read back: each

@@ -542,10 +542,8 @@ mod tests {
             ),
         ];
         for (sent, code, reference) in cases {
-            let refused = decode(&sent, LIMIT);
-            let Err(error) = refused else {
-                panic!("sent {sent}: decoded as {refused:?}");
-            };
+            // On failure: what was sent, and what it decoded as.
+            let error = decode(&sent, LIMIT).expect_err(&sent);
             assert_eq!(error.code, code, "sent {sent}: {error:?}");
             assert_eq!(error.reference.as_deref(), reference, "sent {sent}");
             assert!(
@@ -695,12 +693,8 @@ mod tests {
         for (message, text) in messages[1..].iter().zip(&kept) {
             let frame: Value = serde_json::from_str(text).unwrap();
             assert_eq!(frame["seq"], json!(message.seq.get()), "each its own frame");
-            assert_eq!(
-                shared_message_frame(message).as_ptr(),
-                text.as_ptr(),
-                "seq {} is still shared",
-                message.seq
-            );
+            let (seq, shared) = (message.seq, shared_message_frame(message));
+            assert_eq!(shared.as_ptr(), text.as_ptr(), "seq {seq} is still shared");
         }
         let evicted = shared_message_frame(&messages[0]);
         assert_eq!(evicted, first, "still right once evicted and encoded again");
