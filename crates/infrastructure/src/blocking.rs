@@ -216,6 +216,11 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert!(!names.is_empty() && names.len() <= 2, "{names:?}");
+        assert_eq!(
+            lane.threads.started.load(Ordering::Acquire),
+            2,
+            "one thread per slot, once every slot has been asked for"
+        );
         assert!(
             names.iter().all(|name| name.starts_with("cpu-lane-")),
             "{names:?}"

@@ -97,28 +97,14 @@ impl ConnectionControl {
     #[must_use]
     pub fn refuse(self: &Rc<Self>, problem: &Problem) -> Response<BoxBody> {
         self.refused.set(true);
-        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let json = serde_json::to_vec(problem).unwrap_or_default();
-        let mut response = Response::with_body(
-            status,
+        closing_problem(problem, |json| {
             BoxBody::new(RefusalBody {
                 len: json.len() as u64,
-                bytes: Some(Bytes::from(json)),
+                bytes: Some(json),
                 control: Rc::clone(self),
                 flushes_when_sent: None,
-            }),
-        );
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        response
-            .head_mut()
-            .set_connection_type(ConnectionType::Close);
-        response
+            })
+        })
     }
 
     fn flushed(&self) {
@@ -127,6 +113,28 @@ impl ConnectionControl {
             waiter.wake();
         }
     }
+}
+
+/// `problem` as a response asking for its connection to be closed; `body` carries its
+/// JSON.
+pub(super) fn closing_problem(
+    problem: &Problem,
+    body: impl FnOnce(Bytes) -> BoxBody,
+) -> Response<BoxBody> {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let json = Bytes::from(serde_json::to_vec(problem).unwrap_or_default());
+    let mut response = Response::with_body(status, body(json));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    response
 }
 
 /// Why a refused connection's dispatcher stops: the refusal has been written. The

@@ -32,7 +32,7 @@ use actix_web::web::Data;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
-use super::connection::{Connection, ConnectionControl};
+use super::connection::{Connection, ConnectionControl, closing_problem};
 use super::upgraded;
 use super::{Edge, PeerCounts};
 use crate::error::{ApiError, Problem};
@@ -86,21 +86,12 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// The refusal of `problem` on the request's connection: written, then the connection
-/// ends. Without a connection control (not served by [`serve`]), a plain answer that
+/// ends. Without a connection control (not served by [`serve`]), the same answer, which
 /// asks for the close.
 fn refusal(request: &Request, problem: &Problem) -> Response<BoxBody> {
     match request.conn_data::<Rc<ConnectionControl>>() {
         Some(control) => control.refuse(problem),
-        None => {
-            let mut response: Response<BoxBody> = actix_web::ResponseError::error_response(
-                &ApiError::MalformedRequest(problem.detail.clone()),
-            )
-            .into();
-            response
-                .head_mut()
-                .set_connection_type(actix_http::ConnectionType::Close);
-            response
-        }
+        None => closing_problem(problem, BoxBody::new),
     }
 }
 
@@ -360,6 +351,57 @@ mod tests {
         assert_eq!((problem.status, problem.code), (400, "malformed_request"));
         headers.remove(header::CONTENT_LENGTH);
         assert!(ambiguous_framing(&headers).is_none());
+    }
+
+    /// A request framed both ways, outside any served connection.
+    fn ambiguous_request() -> Request {
+        let mut request = Request::new();
+        let headers = request.headers_mut();
+        headers.insert(header::CONTENT_LENGTH, "5".parse().unwrap());
+        headers.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        request
+    }
+
+    /// Whether `response` is a 400 that asks for the connection to close.
+    fn is_closing_bad_request<B>(response: &Response<B>) -> bool {
+        response.status() == actix_http::StatusCode::BAD_REQUEST
+            && response.head().connection_type() == actix_http::ConnectionType::Close
+    }
+
+    #[actix_web::test]
+    async fn without_a_served_connection_a_refused_expectation_still_closes() {
+        let refused = check_expectation(16, ambiguous_request())
+            .await
+            .expect_err("ambiguous framing is refused");
+        assert!(is_closing_bad_request(&refused));
+
+        let mut too_long = Request::new();
+        too_long
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, "17".parse().unwrap());
+        let refused = check_expectation(16, too_long)
+            .await
+            .expect_err("a body over the limit is refused");
+        assert_eq!(refused.status(), actix_http::StatusCode::PAYLOAD_TOO_LARGE);
+
+        let mut within = Request::new();
+        within
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, "16".parse().unwrap());
+        assert!(check_expectation(16, within).await.is_ok());
+    }
+
+    #[actix_web::test]
+    async fn the_guard_refuses_ambiguous_framing_without_calling_the_app() {
+        let app = fn_service(|_: Request| async {
+            Err::<actix_web::dev::ServiceResponse, _>(actix_web::error::ErrorInternalServerError(
+                "the app was called",
+            ))
+        });
+        let answered = guard(ambiguous_request(), &app)
+            .await
+            .expect("a refusal, not the app's error");
+        assert!(is_closing_bad_request(&answered));
     }
 
     #[test]
