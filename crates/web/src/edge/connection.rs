@@ -321,3 +321,19 @@ impl AsyncWrite for Connection {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_after_a_refusal_is_known_by_the_name_telemetry_looks_for() {
+        // actix logs a body's error with `{:?}`; src/telemetry.rs keeps that line out of
+        // the error log by this name.
+        assert_eq!(format!("{ClosedAfterRefusal:?}"), "ClosedAfterRefusal");
+        assert_eq!(
+            ClosedAfterRefusal.to_string(),
+            "connection closed after a refusal"
+        );
+    }
+}

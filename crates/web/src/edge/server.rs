@@ -338,6 +338,9 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::dev::ServiceResponse;
+    use actix_web::error::ErrorGone;
+
     use crate::edge::EdgeSettings;
     use crate::rate_limit::RateLimitSettings;
 
@@ -393,11 +396,7 @@ mod tests {
 
     #[actix_web::test]
     async fn the_guard_refuses_ambiguous_framing_without_calling_the_app() {
-        let app = fn_service(|_: Request| async {
-            Err::<actix_web::dev::ServiceResponse, _>(actix_web::error::ErrorInternalServerError(
-                "the app was called",
-            ))
-        });
+        let app = fn_service(|_: Request| async { Err::<ServiceResponse, _>(ErrorGone("app")) });
         let answered = guard(ambiguous_request(), &app)
             .await
             .expect("a refusal, not the app's error");
