@@ -216,6 +216,13 @@ impl LogIn {
             .throttle
             .admit(&command.email, command.device_token.as_ref())
             .await?;
+        if self.hasher.is_saturated() {
+            // The check would be shed anyway: shed the login before its store lookup, so
+            // that a storm of refused logins is not also a storm of store reads. The
+            // attempt is dropped unrecorded, and the answer is the same for every address.
+            drop(attempt);
+            return Err(AdapterError::overloaded("password hashing is saturated").into());
+        }
         let outcome = self.authenticate(&command).await;
         match &outcome {
             Ok(_) => attempt.succeeded().await,

@@ -160,6 +160,14 @@ impl CpuLane {
         }
     }
 
+    /// Whether [`run`](Self::run), called now, would be refused: every slot busy and
+    /// `max_waiting` callers waiting already.
+    #[must_use]
+    pub fn is_saturated(&self) -> bool {
+        self.permits.available_permits() == 0
+            && self.waiting.load(Ordering::Acquire) >= self.max_waiting
+    }
+
     /// A slot on the lane: at once when one is free; otherwise after waiting for one,
     /// unless `max_waiting` callers already wait.
     async fn slot(&self) -> Result<OwnedSemaphorePermit, AdapterError> {
@@ -260,6 +268,24 @@ mod tests {
         };
         started.await.unwrap();
         (lane, release, busy)
+    }
+
+    #[tokio::test]
+    async fn a_lane_is_saturated_exactly_while_it_would_refuse() {
+        let idle = CpuLane::new(1, 0);
+        assert!(!idle.is_saturated());
+        let (busy, release, held) = busy_lane(0).await;
+        assert!(
+            busy.is_saturated(),
+            "its one slot is taken and none may wait"
+        );
+        let (roomy, roomy_release, roomy_held) = busy_lane(1).await;
+        assert!(!roomy.is_saturated(), "a caller may still wait");
+        release.send(()).unwrap();
+        roomy_release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        roomy_held.await.unwrap().unwrap();
+        assert!(!busy.is_saturated(), "the slot is free again");
     }
 
     #[tokio::test]

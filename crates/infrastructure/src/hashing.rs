@@ -244,6 +244,10 @@ impl PasswordHasher for PasswordHashing {
     fn dummy_hash(&self) -> PasswordHash {
         self.dummy.clone()
     }
+
+    fn is_saturated(&self) -> bool {
+        self.lane.is_saturated()
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +276,13 @@ mod tests {
 
     fn password(raw: &str) -> Password {
         Password::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn the_hasher_is_saturated_when_its_lane_is() {
+        let lane = CpuLane::new(1, 0);
+        let hashing = PasswordHashing::new(BCRYPT_4, lane).unwrap();
+        assert!(!hashing.is_saturated(), "an idle lane has room");
     }
 
     #[tokio::test]

@@ -56,17 +56,20 @@ impl Default for Fakes {
 }
 
 impl Fakes {
-    /// Fakes with no expectation but a clock stopped at [`now`].
+    /// Fakes with no expectation but a clock stopped at [`now`] and a hasher with room
+    /// (it is never saturated; [`Fakes::hashing_is_saturated`] says otherwise).
     #[must_use]
     pub fn new() -> Self {
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_is_saturated().return_const(false);
         Self {
             users: MockUserRepository::new(),
             sessions: MockSessionRepository::new(),
             login_attempts: MockLoginAttempts::new(),
             device_tokens: MockDeviceTokens::new(),
-            hasher: MockPasswordHasher::new(),
+            hasher,
             access_tokens: MockAccessTokens::new(),
             refresh_tokens: MockRefreshTokenMint::new(),
             clock,
@@ -146,6 +149,16 @@ impl Fakes {
                     password_hash: stored_hash(),
                 }))
             });
+    }
+
+    /// The hasher is saturated: it would refuse any hash or check asked for now, and
+    /// none is.
+    pub fn hashing_is_saturated(&mut self) {
+        // Clears the standing "never saturated" (expectations match first-set first).
+        self.hasher.checkpoint();
+        self.hasher.expect_is_saturated().return_const(true);
+        self.hasher.expect_verify().never();
+        self.hasher.expect_hash().never();
     }
 
     /// Checking `typed` against [`stored_hash`] gives `check`, once.

@@ -451,3 +451,24 @@ async fn log_in_passes_on_an_adapter_failure_at_any_step_and_goes_no_further() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_login_while_hashing_is_saturated_is_shed_before_the_store_is_read() {
+    let mut mocks = Mocks::new();
+    mocks.hashing_is_saturated();
+    mocks.users.expect_find_credentials().never();
+    // The throttle reads the record; nothing is recorded or forgotten.
+    mocks
+        .login_attempts
+        .expect_failures()
+        .returning(|_| Ok(None));
+    mocks.login_attempts.expect_record_failure().never();
+    mocks.login_attempts.expect_forget().never();
+
+    let result = log_in_as_ada(mocks, ADAS_PASSWORD).await;
+
+    assert!(
+        matches!(&result, Err(LogInError::Adapter(error)) if error.is_overloaded()),
+        "got {result:?}"
+    );
+}

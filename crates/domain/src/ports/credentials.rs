@@ -48,6 +48,12 @@ pub trait PasswordHasher: Send + Sync {
     /// A valid hash, in the configured algorithm and parameters, of a password nobody
     /// has: verifying against it costs what verifying a real user's password costs.
     fn dummy_hash(&self) -> PasswordHash;
+
+    /// Whether a hash or a verification asked for now would be refused as overloaded.
+    /// A cheap look, so that a caller can refuse before doing other work for nothing
+    /// (a login, before it reads the store); [`hash`](Self::hash) and
+    /// [`verify`](Self::verify) still decide, so `false` promises nothing.
+    fn is_saturated(&self) -> bool;
 }
 
 /// Issues and verifies access tokens (JWTs).
