@@ -7,6 +7,9 @@
 //!   ([`connection`]), which enforces a deadline on every request head, not only the
 //!   first, a deadline on stalled writes, and closes a connection right after a refusal.
 //!   It also caps connections per peer address and in total.
+//! - `upgraded` carries a connection whose request switched protocols (a WebSocket)
+//!   once the app has answered it, without the HTTP dispatcher's buffers, which an idle
+//!   socket would otherwise hold for its whole life.
 //! - [`limit_requests`], a middleware of the app, gives each request body a deadline
 //!   (408 `request_timeout`) and caps the requests one client has in flight.
 //!
