@@ -327,6 +327,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_connection_moves_between_requests_and_stays_upgraded_once_switched() {
+        let control = ConnectionControl::new();
+        control.request_started();
+        assert_eq!(control.phase.get(), Phase::InRequest);
+        control.request_finished(StatusCode::OK);
+        assert_eq!(
+            control.phase.get(),
+            Phase::Idle,
+            "the next bytes are a head"
+        );
+        control.request_started();
+        control.request_finished(StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(control.phase.get(), Phase::Upgraded);
+        // Nothing after the switch is HTTP again: no head deadline ever applies.
+        control.request_started();
+        control.request_finished(StatusCode::OK);
+        assert_eq!(control.phase.get(), Phase::Upgraded);
+    }
+
+    #[test]
+    fn a_refusal_is_written_whole_then_ends_its_connection_once_flushed() {
+        let control = Rc::new(ConnectionControl::new());
+        assert!(!control.is_refused());
+        let problem = crate::error::ApiError::PayloadTooLarge(16).problem();
+        let response = control.refuse(&problem);
+        assert!(
+            control.is_refused(),
+            "nothing more is served on the connection"
+        );
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(response.head().connection_type(), ConnectionType::Close);
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            PROBLEM_JSON
+        );
+
+        let mut body = response.into_body();
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready(Some(Ok(json))) = Pin::new(&mut body).poll_next(&mut cx) else {
+            panic!("the problem document comes first");
+        };
+        let written: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(written["code"], "payload_too_large");
+        assert!(
+            Pin::new(&mut body).poll_next(&mut cx).is_pending(),
+            "the connection stays until the bytes are flushed"
+        );
+        control.flushed();
+        assert!(
+            matches!(
+                Pin::new(&mut body).poll_next(&mut cx),
+                Poll::Ready(Some(Err(_)))
+            ),
+            "once flushed, the body ends the connection"
+        );
+    }
+
+    #[test]
     fn the_end_after_a_refusal_is_known_by_the_name_telemetry_looks_for() {
         // actix logs a body's error with `{:?}`; src/telemetry.rs keeps that line out of
         // the error log by this name.

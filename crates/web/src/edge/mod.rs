@@ -250,6 +250,45 @@ mod tests {
 
     use super::*;
 
+    fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(name.clone(), header::HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    #[actix_web::test]
+    async fn a_body_is_announced_by_a_non_zero_length_or_any_transfer_coding() {
+        assert!(!has_body(&headers(&[])));
+        assert!(!has_body(&headers(&[(header::CONTENT_LENGTH, "0")])));
+        assert!(has_body(&headers(&[(header::CONTENT_LENGTH, "5")])));
+        assert!(has_body(&headers(&[(
+            header::TRANSFER_ENCODING,
+            "chunked"
+        )])));
+        assert!(has_body(&headers(&[
+            (header::CONTENT_LENGTH, "0"),
+            (header::TRANSFER_ENCODING, "chunked"),
+        ])));
+    }
+
+    #[actix_web::test]
+    async fn a_request_with_an_upgrade_header_asks_to_switch_protocols() {
+        assert!(is_upgrade(&headers(&[(header::UPGRADE, "websocket")])));
+        assert!(!is_upgrade(&headers(&[(header::CONTENT_LENGTH, "5")])));
+    }
+
+    #[actix_web::test]
+    async fn the_edge_keeps_the_limits_it_was_given() {
+        let settings = EdgeSettings {
+            body_read_timeout: Duration::from_millis(1234),
+            ..EdgeSettings::default()
+        };
+        let edge = Edge::new(settings.clone(), &RateLimitSettings::disabled());
+        assert_eq!(edge.settings(), &settings);
+    }
+
     /// A body whose client sends nothing more, with a deadline `after` from now.
     fn stalled_body(after: Duration) -> DeadlineBody {
         DeadlineBody {
