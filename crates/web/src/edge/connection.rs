@@ -384,6 +384,84 @@ mod tests {
         );
     }
 
+    /// A connection wrapping the server's side of a fresh loopback socket, and the
+    /// client's side.
+    async fn connected(head_timeout: Duration, write_timeout: Duration) -> (Connection, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (
+            Connection::new(server, head_timeout, write_timeout, None),
+            client,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_request_head_that_stalls_is_cut_off_at_the_head_deadline() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (mut connection, mut client) =
+            connected(Duration::from_secs(5), Duration::from_secs(30)).await;
+        connection.control().request_started();
+        connection.control().request_finished(StatusCode::OK);
+        client.write_all(b"GET / HT").await.unwrap();
+        let mut head = [0_u8; 64];
+        let read = connection.read(&mut head).await.unwrap();
+        assert_eq!(
+            &head[..read],
+            b"GET / HT",
+            "the first bytes start the clock"
+        );
+
+        let stalled = connection.read(&mut head).await;
+        assert_eq!(
+            stalled.map_err(|error| error.kind()),
+            Err(io::ErrorKind::TimedOut)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_nobody_reads_is_cut_off_at_the_write_deadline() {
+        use tokio::io::AsyncWriteExt as _;
+        let (mut connection, _client) =
+            connected(Duration::from_secs(5), Duration::from_secs(30)).await;
+        // The client reads nothing: the socket's buffers fill, then the deadline runs.
+        let chunk = vec![0_u8; 64 * 1024];
+        let outcome = loop {
+            if let Err(error) = connection.write(&chunk).await {
+                break error.kind();
+            }
+        };
+        assert_eq!(outcome, io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_refusal_nothing_more_is_read() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (mut connection, mut client) =
+            connected(Duration::from_secs(5), Duration::from_secs(30)).await;
+        let mut buffer = [0_u8; 64];
+        client.write_all(b"first").await.unwrap();
+        let read = connection.read(&mut buffer).await.unwrap();
+        assert_eq!(&buffer[..read], b"first");
+
+        let _ = connection
+            .control()
+            .refuse(&crate::error::ApiError::PayloadTooLarge(16).problem());
+        client
+            .write_all(b"GET /next HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        // On the paused clock the timeout fires only once nothing else can happen: the
+        // bytes are there, and the connection does not read them.
+        let pipelined = tokio::time::timeout(Duration::from_secs(1), connection.read(&mut buffer));
+        assert!(
+            pipelined.await.is_err(),
+            "pipelined bytes after a refusal are never read"
+        );
+    }
+
     #[test]
     fn the_end_after_a_refusal_is_known_by_the_name_telemetry_looks_for() {
         // actix logs a body's error with `{:?}`; src/telemetry.rs keeps that line out of
