@@ -403,6 +403,68 @@ mod tests {
         assert!(is_closing_bad_request(&answered));
     }
 
+    /// The server's side of a fresh loopback connection from 127.0.0.1, and the
+    /// client's side.
+    async fn accepted() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (server, client)
+    }
+
+    fn edge_trusting(proxies: &[&str]) -> Arc<Edge> {
+        let mut addressing = RateLimitSettings::disabled();
+        addressing.trusted_proxies = proxies.iter().map(|net| net.parse().unwrap()).collect();
+        Arc::new(Edge::new(EdgeSettings::default(), &addressing))
+    }
+
+    #[actix_web::test]
+    async fn a_connection_over_its_addresss_cap_is_answered_429_and_closed() {
+        use tokio::io::AsyncReadExt as _;
+        let peers = Arc::new(PeerCounts::new(1));
+        let edge = edge_trusting(&[]);
+        let (first, _first_client) = accepted().await;
+        let admitted = admit(first, Arc::clone(&edge), Arc::clone(&peers)).await;
+        assert!(admitted.is_ok());
+        assert_eq!(peers.held_by("127.0.0.1".parse().unwrap()), 1);
+
+        let (second, mut second_client) = accepted().await;
+        assert!(admit(second, edge, Arc::clone(&peers)).await.is_err());
+        let mut answer = Vec::new();
+        second_client.read_to_end(&mut answer).await.unwrap();
+        assert_eq!(
+            answer,
+            too_many_connections(),
+            "the door's 429, then the close"
+        );
+
+        drop(admitted);
+        assert_eq!(
+            peers.held_by("127.0.0.1".parse().unwrap()),
+            0,
+            "the slot is given back"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_trusted_proxys_connections_hold_no_slot_of_its_address() {
+        let peers = Arc::new(PeerCounts::new(1));
+        let edge = edge_trusting(&["127.0.0.0/8"]);
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let (server, client) = accepted().await;
+            held.push((
+                admit(server, Arc::clone(&edge), Arc::clone(&peers))
+                    .await
+                    .unwrap(),
+                client,
+            ));
+        }
+        assert_eq!(peers.held_by("127.0.0.1".parse().unwrap()), 0);
+    }
+
     #[test]
     fn the_door_answer_is_a_complete_problem_response() {
         let answer = String::from_utf8(too_many_connections()).unwrap();
