@@ -422,6 +422,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_body_or_a_websocket_may_take_longer_than_a_head() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        for phase in [Phase::InRequest, Phase::Upgraded] {
+            let (mut connection, mut client) =
+                connected(Duration::from_secs(5), Duration::from_secs(30)).await;
+            connection.control.phase.set(phase);
+            client.write_all(b"some").await.unwrap();
+            let mut buffer = [0_u8; 64];
+            connection.read(&mut buffer).await.unwrap();
+            // Three head deadlines later, the connection still just waits for bytes.
+            let waiting =
+                tokio::time::timeout(Duration::from_secs(15), connection.read(&mut buffer));
+            assert!(
+                waiting.await.is_err(),
+                "{phase:?}: no head deadline applies"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_response_nobody_reads_is_cut_off_at_the_write_deadline() {
         use tokio::io::AsyncWriteExt as _;
         let (mut connection, _client) =
