@@ -430,7 +430,8 @@ mod tests {
             connection.control.phase.set(phase);
             client.write_all(b"some").await.unwrap();
             let mut buffer = [0_u8; 64];
-            connection.read(&mut buffer).await.unwrap();
+            let read = connection.read(&mut buffer).await.unwrap();
+            assert_eq!(&buffer[..read], b"some");
             // Three head deadlines later, the connection still just waits for bytes.
             let waiting =
                 tokio::time::timeout(Duration::from_secs(15), connection.read(&mut buffer));
