@@ -413,6 +413,14 @@ mod tests {
             b"GET / HT",
             "the first bytes start the clock"
         );
+        tokio::time::advance(Duration::from_secs(4)).await;
+        client.write_all(b"TP/1.1").await.unwrap();
+        let read = connection.read(&mut head).await.unwrap();
+        assert_eq!(
+            &head[..read],
+            b"TP/1.1",
+            "within the deadline the head goes on"
+        );
 
         let stalled = connection.read(&mut head).await;
         assert_eq!(
