@@ -456,6 +456,7 @@ mod tests {
         let (mut connection, _client) =
             connected(Duration::from_secs(5), Duration::from_secs(30)).await;
         // The client reads nothing: the socket's buffers fill, then the deadline runs.
+        let started = Instant::now();
         let chunk = vec![0_u8; 64 * 1024];
         let outcome = loop {
             if let Err(error) = connection.write(&chunk).await {
@@ -463,6 +464,28 @@ mod tests {
             }
         };
         assert_eq!(outcome, io::ErrorKind::TimedOut);
+        assert!(
+            started.elapsed() >= Duration::from_secs(30),
+            "not before the deadline"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flush_is_counted_and_a_shutdown_ends_the_clients_reads() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (mut connection, mut client) =
+            connected(Duration::from_secs(5), Duration::from_secs(30)).await;
+        connection.write_all(b"answer").await.unwrap();
+        connection.flush().await.unwrap();
+        assert_eq!(
+            connection.control.flushes.get(),
+            1,
+            "a refusal waits on this count"
+        );
+        connection.shutdown().await.unwrap();
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).await.unwrap();
+        assert_eq!(received, b"answer");
     }
 
     #[tokio::test(start_paused = true)]
