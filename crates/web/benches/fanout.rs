@@ -14,12 +14,11 @@ use std::sync::Arc;
 
 use application::DeliveryTracker;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use domain::Seq;
 use domain::ports::{BusSubscription, MessageBus as _, RoomEvent};
-use domain::{Message, MessageBody, MessageId, RoomName, Sender, Seq, UserId};
 use infrastructure::bus::InProcessBus;
 use portico_web::ws::protocol::shared_message_frame;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 /// One member connection reduced to what delivery does in memory.
 struct Member {
@@ -29,26 +28,11 @@ struct Member {
     socket: mpsc::Receiver<bytestring::ByteString>,
 }
 
-fn message(room: &RoomName, seq: u64) -> Arc<Message> {
-    Arc::new(Message {
-        room: room.clone(),
-        seq: Seq::new(seq),
-        id: MessageId::from_uuid(Uuid::from_u128(u128::from(seq))),
-        sender: Sender {
-            id: UserId::from_uuid(Uuid::from_u128(0xada)),
-            first_name: test_support::name("Ada"),
-            last_name: test_support::name("Lovelace"),
-        },
-        body: MessageBody::parse(&"x".repeat(64), 16_384).expect("a body"),
-        created_at: test_support::now(),
-    })
-}
-
 fn fanout(criterion: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
-    let room = RoomName::parse("general").expect("a room name");
+    let room = test_support::general();
     let mut group = criterion.benchmark_group("fanout");
     for members in [10_usize, 100, 1_000] {
         let bus = InProcessBus::default();
@@ -73,7 +57,7 @@ fn fanout(criterion: &mut Criterion) {
                 bench.iter(|| {
                     seq += 1;
                     runtime.block_on(async {
-                        let carried = message(&room, seq);
+                        let carried = Arc::new(test_support::chat_line(seq));
                         bus.publish(RoomEvent::Published {
                             room: room.clone(),
                             seq: carried.seq,

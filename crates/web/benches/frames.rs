@@ -10,26 +10,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use domain::{Message, MessageBody, MessageId, RoomName, Sender, Seq, UserId};
 use portico_web::room_json::MessageJson;
 use portico_web::ws::protocol::{ServerFrame, decode, shared_message_frame};
-use uuid::Uuid;
-
-/// A typical chat line: 64 bytes of body, names of a few letters.
-fn message() -> Message {
-    Message {
-        room: RoomName::parse("general").expect("a room name"),
-        seq: Seq::new(123_456),
-        id: MessageId::parse("6f1c1d2e-8a59-4f0e-9d0f-4c1b8f6f1d2a").expect("an id"),
-        sender: Sender {
-            id: UserId::from_uuid(Uuid::from_u128(0xada)),
-            first_name: test_support::name("Ada"),
-            last_name: test_support::name("Lovelace"),
-        },
-        body: MessageBody::parse(&"x".repeat(64), 16_384).expect("a body"),
-        created_at: test_support::now(),
-    }
-}
 
 fn frames(criterion: &mut Criterion) {
     let limit = domain::DEFAULT_MESSAGE_MAX_BYTES;
@@ -51,11 +33,11 @@ fn frames(criterion: &mut Criterion) {
         bench.iter(|| decode(black_box(unknown), limit));
     });
 
-    let owned = message();
+    let owned = test_support::chat_line(123_456);
     group.bench_function("encode/message, per connection", |bench| {
         bench.iter(|| ServerFrame::Message(MessageJson::from(black_box(&owned))).to_text());
     });
-    let carried = Arc::new(message());
+    let carried = Arc::new(test_support::chat_line(123_456));
     // The first call encodes; every later one is what each further member costs.
     let _ = shared_message_frame(&carried);
     group.bench_function("encode/message, shared (each further member)", |bench| {

@@ -322,6 +322,18 @@ impl AsyncWrite for Connection {
     }
 }
 
+/// The server's and the client's side of a fresh loopback connection, for the edge's
+/// tests on real sockets.
+#[cfg(test)]
+pub(super) async fn loopback_pair() -> (TcpStream, TcpStream) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (server, client)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,11 +399,7 @@ mod tests {
     /// A connection wrapping the server's side of a fresh loopback socket, and the
     /// client's side.
     async fn connected(head_timeout: Duration, write_timeout: Duration) -> (Connection, TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
+        let (server, client) = loopback_pair().await;
         (
             Connection::new(server, head_timeout, write_timeout, None),
             client,

@@ -302,16 +302,16 @@ pub fn serve(
             let settings = edge.settings();
             // The app reads no server name or address from its config: `Host` is read
             // from each request. actix-web's own constructor for it is private.
-            let app = map_config(
-                crate::app(use_cases.clone(), http.clone()).into_factory(),
-                |()| AppConfig::default(),
-            );
+            let app_instance = || {
+                map_config(
+                    crate::app(use_cases.clone(), http.clone()).into_factory(),
+                    |()| AppConfig::default(),
+                )
+            };
+            let app = app_instance();
             // A second instance of the app answers the requests to switch protocols,
             // on the connections taken over from the dispatcher (`upgraded`).
-            let upgrade_app = map_config(
-                crate::app(use_cases.clone(), http.clone()).into_factory(),
-                |()| AppConfig::default(),
-            );
+            let upgrade_app = app_instance();
             let http_service = HttpService::build()
                 .keep_alive(settings.keep_alive)
                 .client_request_timeout(settings.head_timeout)
@@ -342,6 +342,7 @@ mod tests {
     use actix_web::error::ErrorGone;
 
     use crate::edge::EdgeSettings;
+    use crate::edge::connection::loopback_pair;
     use crate::rate_limit::RateLimitSettings;
 
     #[test]
@@ -403,17 +404,6 @@ mod tests {
         assert!(is_closing_bad_request(&answered));
     }
 
-    /// The server's side of a fresh loopback connection from 127.0.0.1, and the
-    /// client's side.
-    async fn accepted() -> (TcpStream, TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        (server, client)
-    }
-
     fn edge_trusting(proxies: &[&str]) -> Arc<Edge> {
         let mut addressing = RateLimitSettings::disabled();
         addressing.trusted_proxies = proxies.iter().map(|net| net.parse().unwrap()).collect();
@@ -425,12 +415,12 @@ mod tests {
         use tokio::io::AsyncReadExt as _;
         let peers = Arc::new(PeerCounts::new(1));
         let edge = edge_trusting(&[]);
-        let (first, _first_client) = accepted().await;
+        let (first, _first_client) = loopback_pair().await;
         let admitted = admit(first, Arc::clone(&edge), Arc::clone(&peers)).await;
         assert!(admitted.is_ok());
         assert_eq!(peers.held_by("127.0.0.1".parse().unwrap()), 1);
 
-        let (second, mut second_client) = accepted().await;
+        let (second, mut second_client) = loopback_pair().await;
         assert!(admit(second, edge, Arc::clone(&peers)).await.is_err());
         let mut answer = Vec::new();
         second_client.read_to_end(&mut answer).await.unwrap();
@@ -454,7 +444,7 @@ mod tests {
         let edge = edge_trusting(&["127.0.0.0/8"]);
         let mut held = Vec::new();
         for _ in 0..3 {
-            let (server, client) = accepted().await;
+            let (server, client) = loopback_pair().await;
             held.push((
                 admit(server, Arc::clone(&edge), Arc::clone(&peers))
                     .await
