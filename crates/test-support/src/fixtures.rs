@@ -287,24 +287,6 @@ pub fn adas_message(seq: u64) -> Message {
     }
 }
 
-/// Message `seq` of "general" as a benchmark's typical chat line: 64 bytes of body,
-/// sent by Ada Lovelace at [`now`], its id made from `seq`.
-#[must_use]
-pub fn chat_line(seq: u64) -> Message {
-    Message {
-        room: general(),
-        seq: Seq::new(seq),
-        id: MessageId::from_uuid(Uuid::from_u128(u128::from(seq))),
-        sender: Sender {
-            id: ADA,
-            first_name: name("Ada"),
-            last_name: name("Lovelace"),
-        },
-        body: MessageBody::parse(&"x".repeat(64), 16_384).unwrap(),
-        created_at: now(),
-    }
-}
-
 /// What the store answers for a read of "general" above `after`: [`adas_message`]s
 /// `seqs`, with the room's `last_seq`.
 #[must_use]

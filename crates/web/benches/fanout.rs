@@ -10,6 +10,8 @@
 
 #![allow(missing_docs, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use application::DeliveryTracker;
@@ -57,7 +59,7 @@ fn fanout(criterion: &mut Criterion) {
                 bench.iter(|| {
                     seq += 1;
                     runtime.block_on(async {
-                        let carried = Arc::new(test_support::chat_line(seq));
+                        let carried = Arc::new(common::chat_line(seq));
                         bus.publish(RoomEvent::Published {
                             room: room.clone(),
                             seq: carried.seq,

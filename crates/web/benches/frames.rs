@@ -6,6 +6,8 @@
 
 #![allow(missing_docs, clippy::expect_used)]
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -33,11 +35,11 @@ fn frames(criterion: &mut Criterion) {
         bench.iter(|| decode(black_box(unknown), limit));
     });
 
-    let owned = test_support::chat_line(123_456);
+    let owned = common::chat_line(123_456);
     group.bench_function("encode/message, per connection", |bench| {
         bench.iter(|| ServerFrame::Message(MessageJson::from(black_box(&owned))).to_text());
     });
-    let carried = Arc::new(test_support::chat_line(123_456));
+    let carried = Arc::new(common::chat_line(123_456));
     // The first call encodes; every later one is what each further member costs.
     let _ = shared_message_frame(&carried);
     group.bench_function("encode/message, shared (each further member)", |bench| {
