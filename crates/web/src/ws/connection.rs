@@ -10,10 +10,11 @@
 //! to that session (a client that logged in again keeps its socket); from then on only
 //! the end of the new session closes it.
 //!
-//! The task never writes to the socket itself: every frame goes into a
-//! **bounded** queue ([`WsSettings::send_queue`]) drained by a writer task. A queue that
-//! stays full for [`SLOW_CONSUMER_GRACE`] means the client does not read: the connection
-//! is closed with 4009 and the client resumes from its cursor, losing nothing. A slow
+//! The task never waits on the socket: every frame is encoded into the connection's
+//! **bounded** outbox ([`WsSettings::send_queue`] frames; [`super::socket`]), which the
+//! socket's own task writes out. An outbox that stays full for [`SLOW_CONSUMER_GRACE`]
+//! means the client does not read: the connection is closed with 4009 and the client
+//! resumes from its cursor, losing nothing. A slow
 //! socket holds up only its own connection, never another member's delivery: no lock is
 //! held while anything is sent, each connection reads the store for itself when it is
 //! owed more than the message an event carries, and the bus drops events for a
@@ -28,7 +29,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use actix_http::ws::{CloseCode, CloseReason};
 use application::{
     AuthenticateError, DeliveryTracker, JoinedRoom, PresentMember, PublishCommand, PublishError,
     RoomError, UseCases,
@@ -38,7 +39,6 @@ use chrono::{DateTime, Utc};
 use domain::ports::{BusSubscription, RoomEvent, SubscriptionError, TokenRejection};
 use domain::{AccessClaims, ConnectionId, PresenceState, Replay, RoomName, Seq, User};
 use governor::{DefaultDirectRateLimiter, RateLimiter};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +46,7 @@ use super::protocol::{
     ClientFrame, FrameError, MemberView, PresentMemberView, ServerFrame, close_code, decode,
     shared_message_frame,
 };
+use super::socket::{Inbound, Incoming, Outbound, Outgoing, ProtocolError, Refused};
 use super::{ConnectionSlot, WsSettings};
 use crate::room_json::{MemberJson, MessageJson};
 
@@ -58,10 +59,6 @@ const STRIKES: u32 = 3;
 /// has its own queue and position, and this one catches up from the store if it falls
 /// behind the bus meanwhile.
 const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(5);
-
-/// How long the close frame of a connection that ends may take to reach the client's
-/// socket: a client that stopped reading does not hold the task any longer.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// What a connection starts from, worked out before the upgrade.
 pub struct Setup {
@@ -80,20 +77,6 @@ pub struct Setup {
     pub slot: ConnectionSlot,
 }
 
-/// What the writer task sends.
-#[derive(Debug)]
-enum Outbound {
-    /// A frame of the protocol; shared with other connections when it is a carried
-    /// message's.
-    Text(ByteString),
-    /// A heartbeat ping.
-    Ping,
-    /// The answer to a client's ping.
-    Pong(actix_web::web::Bytes),
-    /// The last frame: the writer closes the socket and stops.
-    Close(CloseReason),
-}
-
 /// Why the connection ends.
 #[derive(Debug)]
 enum End {
@@ -101,12 +84,12 @@ enum End {
     Close(u16, &'static str),
     /// The client closed (or vanished): answer its close, if any, and stop.
     ClientClosed(Option<CloseReason>),
-    /// The outbound queue is full: close with 4009 without waiting for the queue.
+    /// The outbox stays full: close with 4009 in place of what it holds.
     SlowConsumer,
 }
 
 /// The connection's task: opens the connection, serves it until it ends, closes it.
-pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream) {
+pub async fn run(setup: Setup, outgoing: Outgoing, incoming: Incoming) {
     let Setup {
         use_cases,
         settings,
@@ -115,8 +98,6 @@ pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream
         claims,
         slot,
     } = setup;
-    let (outbound, queue) = mpsc::channel(settings.send_queue.max(1));
-    let writer = actix_web::rt::spawn(write(session.clone(), queue));
     // Subscribe before anything is read: nothing published in between is missed.
     let mut subscription = use_cases.open_connection.subscribe();
     // The steps before and after serving are boxed: they run once, and inline they
@@ -125,10 +106,10 @@ pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream
         Ok(opened) => opened,
         Err(error) => {
             tracing::error!(error.cause_chain = ?error, "opening a websocket failed");
-            let reason = close_reason(close_code::INTERNAL_ERROR, "internal error");
-            let _ = outbound.try_send(Outbound::Close(reason));
-            drop(outbound);
-            let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+            outgoing.close(Some(close_reason(
+                close_code::INTERNAL_ERROR,
+                "internal error",
+            )));
             return;
         }
     };
@@ -141,7 +122,7 @@ pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream
         user,
         id: opened.connection,
         tracker: DeliveryTracker::new(),
-        outbound,
+        outgoing,
         state: PresenceState::Active,
         last_heard: Instant::now(),
         last_active: Instant::now(),
@@ -150,7 +131,7 @@ pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream
         rate,
     };
     let end = connection
-        .serve(opened.rooms, subscription.as_mut(), stream, &shutdown)
+        .serve(opened.rooms, subscription.as_mut(), incoming, &shutdown)
         .await;
     if let Err(error) = Box::pin(
         use_cases
@@ -165,46 +146,7 @@ pub async fn run(setup: Setup, session: Session, stream: AggregatedMessageStream
     // so a client that reconnects as soon as it reads the close finds them free.
     drop(slot);
     tracing::info!(user_id = %connection.user.id, ?end, "websocket closed");
-    let Connection { outbound, .. } = connection;
-    Box::pin(finish(end, outbound, writer, session)).await;
-}
-
-/// Sends the close frame the way `end` calls for, then lets the writer finish.
-async fn finish(
-    end: End,
-    outbound: mpsc::Sender<Outbound>,
-    writer: actix_web::rt::task::JoinHandle<()>,
-    session: Session,
-) {
-    let reason = match end {
-        End::Close(code, description) => Some(close_reason(code, description)),
-        End::ClientClosed(reason) => reason,
-        End::SlowConsumer => {
-            // The queue is full: what is in it will not be sent. The close goes to the
-            // socket directly, with a deadline, since the client is not reading.
-            writer.abort();
-            let reason = close_reason(close_code::SLOW_CONSUMER, "slow consumer");
-            let _ = tokio::time::timeout(CLOSE_GRACE, session.close(Some(reason))).await;
-            return;
-        }
-    };
-    // Behind what is queued (a shutdown flushes what the client was already owed), so
-    // a full queue is given its grace to make room for the close too.
-    let closing = match reason {
-        Some(reason) => {
-            let queued = outbound.send(Outbound::Close(reason));
-            matches!(tokio::time::timeout(CLOSE_GRACE, queued).await, Ok(Ok(())))
-        }
-        None => false,
-    };
-    drop(outbound);
-    if closing {
-        // The frames queued before the close (an `error` saying why) go out first.
-        let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
-    } else {
-        writer.abort();
-        let _ = tokio::time::timeout(CLOSE_GRACE, session.close(None)).await;
-    }
+    connection.finish(end);
 }
 
 /// How a connection whose session ended is closed.
@@ -216,25 +158,6 @@ fn close_reason(code: u16, description: &str) -> CloseReason {
     CloseReason {
         code: CloseCode::from(code),
         description: Some(description.to_owned()),
-    }
-}
-
-/// The writer: drains the queue into the socket until the queue closes, the close is
-/// sent or the client is gone.
-async fn write(mut session: Session, mut queue: mpsc::Receiver<Outbound>) {
-    while let Some(item) = queue.recv().await {
-        let written = match item {
-            Outbound::Text(text) => session.text(text).await,
-            Outbound::Ping => session.ping(b"").await,
-            Outbound::Pong(bytes) => session.pong(&bytes).await,
-            Outbound::Close(reason) => {
-                let _ = session.close(Some(reason)).await;
-                return;
-            }
-        };
-        if written.is_err() {
-            return;
-        }
     }
 }
 
@@ -253,7 +176,7 @@ struct Connection {
     user: User,
     id: ConnectionId,
     tracker: DeliveryTracker,
-    outbound: mpsc::Sender<Outbound>,
+    outgoing: Outgoing,
     /// Active until the client has sent no frame of the protocol for a heartbeat
     /// interval.
     state: PresenceState,
@@ -282,7 +205,7 @@ impl Connection {
         &mut self,
         rooms: Vec<domain::RoomSummary>,
         subscription: &mut dyn BusSubscription,
-        mut stream: AggregatedMessageStream,
+        mut stream: Incoming,
         shutdown: &CancellationToken,
     ) -> End {
         // The upgrade checked the session before the subscription existed: an end
@@ -322,7 +245,7 @@ impl Connection {
                     Some(Err(error)) => {
                         tracing::debug!(%error, "websocket protocol error");
                         Err(match error {
-                            actix_ws::ProtocolError::Overflow => End::Close(close_code::TOO_BIG, "frame too large"),
+                            ProtocolError::Overflow => End::Close(close_code::TOO_BIG, "frame too large"),
                             _ => End::Close(close_code::PROTOCOL_ERROR, "protocol error"),
                         })
                     }
@@ -360,21 +283,35 @@ impl Connection {
         self.queue(Outbound::Text(frame.to_text().into())).await
     }
 
-    /// Queues `item` for the writer. A full queue is given [`SLOW_CONSUMER_GRACE`] to
+    /// Queues `frame` in the outbox. A full outbox is given [`SLOW_CONSUMER_GRACE`] to
     /// make room (a replay of many pages fills it faster than any socket drains it);
     /// one that stays full is a client that does not read.
-    async fn queue(&self, item: Outbound) -> Result<(), End> {
-        let item = match self.outbound.try_send(item) {
+    async fn queue(&self, frame: Outbound) -> Result<(), End> {
+        match self.outgoing.try_send(&frame) {
             Ok(()) => return Ok(()),
-            // A closed queue (the writer is gone) fails the send below at once.
-            Err(
-                mpsc::error::TrySendError::Full(item) | mpsc::error::TrySendError::Closed(item),
-            ) => item,
-        };
-        match tokio::time::timeout(SLOW_CONSUMER_GRACE, self.outbound.send(item)).await {
+            Err(Refused::Closed) => return Err(End::ClientClosed(None)),
+            Err(Refused::Full) => {}
+        }
+        match tokio::time::timeout(SLOW_CONSUMER_GRACE, self.outgoing.send(&frame)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::ClientClosed(None)),
             Err(_) => Err(End::SlowConsumer),
+        }
+    }
+
+    /// Queues the close frame the way `end` calls for. What is queued before it (a
+    /// shutdown flushes what the client was already owed, an `error` saying why) goes
+    /// out first, unless the client is not reading: then the close takes its place.
+    fn finish(&self, end: End) {
+        match end {
+            End::Close(code, description) => {
+                self.outgoing.close(Some(close_reason(code, description)));
+            }
+            End::ClientClosed(reason) => self.outgoing.close(reason),
+            End::SlowConsumer => self.outgoing.close_discarding(Some(close_reason(
+                close_code::SLOW_CONSUMER,
+                "slow consumer",
+            ))),
         }
     }
 
@@ -427,17 +364,14 @@ impl Connection {
     }
 
     /// A frame from the client.
-    async fn heard(&mut self, frame: AggregatedMessage) -> Result<(), End> {
+    async fn heard(&mut self, frame: Inbound) -> Result<(), End> {
         self.last_heard = Instant::now();
-        if matches!(
-            frame,
-            AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)
-        ) {
+        if matches!(frame, Inbound::Text(_) | Inbound::Binary(_)) {
             self.last_active = self.last_heard;
             self.set_state(PresenceState::Active).await;
         }
         match frame {
-            AggregatedMessage::Text(text) => {
+            Inbound::Text(text) => {
                 if !self.within_rate().await? {
                     return Ok(());
                 }
@@ -464,7 +398,7 @@ impl Connection {
                     Err(error) => self.refuse(error).await,
                 }
             }
-            AggregatedMessage::Binary(_) => {
+            Inbound::Binary(_) => {
                 if !self.within_rate().await? {
                     return Ok(());
                 }
@@ -479,9 +413,9 @@ impl Connection {
                 )
                 .await
             }
-            AggregatedMessage::Ping(bytes) => self.queue(Outbound::Pong(bytes)).await,
-            AggregatedMessage::Pong(_) => Ok(()),
-            AggregatedMessage::Close(reason) => Err(End::ClientClosed(reason)),
+            Inbound::Ping(bytes) => self.queue(Outbound::Pong(bytes)).await,
+            Inbound::Pong(_) => Ok(()),
+            Inbound::Close(reason) => Err(End::ClientClosed(reason)),
         }
     }
 

@@ -1,8 +1,10 @@
 //! The WebSocket side of the adapter: the protocol's frames (SPEC §5, [`protocol`]), the
-//! upgrade at `GET /ws` ([`upgrade`]) and one task per connection ([`connection`]).
+//! upgrade at `GET /ws` ([`upgrade`]), one task per connection ([`connection`]) and
+//! the framing it reads and writes through ([`socket`]).
 
 pub mod connection;
 pub mod protocol;
+pub mod socket;
 pub mod upgrade;
 
 use std::collections::HashMap;

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use application::AuthenticateError;
 
 use super::connection::{self, Setup};
+use super::socket;
 use crate::auth::bearer_token;
 use crate::error::{ApiError, Problem};
 use crate::state::{HttpSettings, UseCases};
@@ -61,17 +62,18 @@ pub async fn upgrade(
         .admit(user.id)
         .ok_or(ApiError::RateLimited(1))?;
     let limits = settings.websockets.settings().clone();
-    let (response, session, stream) = actix_ws::handle(&request, body).map_err(|error| {
+    // The codec's own ceiling sits well above the frame limit, so that a frame a little
+    // over it is read and refused with an `error` frame (the connection stays usable);
+    // only a message far over it breaks the framing and closes the connection with 1009.
+    let socket_limits = socket::Limits {
+        send_queue: limits.send_queue,
+        max_message_bytes: limits.max_frame_bytes.saturating_mul(4),
+    };
+    let (response, outgoing, incoming) = socket::open(&request, body.into_inner(), socket_limits)
+        .map_err(|error| {
         tracing::debug!(%error, "not a WebSocket handshake");
         ApiError::MalformedRequest("it is not a WebSocket handshake".to_owned())
     })?;
-    // The frame codec's own ceiling sits well above the limit, so that a frame a little
-    // over it is read and refused with an `error` frame (the connection stays usable);
-    // only one far over it breaks the framing and closes the connection with 1009.
-    let stream = stream
-        .max_frame_size(limits.max_frame_bytes.saturating_mul(4))
-        .aggregate_continuations()
-        .max_continuation_size(limits.max_frame_bytes.saturating_mul(4));
     tracing::info!(user_id = %user.id, "websocket opened");
     actix_web::rt::spawn(connection::run(
         Setup {
@@ -82,8 +84,8 @@ pub async fn upgrade(
             claims,
             slot,
         },
-        session,
-        stream,
+        outgoing,
+        incoming,
     ));
     Ok(response)
 }
