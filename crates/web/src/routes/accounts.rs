@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, held};
 use crate::extract::{FieldErrors, Json, RequestBody, Secret};
 use crate::routes::sessions::presented_device_token;
 
@@ -114,7 +114,7 @@ pub async fn register(
     use_cases: web::Data<UseCases>,
     Json(command): Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = use_cases.register.execute(command).await?;
+    let user = held(use_cases.register.execute(command).await).await?;
     Ok(HttpResponse::Created().json(UserResponse::from(user)))
 }
 
@@ -240,7 +240,7 @@ pub async fn change_password(
     Authenticated(user): Authenticated,
     Json(PasswordChange { current, new }): Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    use_cases
+    let changed = use_cases
         .change_password
         .execute(
             &user,
@@ -248,6 +248,7 @@ pub async fn change_password(
             &new,
             presented_device_token(&request).as_ref(),
         )
-        .await?;
+        .await;
+    held(changed).await?;
     Ok(HttpResponse::NoContent().finish())
 }

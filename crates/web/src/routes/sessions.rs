@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::AuthenticatedSession;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, held};
 use crate::extract::{
     BodyFormat, FieldErrors, RequestBody, Secret, body_format, decode_form, decode_json, read_body,
 };
@@ -314,7 +314,7 @@ pub async fn log_in(
         tokens,
         device_token,
         device_token_expires_in,
-    } = use_cases.log_in.execute(command).await?;
+    } = held(use_cases.log_in.execute(command).await).await?;
     let max_age = CookieDuration::seconds(device_token_expires_in.max(0));
     let device_cookies =
         DEVICE_COOKIE_PATHS.map(|path| device_cookie(path, &device_token, max_age));
