@@ -108,7 +108,7 @@ fn report_suppressed_periodically(sampler: Arc<Sampler>) {
             }
         });
     if let Err(error) = spawned {
-        tracing::warn!(%error, "cannot start the log sampling reporter; reports wait for the next line");
+        tracing::warn!(%error, "cannot start the log sampling reporter; reports wait for the next line"); // coverage: excluded: needs the process's thread limit exhausted
     }
 }
 

@@ -51,10 +51,7 @@ impl Tokens {
         let jwt_secret_generated = configured_secret.is_none();
         let jwt_secret = match configured_secret {
             Some(secret) => secret,
-            None => random_secret().unwrap_or_else(|problem| {
-                reader.report("JWT_SECRET", problem);
-                Vec::new()
-            }),
+            None => random_secret(reader),
         };
         Self {
             jwt_secret,
@@ -100,10 +97,13 @@ fn parse_secret(raw: &str) -> Result<Vec<u8>, String> {
     Ok(bytes.to_vec())
 }
 
-fn random_secret() -> Result<Vec<u8>, String> {
+fn random_secret(reader: &mut Reader<'_>) -> Vec<u8> {
     let mut secret = vec![0_u8; GENERATED_SECRET_BYTES];
-    getrandom::fill(&mut secret).map_err(|error| format!("cannot generate a secret: {error}"))?;
-    Ok(secret)
+    // A failure is reported, so the configuration is refused and this secret never signs.
+    if let Err(error) = getrandom::fill(&mut secret) {
+        reader.report("JWT_SECRET", format!("cannot generate a secret: {error}")); // coverage: excluded: getrandom does not fail on a running Linux system
+    }
+    secret
 }
 
 #[cfg(test)]

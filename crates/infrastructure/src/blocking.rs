@@ -57,29 +57,26 @@ impl LaneThreads {
 
     /// Starts one more thread unless every slot has one already.
     fn ensure_started(&self) -> Result<(), AdapterError> {
-        let mut started = self.started.load(Ordering::Acquire);
-        while started < self.capacity {
-            match self.started.compare_exchange(
-                started,
-                started + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    let queue = Arc::clone(&self.queue);
-                    return std::thread::Builder::new()
-                        .name(format!("cpu-lane-{started}"))
-                        .spawn(move || serve(&queue))
-                        .map(drop)
-                        .map_err(|error| {
-                            self.started.fetch_sub(1, Ordering::AcqRel);
-                            AdapterError::new("starting a cpu lane thread failed", error)
-                        });
-                }
-                Err(now) => started = now,
-            }
-        }
-        Ok(())
+        // Claims a slot; when two callers race for the last one, `fetch_update` retries
+        // the loser, who then finds every slot taken.
+        let claimed = self
+            .started
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |started| {
+                (started < self.capacity).then_some(started + 1)
+            });
+        let Ok(started) = claimed else {
+            return Ok(());
+        };
+        let queue = Arc::clone(&self.queue);
+        std::thread::Builder::new()
+            .name(format!("cpu-lane-{started}"))
+            .spawn(move || serve(&queue))
+            .map(drop)
+            .map_err(|error| {
+                // coverage: excluded-begin: needs the process's thread limit exhausted
+                self.started.fetch_sub(1, Ordering::AcqRel);
+                AdapterError::new("starting a cpu lane thread failed", error)
+            }) // coverage: excluded-end
     }
 }
 

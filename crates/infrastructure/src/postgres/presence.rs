@@ -140,13 +140,13 @@ async fn beat(database: PgDatabase, instance: Uuid, mut stop: oneshot::Receiver<
     }
 }
 
-#[derive(QueryableByName)]
+#[derive(QueryableByName)] // coverage: excluded: llvm-cov maps a build() of diesel's that never runs here
 struct Count {
     #[diesel(sql_type = BigInt)]
     count: i64,
 }
 
-#[derive(QueryableByName)]
+#[derive(QueryableByName)] // coverage: excluded: llvm-cov maps a build() of diesel's that never runs here
 struct Present {
     #[diesel(sql_type = SqlUuid)]
     user_id: Uuid,
@@ -181,7 +181,7 @@ fn others_live(connection: &mut PgConnection, user: Uuid, except: Uuid) -> Query
 /// shared lock table is sized for about 64 per connection (`max_locks_per_transaction`).
 const SWEEP_BATCH: i64 = 50;
 
-#[derive(QueryableByName)]
+#[derive(QueryableByName)] // coverage: excluded: llvm-cov maps a build() of diesel's that never runs here
 struct UserRow {
     #[diesel(sql_type = SqlUuid)]
     user_id: Uuid,

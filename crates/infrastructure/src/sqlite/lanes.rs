@@ -116,9 +116,10 @@ impl Lane {
                 .name(format!("{name}-{number}"))
                 .spawn(move || work(&shared, connection, &reconnect));
             if let Err(error) = spawned {
+                // coverage: excluded-begin: needs the process's thread limit exhausted
                 // Dropping the lane stops the threads already started.
                 lock(&lane.shared.state).threads = number;
-                return Err(error);
+                return Err(error); // coverage: excluded-end
             }
         }
         Ok(lane)
@@ -207,19 +208,16 @@ fn work(shared: &Shared, mut connection: SqliteConnection, reconnect: &Reconnect
         }
         state.awake -= 1;
         state.idle += 1;
-        let notified = loop {
-            state = shared
-                .wake
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            if state.notified > 0 {
-                state.notified -= 1;
-                break true;
-            }
-            if state.closed {
-                break false;
-            }
-        };
+        // A wake-up with no job and no close (spurious, or a notification another thread
+        // took first) sleeps again inside `wait_while`; a job is taken before a close.
+        state = shared
+            .wake
+            .wait_while(state, |state| state.notified == 0 && !state.closed)
+            .unwrap_or_else(PoisonError::into_inner);
+        let notified = state.notified > 0;
+        if notified {
+            state.notified -= 1;
+        }
         state.idle -= 1;
         if !notified {
             state.awake += 1;

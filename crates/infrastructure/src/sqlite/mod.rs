@@ -280,9 +280,10 @@ impl Database {
             .collect::<Result<Vec<_>, _>>()
             .map_err(OpenError::Connect)?;
         let opened = FileIdentity::of(path).map_err(|source| OpenError::Identify {
+            // coverage: excluded-begin: another process deleting the file right after SQLite opened it
             path: path.to_owned(),
             source,
-        })?;
+        })?; // coverage: excluded-end
         Ok(Self {
             reads: Arc::new(
                 Lane::start("portico-db-read", reading, &reconnect).map_err(OpenError::Spawn)?,
@@ -490,17 +491,17 @@ mod tests {
         use diesel::RunQueryDsl as _;
         use diesel::sql_types::{BigInt, Text};
 
-        #[derive(diesel::QueryableByName)]
+        #[derive(diesel::QueryableByName)] // coverage: excluded: llvm-cov maps a build() of diesel's that never runs here
         struct Mode {
             #[diesel(sql_type = Text)]
             journal_mode: String,
         }
-        #[derive(diesel::QueryableByName)]
+        #[derive(diesel::QueryableByName)] // coverage: excluded: llvm-cov maps a build() of diesel's that never runs here
         struct Flag {
             #[diesel(sql_type = BigInt)]
             foreign_keys: i64,
         }
-        #[derive(diesel::QueryableByName)]
+        #[derive(diesel::QueryableByName)] // coverage: excluded: llvm-cov maps a build() of diesel's that never runs here
         struct Timeout {
             #[diesel(sql_type = BigInt)]
             timeout: i64,
@@ -526,7 +527,7 @@ mod tests {
         use diesel::RunQueryDsl as _;
         use diesel::sql_types::BigInt;
 
-        #[derive(diesel::QueryableByName)]
+        #[derive(diesel::QueryableByName)] // coverage: excluded: llvm-cov maps a build() of diesel's that never runs here
         struct Level {
             #[diesel(sql_type = BigInt)]
             synchronous: i64,
@@ -699,7 +700,7 @@ mod tests {
             matches!(outcome, Err(DbError::Query(_))),
             "the failed commit was reported: {outcome:?}"
         );
-        #[derive(diesel::QueryableByName)]
+        #[derive(diesel::QueryableByName)] // coverage: excluded: llvm-cov maps a build() of diesel's that never runs here
         struct Count {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             sessions: i64,

@@ -360,6 +360,8 @@ mod tests {
 
     #[test]
     fn a_refusal_is_written_whole_then_ends_its_connection_once_flushed() {
+        use futures_util::FutureExt as _;
+
         let control = Rc::new(ConnectionControl::new());
         assert!(!control.is_refused());
         let problem = crate::error::ApiError::PayloadTooLarge(16).problem();
@@ -377,9 +379,11 @@ mod tests {
 
         let mut body = response.into_body();
         let mut cx = Context::from_waker(Waker::noop());
-        let Poll::Ready(Some(Ok(json))) = Pin::new(&mut body).poll_next(&mut cx) else {
-            panic!("the problem document comes first");
-        };
+        let json = std::future::poll_fn(|cx| Pin::new(&mut body).poll_next(cx))
+            .now_or_never()
+            .flatten()
+            .and_then(Result::ok)
+            .expect("the problem document comes first");
         let written: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(written["code"], "payload_too_large");
         assert!(
@@ -387,11 +391,9 @@ mod tests {
             "the connection stays until the bytes are flushed"
         );
         control.flushed();
+        let last = Pin::new(&mut body).poll_next(&mut cx);
         assert!(
-            matches!(
-                Pin::new(&mut body).poll_next(&mut cx),
-                Poll::Ready(Some(Err(_)))
-            ),
+            matches!(last, Poll::Ready(Some(Err(_)))),
             "once flushed, the body ends the connection"
         );
     }

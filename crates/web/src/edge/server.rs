@@ -121,6 +121,9 @@ fn check_expectation(
     std::future::ready(outcome)
 }
 
+/// Why a request on a connection already refused is refused too.
+const AFTER_A_REFUSAL: &str = "an earlier request on this connection was refused";
+
 /// In front of the app: refuses ambiguous framing, serves nothing on a connection
 /// already refused, and tells the connection where it stands.
 fn guard<S, B>(
@@ -131,24 +134,19 @@ where
     S: Service<Request, Response = actix_web::dev::ServiceResponse<B>, Error = actix_web::Error>,
 {
     let control = request.conn_data::<Rc<ConnectionControl>>().cloned();
-    let refused = control.as_ref().is_some_and(|control| control.is_refused());
-    let problem = if refused {
+    let problem = if control.as_ref().is_some_and(|control| control.is_refused()) {
         // Only reachable if a request was queued before the refusal: the refusal's body
         // ends the connection first, but answering again is safe as well.
-        Some(
-            ApiError::MalformedRequest("an earlier request on this connection was refused".into())
-                .problem(),
-        )
+        Some(ApiError::MalformedRequest(AFTER_A_REFUSAL.into()).problem()) // coverage: excluded: actix takes no request after a refusal
     } else {
-        ambiguous_framing(request.headers())
+        let ambiguous = ambiguous_framing(request.headers());
+        if ambiguous.is_some() {
+            tracing::info!("refused a request with ambiguous framing; connection closed");
+        }
+        ambiguous
     };
     let outcome = match problem {
-        Some(problem) => {
-            if !refused {
-                tracing::info!("refused a request with ambiguous framing; connection closed");
-            }
-            Err(refusal(&request, &problem))
-        }
+        Some(problem) => Err(refusal(&request, &problem)),
         None => {
             if let Some(control) = &control {
                 control.request_started();
@@ -396,12 +394,22 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn the_guard_refuses_ambiguous_framing_without_calling_the_app() {
+    async fn the_guard_refuses_ambiguous_framing_without_calling_the_app_and_passes_the_rest() {
         let app = fn_service(|_: Request| async { Err::<ServiceResponse, _>(ErrorGone("app")) });
         let answered = guard(ambiguous_request(), &app)
             .await
             .expect("a refusal, not the app's error");
         assert!(is_closing_bad_request(&answered));
+
+        let passed = guard(Request::new(), &app).await;
+        let status = passed
+            .err()
+            .map(|error| error.as_response_error().status_code());
+        assert_eq!(
+            status,
+            Some(actix_http::StatusCode::GONE),
+            "the app's own answer"
+        );
     }
 
     fn edge_trusting(proxies: &[&str]) -> Arc<Edge> {
