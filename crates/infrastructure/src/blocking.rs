@@ -1,5 +1,5 @@
-//! The door for CPU-heavy work: a bounded lane onto threads of its own, which run below
-//! the priority of the threads answering requests.
+//! The door for CPU-heavy work: a bounded lane onto threads of its own, which run only
+//! on CPU time the threads answering requests leave.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,11 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use domain::ports::AdapterError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-/// How much lower the lane's threads run than the rest of the process, as a nice
-/// increment. Under contention Linux then gives a thread answering requests about nine
-/// times the CPU of a hashing thread (scheduler weights 1,024 against 110), so a login
-/// storm no longer stretches the latency of every other request; with cores to spare
-/// the hashes still get all of them (`docs/benchmarks.md`, the flood).
+/// Where the lane's threads cannot run under `SCHED_IDLE` (systems other than Linux),
+/// how much lower they run than the rest of the process, as a nice increment.
+#[cfg(all(unix, not(target_os = "linux")))]
 const LANE_NICENESS: i32 = 10;
 
 /// Runs CPU-bound closures (password hashing) on threads of its own, at most `capacity`
@@ -20,8 +18,8 @@ const LANE_NICENESS: i32 = 10;
 /// thread; beyond that a call is refused at once with an overloaded [`AdapterError`]. A
 /// login storm thus queues (or is shed) in this lane and leaves the async workers, the
 /// database and every other route free. The threads start on first use, one per slot,
-/// at a lower priority ([`LANE_NICENESS`]), and stop when the last clone of the lane is
-/// dropped.
+/// below every other thread ([`lower_priority`]), and stop when the last clone of the
+/// lane is dropped.
 #[derive(Debug, Clone)]
 pub struct CpuLane {
     permits: Arc<Semaphore>,
@@ -93,11 +91,23 @@ fn serve(queue: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// Raises the calling thread's nice value by [`LANE_NICENESS`] (on Linux the nice value
-/// is per thread). Raising it needs no privilege (only lowering it does), so it does not
-/// fail; were it to, the lane would still work, at the same priority as the rest.
+/// Puts the calling thread below every other: on Linux under `SCHED_IDLE`, so that it
+/// runs only on CPU time no other thread of the system wants, and a thread answering
+/// requests that wakes takes its core at once. At nice +10, a login flood's hashes still
+/// took enough of that time to triple the reads' p99 (`docs/benchmarks.md`, the flood);
+/// with cores to spare the hashes still get all of them. Lowering a thread's priority
+/// needs no privilege, so it does not fail; were it to, the lane would still work, at
+/// the same priority as the rest.
 fn lower_priority() {
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
+    let _ = thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        thread_priority::ThreadSchedulePolicy::Normal(
+            thread_priority::NormalThreadSchedulePolicy::Idle,
+        ),
+    );
+    #[cfg(all(unix, not(target_os = "linux")))]
     let _ = rustix::process::nice(LANE_NICENESS);
 }
 
@@ -197,16 +207,23 @@ mod tests {
         assert_eq!(lane.run(|| 6 * 7).await.ok(), Some(42));
     }
 
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn work_runs_below_the_callers_priority() {
+    async fn work_runs_only_on_cpu_time_no_other_thread_wants() {
+        use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
+
         let lane = CpuLane::new(1, 0);
-        let caller = rustix::process::getpriority_process(None).unwrap();
-        let worker = lane
-            .run(|| rustix::process::getpriority_process(None).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(worker, (caller + LANE_NICENESS).min(19));
+        let policy = || thread_priority::thread_schedule_policy().unwrap();
+        let worker = lane.run(policy).await.unwrap();
+        assert_eq!(
+            worker,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
+        );
+        assert_eq!(
+            policy(),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
+            "the caller's thread is left as it was"
+        );
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@
 //! stored as SHA-256 digests, HMAC-SHA256 device tokens, the system clock and random
 //! ids, and the in-process message bus and presence registry. This crate may depend on
 //! `domain` and on the libraries it adapts (diesel, libsqlite3-sys, pq-sys, bcrypt, jsonwebtoken, sha2, hmac,
-//! getrandom, tokio for the bus's broadcast channel, rustix for the hashing threads' priority); never on
+//! getrandom, tokio for the bus's broadcast channel, thread-priority and rustix for the hashing threads' priority); never on
 //! `application` or any HTTP crate.
 
 pub mod blocking;
