@@ -738,7 +738,7 @@ async fn a_client_that_keeps_sending_over_its_budget_text_or_binary_is_closed_wi
 #[actix_web::test]
 async fn a_client_that_vanishes_while_its_queue_is_full_is_let_go_before_the_grace_runs_out() {
     // The paused clock: a wait in the test ends only once every task is idle, so the
-    // test knows the writer and the connection are stuck before the client vanishes.
+    // test knows the connection is stuck on its full outbox before the client vanishes.
     tokio::time::pause();
     let mut mocks = Mocks::new();
     mocks.ws_settings(WsSettings {
@@ -758,8 +758,8 @@ async fn a_client_that_vanishes_while_its_queue_is_full_is_let_go_before_the_gra
         });
     let mut client = mocks.connect().await;
 
-    // More pongs are owed than the socket's buffer and the queue hold together, and the
-    // client reads none of them.
+    // More pongs are owed than the outbox and the batch the body has taken hold
+    // together, and the client reads none of them.
     for _ in 0..64 {
         client.send_json(&json!({"type": "ping"}));
     }

@@ -54,9 +54,9 @@ use crate::room_json::{MemberJson, MessageJson};
 /// errs once is told; one that keeps sending what is refused is cut off.
 const STRIKES: u32 = 3;
 
-/// How long a full outbound queue may take to make room before the connection counts
+/// How long a full outbox may take to make room before the connection counts
 /// as a slow consumer (4009). Waiting holds up this connection only: every other one
-/// has its own queue and position, and this one catches up from the store if it falls
+/// has its own outbox and position, and this one catches up from the store if it falls
 /// behind the bus meanwhile.
 const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(5);
 
