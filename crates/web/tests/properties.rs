@@ -1,7 +1,8 @@
-//! Properties of what clients can reach directly: the WebSocket frame decoder and the
-//! problem-document mapping. Any input gives a value or a clean error (never a panic),
-//! a valid frame decodes to what was encoded, and every error becomes a complete
-//! problem document that carries nothing internal.
+//! Properties of what clients can reach directly: the WebSocket framing, the protocol's
+//! frame decoder and the problem-document mapping. Any input gives a value or a clean
+//! error (never a panic), what was sent comes back as it was sent however the bytes
+//! arrive, and every error becomes a complete problem document that carries nothing
+//! internal.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,6 +13,7 @@ use actix_web::http::Method;
 use domain::{MessageBody, MessageId, RoomName, Seq};
 use portico_web::error::{ApiError, FieldError};
 use portico_web::ws::protocol::{ClientFrame, ServerFrame, decode};
+use portico_web::ws::socket::{self, Inbound, Incoming};
 use proptest::prelude::*;
 use proptest::strategy::LazyJust;
 use serde_json::{Map, Value, json};
@@ -240,5 +242,123 @@ proptest! {
             prop_assert!(response.headers().contains_key("retry-after"));
         }
         prop_assert_eq!(problem.get("errors").is_some(), code == "validation_failed");
+    }
+}
+
+/// The framing's limits in these properties: small, so that the limit itself is reached.
+const SOCKET_LIMITS: socket::Limits = socket::Limits {
+    send_queue: 4,
+    max_message_bytes: 256,
+};
+
+/// A socket whose client sent `chunks`, then closed its side: the `101` response (its
+/// body, alive as long as the socket is), the sending end and the receiving end.
+fn socket_fed(chunks: Vec<Vec<u8>>) -> (actix_web::HttpResponse, socket::Outgoing, Incoming) {
+    use actix_web::test::TestRequest;
+
+    let request = TestRequest::get()
+        .insert_header(("upgrade", "websocket"))
+        .insert_header(("connection", "upgrade"))
+        .insert_header(("sec-websocket-version", "13"))
+        .insert_header(("sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw=="))
+        .to_http_request();
+    let chunks = chunks
+        .into_iter()
+        .map(|chunk| Ok(actix_web::web::Bytes::from(chunk)));
+    let payload = actix_web::dev::Payload::Stream {
+        payload: Box::pin(futures_util::stream::iter(chunks)) as actix_http::BoxedPayloadStream,
+    };
+    socket::open(&request, payload, SOCKET_LIMITS).unwrap()
+}
+
+/// Everything `incoming` yields until it ends: its messages, then the error it ended
+/// with, if any.
+fn drain(incoming: &mut Incoming) -> (Vec<Inbound>, Option<socket::ProtocolError>) {
+    let mut messages = Vec::new();
+    loop {
+        match next(incoming) {
+            Some(Ok(message)) => messages.push(message),
+            Some(Err(error)) => return (messages, Some(error)),
+            None => return (messages, None),
+        }
+    }
+}
+
+/// The next thing `incoming` yields; its payload is ready to its end, so it never waits.
+fn next(incoming: &mut Incoming) -> Option<Result<Inbound, socket::ProtocolError>> {
+    use futures_util::FutureExt as _;
+
+    incoming
+        .recv()
+        .now_or_never()
+        .expect("a ready payload never waits")
+}
+
+/// A message a client may send, and what the server hears of it.
+fn client_message() -> impl Strategy<Value = (actix_http::ws::Message, Inbound)> {
+    use actix_http::ws::Message;
+    use actix_web::web::Bytes;
+    use bytestring::ByteString;
+
+    prop_oneof![
+        ".{0,40}".prop_map(|text: String| {
+            let text = ByteString::from(text);
+            (Message::Text(text.clone()), Inbound::Text(text))
+        }),
+        proptest::collection::vec(any::<u8>(), 0..60).prop_map(|bytes| {
+            let bytes = Bytes::from(bytes);
+            (Message::Binary(bytes.clone()), Inbound::Binary(bytes))
+        }),
+        proptest::collection::vec(any::<u8>(), 0..20).prop_map(|bytes| {
+            let bytes = Bytes::from(bytes);
+            (Message::Ping(bytes.clone()), Inbound::Ping(bytes))
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn any_bytes_give_bounded_messages_then_an_end_or_one_error_never_a_panic(
+        chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..6),
+    ) {
+        let (_response, _outgoing, mut incoming) = socket_fed(chunks);
+        let (messages, _) = drain(&mut incoming);
+        for message in &messages {
+            let size = match message {
+                Inbound::Text(text) => text.len(),
+                Inbound::Binary(bytes) => bytes.len(),
+                _ => 0,
+            };
+            prop_assert!(size <= SOCKET_LIMITS.max_message_bytes, "{message:?}");
+        }
+        prop_assert!(next(&mut incoming).is_none(), "nothing is read after the end");
+    }
+
+    #[test]
+    fn messages_come_back_as_sent_however_the_bytes_are_split(
+        sent in proptest::collection::vec(client_message(), 1..6),
+        cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..8),
+    ) {
+        use actix_codec::Encoder as _;
+
+        let mut codec = actix_http::ws::Codec::new().client_mode();
+        let mut encoded = actix_web::web::BytesMut::new();
+        let mut expected = Vec::new();
+        for (message, heard) in sent {
+            codec.encode(message, &mut encoded).unwrap();
+            expected.push(heard);
+        }
+        let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(encoded.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut from = 0;
+        for cut in cuts.into_iter().chain([encoded.len()]) {
+            chunks.push(encoded[from..cut].to_vec());
+            from = cut;
+        }
+        let (_response, _outgoing, mut incoming) = socket_fed(chunks);
+        let (heard, error) = drain(&mut incoming);
+        prop_assert!(error.is_none(), "{error:?}");
+        prop_assert_eq!(heard, expected);
     }
 }

@@ -169,8 +169,8 @@ impl Transfer {
                 }
                 match Pin::new(body).poll_next(cx) {
                     Poll::Ready(Some(Ok(bytes))) => self.append(Message::Chunk(Some(bytes)))?,
+                    // coverage: excluded-begin: a refusal's body is made whole, a socket's frames are encoded in memory
                     Poll::Ready(Some(Err(error))) => {
-                        // coverage: excluded-begin: a refusal's body is made whole, a socket's frames are encoded in memory
                         return Err(io::Error::other(error.to_string()));
                     } // coverage: excluded-end
                     Poll::Ready(None) => {

@@ -46,7 +46,7 @@ use super::protocol::{
     ClientFrame, FrameError, MemberView, PresentMemberView, ServerFrame, close_code, decode,
     shared_message_frame,
 };
-use super::socket::{Inbound, Incoming, Outbound, Outgoing, ProtocolError, Refused};
+use super::socket::{Inbound, Incoming, Outbound, Outgoing, ProtocolError};
 use super::{ConnectionSlot, WsSettings};
 use crate::room_json::{MemberJson, MessageJson};
 
@@ -287,11 +287,10 @@ impl Connection {
     /// make room (a replay of many pages fills it faster than any socket drains it);
     /// one that stays full is a client that does not read.
     async fn queue(&self, frame: Outbound) -> Result<(), End> {
-        match self.outgoing.try_send(&frame) {
-            Ok(()) => return Ok(()),
-            Err(Refused::Closed) => return Err(End::ClientClosed(None)),
-            Err(Refused::Full) => {}
+        if self.outgoing.try_send(&frame).is_ok() {
+            return Ok(());
         }
+        // Full, it is given its grace; closed, the send below is refused at once.
         match tokio::time::timeout(SLOW_CONSUMER_GRACE, self.outgoing.send(&frame)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::ClientClosed(None)),

@@ -478,6 +478,11 @@ mod tests {
             .map(|chunk| chunk.map(|bytes| bytes.unwrap()))
     }
 
+    /// The frames the body hands over at one poll.
+    fn taken(body: &mut BoxBody) -> Poll<Option<Vec<Frame>>> {
+        poll_body(body).map(|chunk| chunk.map(|bytes| frames(&bytes)))
+    }
+
     /// The frames in `bytes`, decoded as the client does.
     fn frames(bytes: &Bytes) -> Vec<Frame> {
         let mut codec = Codec::new().client_mode();
@@ -520,16 +525,13 @@ mod tests {
         outgoing
             .try_send(&Outbound::Pong(Bytes::from_static(b"beat")))
             .unwrap();
-        let Poll::Ready(Some(bytes)) = poll_body(&mut body) else {
-            panic!("the queued frames are handed over");
-        };
         assert_eq!(
-            frames(&bytes),
-            vec![
+            taken(&mut body),
+            Poll::Ready(Some(vec![
                 Frame::Text(Bytes::from_static(b"one")),
                 Frame::Ping(Bytes::new()),
                 Frame::Pong(Bytes::from_static(b"beat")),
-            ]
+            ]))
         );
         assert!(poll_body(&mut body).is_pending());
     }
@@ -544,17 +546,12 @@ mod tests {
         let third = text("three");
         let mut waiting = pin!(outgoing.send(&third));
         assert!(waiting.as_mut().now_or_never().is_none(), "the send waits");
-        let Poll::Ready(Some(bytes)) = poll_body(&mut body) else {
-            panic!("the body takes the two frames");
-        };
-        assert_eq!(frames(&bytes).len(), 2);
+        let two = matches!(taken(&mut body), Poll::Ready(Some(frames)) if frames.len() == 2);
+        assert!(two, "the body takes the two frames");
         assert_eq!(waiting.await, Ok(()), "the outbox has room again");
-        let Poll::Ready(Some(bytes)) = poll_body(&mut body) else {
-            panic!("the third frame follows");
-        };
         assert_eq!(
-            frames(&bytes),
-            vec![Frame::Text(Bytes::from_static(b"three"))]
+            taken(&mut body),
+            Poll::Ready(Some(vec![Frame::Text(Bytes::from_static(b"three"))]))
         );
     }
 
@@ -567,16 +564,13 @@ mod tests {
         assert_eq!(outgoing.try_send(&text("late")), Err(Refused::Closed));
         outgoing.close(reason(1011, "a second close is not sent"));
 
-        let Poll::Ready(Some(bytes)) = poll_body(&mut body) else {
-            panic!("the frames and the close are handed over");
-        };
         assert_eq!(
-            frames(&bytes),
-            vec![
+            taken(&mut body),
+            Poll::Ready(Some(vec![
                 Frame::Text(Bytes::from_static(b"one")),
                 Frame::Text(Bytes::from_static(b"two")),
                 Frame::Close(reason(1001, "server shutting down")),
-            ]
+            ]))
         );
         assert_eq!(poll_body(&mut body), Poll::Ready(None), "the body ends");
     }
@@ -587,12 +581,9 @@ mod tests {
         outgoing.try_send(&text("unread")).unwrap();
         outgoing.close_discarding(reason(4009, "slow consumer"));
         outgoing.close_discarding(reason(1011, "not a second one"));
-        let Poll::Ready(Some(bytes)) = poll_body(&mut body) else {
-            panic!("the close is handed over");
-        };
         assert_eq!(
-            frames(&bytes),
-            vec![Frame::Close(reason(4009, "slow consumer"))]
+            taken(&mut body),
+            Poll::Ready(Some(vec![Frame::Close(reason(4009, "slow consumer"))]))
         );
         assert_eq!(poll_body(&mut body), Poll::Ready(None));
     }
@@ -602,12 +593,9 @@ mod tests {
         let (mut body, outgoing, incoming, _client) = connection(LIMITS);
         outgoing.try_send(&text("last words")).unwrap();
         drop((outgoing, incoming));
-        let Poll::Ready(Some(bytes)) = poll_body(&mut body) else {
-            panic!("what was queued is still handed over");
-        };
         assert_eq!(
-            frames(&bytes),
-            vec![Frame::Text(Bytes::from_static(b"last words"))]
+            taken(&mut body),
+            Poll::Ready(Some(vec![Frame::Text(Bytes::from_static(b"last words"))]))
         );
         assert_eq!(poll_body(&mut body), Poll::Ready(None));
     }
