@@ -560,8 +560,11 @@ mod tests {
             (ApiError::Overloaded, 503, "overloaded"),
             (ApiError::internal("secret SQL"), 500, "internal"),
         ];
+        let mut titles = std::collections::HashSet::new();
+        let count = cases.len();
         for (error, status, code) in cases {
             let (actual, body, head) = body_of(error).await;
+            titles.insert(body["title"].to_string());
             assert_eq!(actual.as_u16(), status, "{code}");
             assert_eq!(body["code"], code);
             assert_eq!(body["status"], status);
@@ -574,6 +577,8 @@ mod tests {
             );
             assert!(!body.to_string().contains("secret SQL"));
         }
+        // RFC 9457 §3.1.3: a title belongs to its problem type, so each type has its own.
+        assert_eq!(titles.len(), count, "{titles:?}");
     }
 
     #[tokio::test]
@@ -584,6 +589,13 @@ mod tests {
         let (_, _, head) = body_of(ApiError::InvalidToken("expired")).await;
         let value = head.get(header::WWW_AUTHENTICATE).unwrap();
         assert!(value.to_str().unwrap().contains("error=\"invalid_token\""));
+        let (_, _, head) = body_of(ApiError::InvalidRefreshToken).await;
+        let value = head
+            .get(header::WWW_AUTHENTICATE)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(value.contains("error=\"invalid_token\""), "{value}");
         let (_, body, head) =
             body_of(ApiError::MethodNotAllowed(vec![Method::GET, Method::POST])).await;
         assert_eq!(head.get(header::ALLOW).unwrap(), "GET, POST");

@@ -377,35 +377,10 @@ impl Drop for InboundStream {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::task::Wake;
-
     use futures_util::StreamExt as _;
 
     use super::*;
-
-    /// Counts its wake-ups.
-    #[derive(Default)]
-    struct Wakes(std::sync::atomic::AtomicUsize);
-
-    impl Wake for Wakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    impl Wakes {
-        fn count(&self) -> usize {
-            self.0.load(std::sync::atomic::Ordering::SeqCst)
-        }
-    }
-
-    /// A waker and the count of its wake-ups.
-    fn counted() -> (Arc<Wakes>, Waker) {
-        let wakes = Arc::new(Wakes::default());
-        let waker = Waker::from(Arc::clone(&wakes));
-        (wakes, waker)
-    }
+    use crate::tests::counted;
 
     fn pair() -> (Feed, InboundStream) {
         let inbound = Rc::new(RefCell::new(Inbound::default()));

@@ -322,3 +322,27 @@ impl Answer {
         self.header(header::WWW_AUTHENTICATE).unwrap_or_default()
     }
 }
+
+/// Counts the wake-ups of a waker made by [`counted`].
+#[derive(Default)]
+pub(crate) struct Wakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Wakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Wakes {
+    /// How many times the waker was woken.
+    pub(crate) fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A waker and the count of its wake-ups, for tests that poll by hand.
+pub(crate) fn counted() -> (std::sync::Arc<Wakes>, std::task::Waker) {
+    let wakes = std::sync::Arc::new(Wakes::default());
+    let waker = std::task::Waker::from(std::sync::Arc::clone(&wakes));
+    (wakes, waker)
+}

@@ -507,6 +507,23 @@ mod tests {
     }
 
     #[test]
+    fn a_waiting_end_is_woken_through_the_waker_it_last_waited_with() {
+        let (first, first_waker) = crate::tests::counted();
+        let (second, second_waker) = crate::tests::counted();
+        let mut waiting = None;
+        wait(&mut waiting, &Context::from_waker(&first_waker));
+        wait(&mut waiting, &Context::from_waker(&first_waker));
+        wait(&mut waiting, &Context::from_waker(&second_waker));
+        wake(&mut waiting);
+        wake(&mut waiting);
+        assert_eq!(
+            (first.count(), second.count()),
+            (0, 1),
+            "woken once, the latest"
+        );
+    }
+
+    #[test]
     fn a_request_that_is_not_a_handshake_is_refused() {
         let request = TestRequest::get().to_http_request();
         let opened = open(&request, Payload::None, LIMITS);
