@@ -711,14 +711,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_message_over_the_limit_in_fragments_breaks_the_framing() {
+    async fn a_message_at_the_limit_in_fragments_is_taken_and_one_byte_over_breaks_the_framing() {
         let (_body, _outgoing, mut incoming, mut client) = connection(LIMITS);
         client.send(Message::Continuation(Item::FirstText(Bytes::from_static(
             b"0123456789",
         ))));
         client.send(Message::Continuation(Item::Last(Bytes::from_static(
-            b"0123456",
+            b"abcdef",
         ))));
+        assert_eq!(
+            incoming.recv().await.unwrap().unwrap(),
+            Inbound::Text(ByteString::from_static("0123456789abcdef")),
+            "16 bytes, the limit, in two fragments"
+        );
+        client.send(Message::Continuation(Item::FirstText(Bytes::from_static(
+            b"0123456789abcdef",
+        ))));
+        client.send(Message::Continuation(Item::Last(Bytes::from_static(b"g"))));
         assert!(matches!(
             incoming.recv().await,
             Some(Err(ProtocolError::Overflow))
