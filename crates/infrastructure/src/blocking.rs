@@ -1,5 +1,5 @@
-//! The door for CPU-heavy work: a bounded lane onto threads of its own, which run only
-//! on CPU time the threads answering requests leave.
+//! The door for CPU-heavy work: a bounded lane onto threads of its own, which run on the
+//! CPU time the threads answering requests leave (and a minimal share besides).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -92,8 +92,8 @@ fn serve(queue: &Mutex<mpsc::Receiver<Job>>) {
 }
 
 /// Puts the calling thread below every other: on Linux under `SCHED_IDLE`, so that it
-/// runs only on CPU time no other thread of the system wants, and a thread answering
-/// requests that wakes takes its core at once. At nice +10, a login flood's hashes still
+/// runs on CPU time no other thread of the system wants (and a minimal share besides),
+/// and a thread answering requests that wakes takes its core at once. At nice +10, a login flood's hashes still
 /// took enough of that time to triple the reads' p99 (`docs/benchmarks.md`, the flood);
 /// with cores to spare the hashes still get all of them. Lowering a thread's priority
 /// needs no privilege, so it does not fail; were it to, the lane would still work, at

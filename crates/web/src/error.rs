@@ -22,10 +22,12 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 ///
 /// Refusing costs little, but a flood's clients retry the moment they are refused: on
 /// two cores, 64 of them drew 12,000 to 21,000 refusals a second through the workers
-/// that answer everyone else, stretching every other request's latency (`docs/
-/// benchmarks.md`, the flood). Held, each connection of theirs is refused at most four
-/// times a second, and the refusals cost next to nothing. A person's client waits a
-/// quarter of a second longer for an answer that asks it to come back in one.
+/// that answer everyone else, stretching every other request's latency
+/// (`docs/benchmarks.md`, the flood). Held, each connection of theirs is refused at most
+/// four times a second, and the refusals cost next to nothing. A person's client waits a
+/// quarter of a second longer for an answer that asks it to come back in one. The held
+/// request keeps its connection, and so its place under `HTTP_MAX_CONNECTIONS_PER_IP`;
+/// a client that opens new connections instead is the rate budgets' to stop.
 pub const OVERLOAD_HOLD: Duration = Duration::from_millis(250);
 
 /// `outcome` as an [`ApiError`], a refusal for overload only after [`OVERLOAD_HOLD`]. The

@@ -161,8 +161,10 @@ impl Transfer {
         loop {
             // An HTTP answer is gathered whole behind its head, so it leaves in one write
             // (clients that read the head of a refused handshake take the body that came
-            // with it). A switched protocol's bytes go as they come: the session already
-            // hands over every frame it has queued at once.
+            // with it). A switched protocol's bytes go as they come: the socket's outbox
+            // (`ws::socket`) hands over every frame it holds at once. The body is asked
+            // for more only once what it gave is written: that is what bounds the
+            // outbox's memory to itself and one batch.
             while let Some(body) = self.body.as_mut() {
                 if !self.pending.is_empty() && !self.framed_body {
                     break;

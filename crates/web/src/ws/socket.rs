@@ -6,12 +6,13 @@
 //! `crate::edge::upgraded`, or actix-http's dispatcher). It decodes what the client sent
 //! from the upgrade request's payload. Both ends run on the worker thread that owns the
 //! socket, so they share the outbox through an `Rc<RefCell<_>>` and wake each other with
-//! wakers: a frame costs one wake-up, from the connection's task to the socket's, where
-//! a writer task and two channels used to cost two, and an idle connection holds no
-//! channel at all.
+//! wakers: a batch of frames costs one wake-up, from the connection's task to the
+//! socket's, and an idle connection holds no channel and no task beyond its own.
 //!
 //! The outbox is bounded by a count of frames ([`super::WsSettings::send_queue`]); the
-//! close frame alone goes in past the bound, since nothing follows it. Nothing is held
+//! close frame alone goes in past the bound, since nothing follows it. Whoever writes
+//! the socket asks the body for more only once it has written what it was given, so a
+//! connection holds at most its outbox and one batch. Nothing is held
 //! while a connection is idle: the outbox's bytes are handed over whole, not split off a
 //! buffer that would keep its allocation, and the read buffer is let go as soon as every
 //! frame in it is decoded.
