@@ -26,7 +26,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::http::header;
-use actix_web::test::{self, TestRequest};
+use actix_web::test;
 use actix_web::web::{Bytes, BytesMut};
 use async_trait::async_trait;
 use domain::ports::{AdapterError, BusSubscription, RoomAccessError, RoomEvent, SubscriptionError};
@@ -157,12 +157,7 @@ impl Mocks {
         let payload: BodyStream = Box::pin(futures_util::stream::poll_fn(move |cx| {
             incoming.poll_recv(cx)
         }));
-        let request = TestRequest::get()
-            .uri("/ws")
-            .insert_header((header::UPGRADE, "websocket"))
-            .insert_header((header::CONNECTION, "Upgrade"))
-            .insert_header((header::SEC_WEBSOCKET_VERSION, "13"))
-            .insert_header((header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="))
+        let request = super::websocket_handshake()
             .insert_header((header::AUTHORIZATION, format!("Bearer {ADAS_ACCESS_TOKEN}")))
             .to_request()
             .replace_payload(Payload::from(payload))

@@ -76,6 +76,16 @@ fn registration() -> Value {
 }
 
 /// `POST /register` with [`registration`] as JSON.
+/// A WebSocket handshake for `GET /ws`, with no credentials yet.
+pub(crate) fn websocket_handshake() -> TestRequest {
+    TestRequest::get()
+        .uri("/ws")
+        .insert_header((header::UPGRADE, "websocket"))
+        .insert_header((header::CONNECTION, "Upgrade"))
+        .insert_header((header::SEC_WEBSOCKET_VERSION, "13"))
+        .insert_header((header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="))
+}
+
 fn register_request() -> TestRequest {
     TestRequest::post()
         .uri("/register")

@@ -4,16 +4,8 @@
 use actix_web::http::header;
 use actix_web::test::TestRequest;
 
+use super::websocket_handshake as upgrade;
 use super::{ADA, ADAPTER_SECRET, ADAS_ACCESS_TOKEN, Mocks, adapter_failure, as_ada};
-
-fn upgrade() -> TestRequest {
-    TestRequest::get()
-        .uri("/ws")
-        .insert_header((header::UPGRADE, "websocket"))
-        .insert_header((header::CONNECTION, "Upgrade"))
-        .insert_header((header::SEC_WEBSOCKET_VERSION, "13"))
-        .insert_header((header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="))
-}
 
 #[actix_web::test]
 async fn without_a_token_there_is_no_upgrade() {

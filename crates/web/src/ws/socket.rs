@@ -421,15 +421,6 @@ mod tests {
         max_message_bytes: 16,
     };
 
-    fn handshake() -> HttpRequest {
-        TestRequest::get()
-            .insert_header(("upgrade", "websocket"))
-            .insert_header(("connection", "upgrade"))
-            .insert_header(("sec-websocket-version", "13"))
-            .insert_header(("sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw=="))
-            .to_http_request()
-    }
-
     /// The client's side: what it sends goes into the upgrade's payload.
     struct Client {
         payload: mpsc::UnboundedSender<Result<Bytes, PayloadError>>,
@@ -458,7 +449,12 @@ mod tests {
         let payload = Payload::Stream {
             payload: Box::pin(payload) as actix_http::BoxedPayloadStream,
         };
-        let (response, outgoing, incoming) = open(&handshake(), payload, limits).unwrap();
+        let (response, outgoing, incoming) = open(
+            &crate::tests::websocket_handshake().to_http_request(),
+            payload,
+            limits,
+        )
+        .unwrap();
         assert_eq!(
             response.status(),
             actix_web::http::StatusCode::SWITCHING_PROTOCOLS
